@@ -1,0 +1,116 @@
+"""Configuration: the typed model of a Baton config file, and ``load_config``.
+
+The config format is a public interface (users keep it in their repos). See
+``config.example.yaml`` for every key, documented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_DEADLINE_S = 60.0
+DEFAULT_GRACE_S = 30.0
+DEFAULT_SETTLE_S = 3.0
+DEFAULT_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class ToolConfig:
+    """One tool Baton talks to (``tools.<name>``)."""
+
+    name: str
+    type: str  # registered connector type: webhook, hubspot_forms, hubspot, sendgrid, stripe, http
+    base_url: str | None = None  # None: the vendor's real base URL
+    credentials: dict[str, str] = field(default_factory=dict)  # resolved from ${ENV_VARS}
+    rate_limit: float | None = None  # requests per second; None: the connector's default
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    options: dict[str, Any] = field(default_factory=dict)  # connector-specific keys
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a stage should show for the test record (``stages[i].expect``).
+
+    ``fields`` maps a field name *as the tool shows it* to a template over the record,
+    e.g. ``{"firstname": "{first_name}", "amount_due": "{amount_cents}"}``.
+    ``absent: true`` means the record must NOT show up there (e.g. no welcome mail
+    without marketing consent): finding it is ``unexpected``.
+    """
+
+    fields: dict[str, str] = field(default_factory=dict)
+    count: int = 1
+    absent: bool = False
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    name: str
+    tool: str
+    after: str | None = None  # None only for the entry stage (the first)
+    label: str = ""  # how people read it: "Form", "CRM"; defaults to name
+    expect: Expectation = field(default_factory=Expectation)
+    deadline_s: float = DEFAULT_DEADLINE_S
+    grace_s: float = DEFAULT_GRACE_S
+    settle_s: float = DEFAULT_SETTLE_S
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. entry field mapping
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    name: str
+    record: dict[str, Any] = field(default_factory=dict)  # record field overrides
+    expect: dict[str, Expectation] = field(default_factory=dict)  # per-stage replacements
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    name: str
+    stages: list[StageConfig]
+    description: str = ""
+    record: dict[str, Any] = field(default_factory=dict)
+    variants: dict[str, VariantConfig] = field(default_factory=dict)
+
+    @property
+    def entry(self) -> StageConfig:
+        return self.stages[0]
+
+    def stage(self, name: str) -> StageConfig:
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def seam(self, stage: StageConfig) -> str:
+        """``"Form → CRM"``, with display labels."""
+        if stage.after is None:
+            return stage.display
+        return f"{self.stage(stage.after).display} → {stage.display}"
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    """``slack:``, used by ``baton serve`` (the bot)."""
+
+    command: str = "/baton"
+    api_url: str | None = None  # None: https://slack.com/api/ ; GovSlack: https://slack-gov.com/api/
+    bot_token: str | None = None  # resolved from ${SLACK_BOT_TOKEN}
+    signing_secret: str | None = None  # resolved from ${SLACK_SIGNING_SECRET}
+    app_token: str | None = None  # resolved from ${SLACK_APP_TOKEN} (Socket Mode)
+    allowed_users: list[str] = field(default_factory=list)  # empty: everyone
+    allowed_channels: list[str] = field(default_factory=list)  # empty: everywhere
+    default_channel: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    tools: dict[str, ToolConfig]
+    workflows: dict[str, WorkflowConfig]
+    record: dict[str, Any] = field(default_factory=dict)  # record defaults for every workflow
+    store: str = "baton.db"
+    slack: SlackConfig = field(default_factory=SlackConfig)
+    path: str | None = None

@@ -1,0 +1,84 @@
+"""Connectors: how Baton talks to each tool, and the registry that finds them.
+
+Built-in connectors register through the same registry a third-party one would use::
+
+    from probes.connectors import Connector, register
+
+    @register
+    class Pipedrive(Connector):
+        type_name = "pipedrive"
+        ...
+
+Third-party packages can also expose connectors with the ``baton.connectors`` entry point.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from ._base import Connector, ObservedRecord
+import httpx
+
+from ..config import ToolConfig
+from ._http import RetryPolicy, ToolHttp
+
+__all__ = [
+    "Connector",
+    "ObservedRecord",
+    "RetryPolicy",
+    "ToolHttp",
+    "build",
+    "connector_types",
+    "get",
+    "register",
+]
+
+_REGISTRY: dict[str, type[Connector]] = {}
+_loaded = False
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    """Class decorator: make ``cls`` available as ``type: <cls.type_name>`` in config."""
+    _REGISTRY[cls.type_name] = cls
+    return cls
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    # Built-ins register on import.
+    from . import generic, hubspot, sendgrid, stripe, webhook  # noqa: F401
+
+    for ep in metadata.entry_points(group="baton.connectors"):
+        ep.load()
+
+
+def get(type_name: str) -> type[Connector]:
+    """The connector class for ``type_name``; ``KeyError`` when there is none."""
+    _load()
+    return _REGISTRY[type_name]
+
+
+def connector_types() -> list[str]:
+    _load()
+    return sorted(_REGISTRY)
+
+
+def build(
+    tool: ToolConfig, client: httpx.AsyncClient, *, retry: RetryPolicy | None = None
+) -> Connector:
+    """The connector for ``tool``, talking through ``client``."""
+    cls = get(tool.type)
+    rate = tool.rate_limit if tool.rate_limit is not None else cls.default_rate_limit
+    http = ToolHttp(
+        client,
+        tool=tool.name,
+        base_url=tool.base_url or cls.default_base_url,
+        headers=cls.auth_headers(tool),
+        rate_limit=rate,
+        timeout_s=tool.timeout_s,
+        retry=retry,
+    )
+    return cls(tool, http)

@@ -1,0 +1,71 @@
+"""The connector interface every tool implements."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..config import StageConfig, ToolConfig
+from ..record import TestRecord
+from ._http import ToolHttp
+
+#: One record as a tool shows it: field name (as the tool names it) -> value.
+#: ``_id`` holds the tool's id for it, ``_matched_by`` how it was found ("email", "marker").
+ObservedRecord = dict[str, Any]
+
+
+class Connector:
+    """Base class. A connector is built once per tool per process and shared by all runs.
+
+    Subclasses set ``type_name`` and implement what their tool can do:
+
+    - ``inject`` when the tool can be a workflow's entry;
+    - ``observe`` when it can be watched;
+    - ``cleanup`` to remove whatever the test record left behind.
+
+    Every method finds the record by its email or marker alone, never by an id kept in
+    memory, so a cleanup after a crash or a resumed run works from the stored marker.
+    """
+
+    type_name: ClassVar[str] = ""
+    #: The vendor's real base URL; ``tools.<name>.base_url`` overrides it.
+    default_base_url: ClassVar[str] = ""
+    #: Requests per second when config sets no ``rate_limit``.
+    default_rate_limit: ClassVar[float | None] = None
+    can_inject: ClassVar[bool] = False
+    can_observe: ClassVar[bool] = False
+    #: Options this connector reads from ``tools.<name>`` (besides the common keys), so
+    #: config validation can name unknown ones. name -> one-line description.
+    options_doc: ClassVar[dict[str, str]] = {}
+    #: Options that must be present.
+    required_options: ClassVar[tuple[str, ...]] = ()
+    #: Credential keys this connector needs, e.g. ("token",).
+    required_credentials: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def auth_headers(cls, tool: ToolConfig) -> dict[str, str]:
+        """Headers that authenticate every request; default: ``Bearer <credentials.token>``."""
+        token = tool.credentials.get("token")
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def __init__(self, tool: ToolConfig, http: ToolHttp) -> None:
+        self.tool = tool
+        self.http = http
+
+    @property
+    def name(self) -> str:
+        return self.tool.name
+
+    async def inject(self, record: TestRecord, stage: StageConfig) -> None:
+        """Submit the test record at this tool (entry stages only)."""
+        raise TypeError(f"connector {self.type_name!r} cannot be a workflow's entry")
+
+    async def observe(self, record: TestRecord, stage: StageConfig) -> list[ObservedRecord]:
+        """Every record this tool holds for the test record (empty list: not there yet)."""
+        raise TypeError(f"connector {self.type_name!r} cannot be observed")
+
+    async def cleanup(self, record: TestRecord) -> int:
+        """Remove what the test record left here; return how many objects were removed.
+
+        Must be idempotent: it is retried until it succeeds, and may run after a crash.
+        """
+        return 0

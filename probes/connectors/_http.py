@@ -1,0 +1,213 @@
+"""One HTTP helper for every connector: rate limit, retries, 429/Retry-After, error translation.
+
+Connectors never create an ``httpx.AsyncClient``; the CLI and the bot build one and pass it
+in, and tests pass one with ``httpx.MockTransport``. Retry policy is injected too, so tests
+use ``wait_none()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+from tenacity.wait import wait_base
+
+from ..errors import ApiError, AuthError, RateLimited, Unreachable
+
+#: Retry-After values above this are not waited for inside one request: the run's
+#: polling picks it up later instead of blocking.
+MAX_RETRY_AFTER_S = 60.0
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class RateLimiter:
+    """A token bucket: at most ``rate`` requests per second, bursts of ``burst``."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, rate)
+        self.tokens = self.capacity
+        self.clock = clock
+        self.updated = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self.clock()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+class _wait_retry_after(wait_base):
+    """Wait what a 429 asked for, else fall back to exponential backoff with jitter."""
+
+    def __init__(self, fallback: wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return min(exc.retry_after, MAX_RETRY_AFTER_S)
+        return float(self.fallback(retry_state))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How one request is retried on 429, 5xx and transport errors."""
+
+    attempts: int = 4
+    max_delay_s: float = 30.0
+    wait: wait_base = field(default_factory=lambda: wait_exponential_jitter(initial=0.5, max=8))
+
+    def retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception_type((RateLimited, Unreachable)),
+            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_delay_s),
+            wait=_wait_retry_after(self.wait),
+            reraise=True,
+        )
+
+
+class ToolHttp:
+    """Requests to one tool: base URL, auth headers, rate limit, retries, typed errors.
+
+    >>> http = ToolHttp(client, tool="stripe", base_url="https://api.stripe.com",
+    ...                 headers={"Authorization": "Bearer sk_test_..."})
+    >>> resp = await http.request("GET", "/v1/customers", params={"email": "a@example.com"})
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        tool: str,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+        rate_limit: float | None = None,
+        timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.client = client
+        self.tool = tool
+        self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers or {})
+        self.limiter = RateLimiter(rate_limit) if rate_limit else None
+        self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.base_url + "/" + path.lstrip("/")
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        ok: tuple[int, ...] = (),
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send one request with retries. 2xx and the statuses in ``ok`` are returned;
+        everything else raises a ``ConnectorError`` subclass."""
+        async for attempt in self.retry.retrying():
+            with attempt:
+                return await self._once(method, path, ok=ok, **kwargs)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _once(
+        self, method: str, path: str, *, ok: tuple[int, ...], **kwargs: Any
+    ) -> httpx.Response:
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        url = self.url(path)
+        try:
+            resp = await self.client.request(
+                method, url, headers=headers, timeout=self.timeout_s, **kwargs
+            )
+        except httpx.TimeoutException as exc:
+            raise Unreachable(
+                f"{self.tool}: timed out after {self.timeout_s:g}s ({method} {url})", tool=self.tool
+            ) from exc
+        except httpx.TransportError as exc:
+            raise Unreachable(
+                f"{self.tool}: cannot connect ({type(exc).__name__}: {exc}) ({method} {url})",
+                tool=self.tool,
+            ) from exc
+        status = resp.status_code
+        if 200 <= status < 300 or status in ok:
+            return resp
+        detail = _short_body(resp)
+        if status == 429:
+            raise RateLimited(
+                f"{self.tool}: rate limited (429){detail}",
+                tool=self.tool,
+                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+            )
+        if status in (401, 403):
+            raise AuthError(
+                f"{self.tool}: credentials refused ({status}){detail}",
+                tool=self.tool,
+                status_code=status,
+            )
+        if status >= 500:
+            raise Unreachable(
+                f"{self.tool}: server error {status}{detail}", tool=self.tool, status_code=status
+            )
+        raise ApiError(
+            f"{self.tool}: {method} {path} answered {status}{detail}",
+            tool=self.tool,
+            status_code=status,
+        )
+
+
+def _short_body(resp: httpx.Response, limit: int = 200) -> str:
+    try:
+        text = resp.text.strip()
+    except Exception:  # pragma: no cover - undecodable body
+        return ""
+    if not text:
+        return ""
+    text = " ".join(text.split())
+    return ": " + (text[:limit] + "…" if len(text) > limit else text)

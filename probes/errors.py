@@ -1,0 +1,74 @@
+"""Baton's exceptions, one tree for the engine.
+
+    BatonError
+    ├── ConfigError          a config file Baton cannot use (names the key path and line)
+    ├── UsageError           a command asked for something that does not exist
+    ├── StoreError           the SQLite store could not be opened or written
+    └── ConnectorError       talking to one tool went wrong
+        ├── AuthError        the tool refused our credentials (401/403)
+        ├── RateLimited      429, carries ``retry_after`` in seconds
+        ├── Unreachable      transport error, timeout or 5xx: Baton could not check
+        └── ApiError         any other answer the connector cannot use
+
+httpx errors are translated once, at the connector boundary (``probes.connectors._http``),
+always ``from exc``. ``Unreachable`` and ``AuthError`` become the finding kind
+``unreachable`` and the verdict ``error``; they are never reported as a leak.
+"""
+
+from __future__ import annotations
+
+
+class BatonError(Exception):
+    """Base of every error Baton raises on purpose."""
+
+
+class ConfigError(BatonError):
+    """A config file Baton cannot use.
+
+    ``problems`` holds one line per problem, each starting with the key path,
+    e.g. ``workflows.lead-intake.stages[2].tool: unknown tool 'hubspt' (did you mean 'hubspot'?)``.
+    """
+
+    def __init__(self, problems: list[str] | str, *, path: str | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.path = path
+        super().__init__("\n".join(self.problems))
+
+
+class UsageError(BatonError):
+    """A command named something that does not exist (a workflow, a variant, a field)."""
+
+
+class StoreError(BatonError):
+    """The run store could not be opened or written."""
+
+
+class ConnectorError(BatonError):
+    """Talking to a tool went wrong."""
+
+    def __init__(self, message: str, *, tool: str = "", status_code: int | None = None) -> None:
+        self.tool = tool
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class AuthError(ConnectorError):
+    """The tool refused Baton's credentials."""
+
+
+class RateLimited(ConnectorError):
+    """The tool answered 429; ``retry_after`` is how long it asked us to wait."""
+
+    def __init__(
+        self, message: str, *, tool: str = "", retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, tool=tool, status_code=429)
+        self.retry_after = retry_after
+
+
+class Unreachable(ConnectorError):
+    """The tool could not be reached (transport error, timeout, 5xx)."""
+
+
+class ApiError(ConnectorError):
+    """The tool answered with something the connector cannot use."""

@@ -1,0 +1,212 @@
+"""The test record: one per probe run, every field marked or derivable from the marker.
+
+A record is generated deterministically from its marker, so anything that knows the
+marker (a cleanup after a crash, a resumed run) can rebuild it::
+
+    >>> rec = make_record("bt7k2xq9")
+    >>> rec.email
+    'probe+bt7k2xq9@example.com'
+    >>> rec.render("{first_name} {last_name}")
+    'Ada Probe-bt7k2xq9'
+
+Fields can be overridden (per workflow, per variant, per run) with ``overrides``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .errors import UsageError
+
+MARKER_PREFIX = "bt"
+_ALPHABET = string.ascii_lowercase + string.digits
+
+#: Fields a user may set with ``record:`` in config or ``--set field=value``.
+FIELD_NAMES = (
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "date",
+    "company",
+    "amount",
+    "currency",
+    "payment_method",
+    "marketing_consent",
+    "domain",
+)
+
+
+def new_marker(rng: random.Random | None = None) -> str:
+    """A fresh marker: ``bt`` and six lowercase letters or digits, e.g. ``bt7k2xq9``."""
+    r = rng or random.SystemRandom()
+    return MARKER_PREFIX + "".join(r.choice(_ALPHABET) for _ in range(6))
+
+
+MarkerFactory = Callable[[], str]
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    """What Baton injects at the entry of a workflow."""
+
+    __test__ = False  # not a pytest test class
+
+    marker: str
+    email: str
+    first_name: str
+    last_name: str
+    phone: str  # E.164, with country code: "+447700900123"
+    date: dt.date  # day <= 12 and day != month, so dd/mm vs mm/dd mix-ups show
+    company: str
+    amount: Decimal  # in major units: Decimal("49.00")
+    currency: str  # ISO 4217, lower case as Stripe writes it: "usd"
+    payment_method: str  # card | paypal | ...
+    marketing_consent: bool
+    domain: str = "example.com"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def amount_cents(self) -> int:
+        return int((self.amount * 100).to_integral_value())
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def phone_national(self) -> str:
+        """The phone without its country code, as a careless tool would store it."""
+        return "0" + self.phone[3:] if self.phone.startswith("+44") else self.phone.lstrip("+")
+
+    def values(self) -> dict[str, Any]:
+        """Every field, derived ones included, for rendering templates."""
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out.pop("extra")
+        out.update(self.extra)
+        out.update(
+            amount_cents=self.amount_cents,
+            full_name=self.full_name,
+            phone_national=self.phone_national,
+            currency_upper=self.currency.upper(),
+            date_iso=self.date.isoformat(),
+            run_marker=self.marker,
+        )
+        return out
+
+    def render(self, template: str) -> str:
+        """Fill ``{field}`` and ``{field:format}`` (e.g. ``{date:%d/%m/%Y}``) from this record."""
+        try:
+            return template.format_map(self.values())
+        except KeyError as exc:
+            raise UsageError(f"unknown record field {exc.args[0]!r} in {template!r}") from exc
+        except (ValueError, IndexError) as exc:
+            raise UsageError(f"bad template {template!r}: {exc}") from exc
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.values()
+        data["date"] = self.date.isoformat()
+        data["amount"] = str(self.amount)
+        return {k: data[k] for k in (*(f.name for f in fields(self) if f.name != "extra"),)} | {
+            "extra": dict(self.extra)
+        }
+
+
+def _digits(marker: str, salt: str, n: int) -> str:
+    h = hashlib.sha256(f"{salt}:{marker}".encode()).hexdigest()
+    return "".join(str(int(c, 16) % 10) for c in h[:n])
+
+
+def _ambiguous_date(marker: str) -> dt.date:
+    h = int(hashlib.sha256(f"date:{marker}".encode()).hexdigest(), 16)
+    month = h % 12 + 1
+    day = (h // 12) % 11 + 1
+    if day >= month:
+        day += 1  # 1..12, never equal to the month
+    return dt.date(2026, month, day)
+
+
+def make_record(
+    marker: str,
+    overrides: Mapping[str, Any] | None = None,
+) -> TestRecord:
+    """Build the record for ``marker``, then apply ``overrides`` (later layers win).
+
+    ``email`` may be a template: ``"probe+{marker}@{domain}"`` is the default.
+    """
+    ov = dict(overrides or {})
+    unknown = [k for k in ov if k not in FIELD_NAMES and not k.startswith("x_")]
+    if unknown:
+        raise UsageError(
+            f"unknown record field {unknown[0]!r}; fields are: {', '.join(FIELD_NAMES)} "
+            "(or x_anything for extra fields)"
+        )
+    domain = str(ov.pop("domain", "example.com"))
+    email_template = str(ov.pop("email", "probe+{marker}@{domain}"))
+    rec = TestRecord(
+        marker=marker,
+        email=email_template.format(marker=marker, domain=domain),
+        first_name="Ada",
+        last_name=f"Probe-{marker}",
+        phone="+447700900" + _digits(marker, "phone", 3),
+        date=_ambiguous_date(marker),
+        company=f"Baton Probe {marker}",
+        amount=Decimal("49.00"),
+        currency="usd",
+        payment_method="card",
+        marketing_consent=True,
+        domain=domain,
+    )
+    changes: dict[str, Any] = {}
+    extra: dict[str, str] = {}
+    for key, value in ov.items():
+        if key.startswith("x_"):
+            extra[key] = str(value).replace("{marker}", marker)
+        elif key == "date":
+            changes[key] = _parse_date(value)
+        elif key == "amount":
+            changes[key] = _parse_amount(value)
+        elif key == "marketing_consent":
+            changes[key] = _parse_bool(value)
+        elif key == "currency":
+            changes[key] = str(value).lower()
+        else:
+            changes[key] = str(value).replace("{marker}", marker)
+    return replace(rec, **changes, extra=extra)
+
+
+def _parse_date(value: Any) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise UsageError(f"date must be YYYY-MM-DD, got {value!r}") from exc
+
+
+def _parse_amount(value: Any) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise UsageError(f"amount must be a number like 49.00, got {value!r}") from exc
+    if not amount.is_finite() or amount < 0:
+        raise UsageError(f"amount must be a positive number like 49.00, got {value!r}")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "yes", "1", "on"}:
+        return True
+    if text in {"false", "no", "0", "off"}:
+        return False
+    raise UsageError(f"marketing_consent must be true or false, got {value!r}")
