@@ -59,9 +59,7 @@ class AuthError(ConnectorError):
 class RateLimited(ConnectorError):
     """The tool answered 429; ``retry_after`` is how long it asked us to wait."""
 
-    def __init__(
-        self, message: str, *, tool: str = "", retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, tool: str = "", retry_after: float | None = None) -> None:
         super().__init__(message, tool=tool, status_code=429)
         self.retry_after = retry_after
 

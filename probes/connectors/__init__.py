@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from ._base import Connector, ObservedRecord
 import httpx
 
 from ..config import ToolConfig
+from ._base import Connector, ObservedRecord
 from ._http import RetryPolicy, ToolHttp
 
 __all__ = [

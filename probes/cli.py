@@ -1,0 +1,354 @@
+"""The engine half of the ``baton`` command: run, check-config, sandbox, demo, cleanup, resume.
+
+``bot.cli`` adds the Slack commands (serve, manifest) to this group; the console script
+``baton`` is ``bot.cli:main``. Exit codes (a public interface):
+
+    0  ok           the record arrived everywhere, intact
+    1  leak         a finding at some seam
+    2  usage        bad config, unknown workflow/variant/field, bad arguments
+    3  error        Baton could not check (a tool unreachable, credentials refused)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import click
+import httpx
+
+from .config import Config, load_config
+from .engine import Engine
+from .errors import BatonError, ConfigError, StoreError, UsageError
+from .model import RunResult, StageResult, Verdict
+from .report import render_junit, render_text, stage_line
+from .store import Store, open_store
+
+EXIT_OK, EXIT_LEAK, EXIT_USAGE, EXIT_ERROR = 0, 1, 2, 3
+EXIT_FOR_VERDICT = {Verdict.OK: EXIT_OK, Verdict.LEAK: EXIT_LEAK, Verdict.ERROR: EXIT_ERROR}
+DEFAULT_CONFIG = "baton.yaml"
+
+T = TypeVar("T")
+
+
+def resolve_config_path(path: str | None) -> str:
+    """``--config``, else ``$BATON_CONFIG``, else ``./baton.yaml``."""
+    return path or os.environ.get("BATON_CONFIG") or DEFAULT_CONFIG
+
+
+def load(path: str | None) -> Config:
+    resolved = resolve_config_path(path)
+    if path is None and not Path(resolved).exists():
+        raise ConfigError(
+            f"{resolved}: no config file here; pass --config PATH, set BATON_CONFIG, "
+            "or start from config.example.yaml",
+            path=resolved,
+        )
+    return load_config(resolved)
+
+
+@contextlib.contextmanager
+def clean_errors() -> Iterator[None]:
+    """Turn Baton's errors into one clean line on stderr and an exit code, never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        for line in exc.problems:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(EXIT_USAGE)
+    except (UsageError, StoreError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except BatonError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        click.echo("interrupted; the run is in the store and `baton resume` finishes it", err=True)
+        sys.exit(130)
+
+
+def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: use field=value, e.g. --set first_name=Zoë")
+        out[key.strip()] = value
+    return out
+
+
+def store_for(config: Config) -> Store:
+    return open_store(config.store)
+
+
+async def with_engine(config: Config, body: Callable[[Engine], Awaitable[T]]) -> T:
+    async with httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    ) as client:
+        engine = Engine(config, store=store_for(config), client=client)
+        return await body(engine)
+
+
+def seams_of(config: Config) -> dict[str, dict[str, str]]:
+    return {name: {s.name: wf.seam(s) for s in wf.stages} for name, wf in config.workflows.items()}
+
+
+class Progress:
+    """Stage lines as they settle; on a terminal, a live "waiting for …" line too."""
+
+    def __init__(self, seams: dict[str, str], *, enabled: bool, live: bool) -> None:
+        self.seams = seams
+        self.enabled = enabled
+        self.live = live
+        self.pending = list(seams)
+        self.started = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Progress:
+        if self.enabled and self.live:
+            self._task = asyncio.create_task(self._spin())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._clear()
+
+    def _clear(self) -> None:
+        click.echo("\r\033[K", nl=False, err=True)
+
+    async def _spin(self) -> None:
+        frames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+        i = 0
+        while True:
+            waiting = ", ".join(self.seams[n] for n in self.pending) or "cleanup"
+            elapsed = time.monotonic() - self.started
+            click.echo(
+                f"\r\033[K{frames[i % len(frames)]} waiting for {waiting} ({elapsed:.0f}s)",
+                nl=False,
+                err=True,
+            )
+            i += 1
+            await asyncio.sleep(0.2)
+
+    async def __call__(self, stage: StageResult) -> None:
+        if stage.name in self.pending:
+            self.pending.remove(stage.name)
+        if self.enabled:
+            if self.live:
+                self._clear()
+            click.echo(stage_line(stage, self.seams.get(stage.name, stage.name)), err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="baton")
+def cli() -> None:
+    """Baton: find where your automations drop the baton.
+
+    Inject a marked test record at the top of a workflow, trace it through every tool,
+    and report the first seam where it was lost, doubled or mangled.
+
+    \b
+    Example:
+        baton demo
+        baton run lead-to-invoice --variant paypal --config baton.yaml
+    """
+
+
+@cli.command()
+@click.argument("workflow")
+@click.option("--variant", "-v", help="A variant of the workflow, e.g. paypal.")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Override a field.")
+@click.option("--config", "-c", "config_path", metavar="PATH", help="Config file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--junit", metavar="FILE", help="Also write a JUnit XML report.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+def run(
+    workflow: str,
+    variant: str | None,
+    sets: tuple[str, ...],
+    config_path: str | None,
+    as_json: bool,
+    junit: str | None,
+    quiet: bool,
+) -> None:
+    """Probe WORKFLOW once and report where the record leaked.
+
+    Exit code: 0 ok, 1 leak, 2 config or usage error, 3 could not check.
+
+    \b
+    Example:
+        baton run lead-to-invoice --variant unicode --set first_name=Zoë --json
+    """
+    with clean_errors():
+        config = load(config_path)
+        overrides = parse_sets(sets)
+        seams = seams_of(config)
+        stage_seams = seams.get(workflow, {})
+
+        async def body(engine: Engine) -> RunResult:
+            await engine.cleanup_pending()
+            engine.prepare(workflow, variant, overrides)  # fail fast on names
+            progress = Progress(
+                dict(stage_seams),
+                enabled=not quiet and not as_json,
+                live=sys.stderr.isatty(),
+            )
+            async with progress:
+                run_id = await engine.start(workflow, variant, overrides, origin={"cli": True})
+                return await engine.finish(run_id, on_progress=progress)
+
+        result = asyncio.run(with_engine(config, body))
+        if junit:
+            Path(junit).write_bytes(render_junit([result], seams))
+        if as_json:
+            click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        else:
+            click.echo(render_text(result, stage_seams))
+        sys.exit(EXIT_FOR_VERDICT[result.verdict])
+
+
+@cli.command("check-config")
+@click.argument("path", required=False)
+def check_config(path: str | None) -> None:
+    """Validate a config file: every problem on its own line with the key path; exit 2.
+
+    \b
+    Example:
+        baton check-config baton.yaml
+    """
+    with clean_errors():
+        config = load(path)
+        stages = sum(len(w.stages) for w in config.workflows.values())
+        click.echo(
+            f"{config.path or resolve_config_path(path)}: ok — {len(config.tools)} tools, "
+            f"{len(config.workflows)} workflows, {stages} stages"
+        )
+
+
+@cli.command()
+@click.option("--config", "-c", "config_path", metavar="PATH", help="Config file.")
+def cleanup(config_path: str | None) -> None:
+    """Retry every cleanup that has not finished (after a crash or an outage).
+
+    \b
+    Example:
+        baton cleanup --config baton.yaml
+    """
+    with clean_errors():
+        config = load(config_path)
+
+        async def body(engine: Engine) -> int:
+            return await engine.cleanup_pending()
+
+        removed = asyncio.run(with_engine(config, body))
+        left = len(store_for(config).pending_cleanup())
+        click.echo(f"cleanup: {removed} object(s) removed, {left} cleanup task(s) still pending")
+        sys.exit(EXIT_OK if left == 0 else EXIT_ERROR)
+
+
+@cli.command()
+@click.option("--config", "-c", "config_path", metavar="PATH", help="Config file.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the results.")
+def resume(config_path: str | None, as_json: bool) -> None:
+    """Finish probe runs that a crash or restart interrupted, and clean up after them.
+
+    Runs whose deadline is still ahead are watched to the end; the others are closed as
+    interrupted (their undecided stages "could not check").
+
+    \b
+    Example:
+        baton resume --config baton.yaml
+    """
+    with clean_errors():
+        config = load(config_path)
+
+        async def body(engine: Engine) -> list[RunResult]:
+            results = await engine.resume_interrupted()
+            await engine.cleanup_pending()
+            return results
+
+        results = asyncio.run(with_engine(config, body))
+        if as_json:
+            click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
+        else:
+            seams = seams_of(config)
+            for r in results:
+                click.echo(render_text(r, seams.get(r.workflow, {})))
+            if not results:
+                click.echo("nothing to resume")
+
+
+@cli.command()
+@click.option(
+    "--fault", "faults", multiple=True, metavar="SPEC", help="e.g. swap@crm=firstname,email"
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+def sandbox(faults: tuple[str, ...], host: str, port: int) -> None:
+    """Start the sandbox stand-ins (HubSpot, SendGrid, Stripe, a glue) for trying by hand.
+
+    \b
+    Example:
+        baton sandbox --fault 'swap@crm=firstname,email' --fault 'drop@invoice=1/3'
+        BATON_SANDBOX_URL=http://127.0.0.1:8765 baton run lead-to-invoice -c config.example.yaml
+    """
+    from .sandbox import Sandbox
+
+    with clean_errors():
+        sb = Sandbox(faults=list(faults), host=host, port=port)
+        try:
+            sb.start()
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        click.echo(f"Baton sandbox listening on {sb.url}")
+        for name, url in sb.urls.items():
+            click.echo(f"  {name:<9} {url}")
+        click.echo(f"  {'control':<9} {sb.url}/_sandbox/faults")
+        if faults:
+            click.echo("faults: " + ", ".join(faults))
+        click.echo(
+            f"Try: BATON_SANDBOX_URL={sb.url} baton run lead-to-invoice -c config.example.yaml"
+        )
+        click.echo("Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sb.stop()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the results.")
+def demo(as_json: bool) -> None:
+    """Start the sandbox and probe the example workflows, healthy and with planted faults.
+
+    Finishes in under a minute and exits 0 when every diagnosis matched the planted fault.
+
+    \b
+    Example:
+        baton demo
+    """
+    from .demo import run_demo
+
+    with clean_errors():
+        sys.exit(run_demo(as_json=as_json))
+
+
+def main() -> None:  # pragma: no cover - bot.cli:main is the console script
+    cli(prog_name="baton")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

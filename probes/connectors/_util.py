@@ -1,0 +1,115 @@
+"""Small helpers the built-in connectors share: options, templates, JSON paths, flattening."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from ..config import StageConfig, ToolConfig
+from ..errors import ApiError, ConfigError, UsageError
+from ..record import TestRecord
+
+def option(tool: ToolConfig, stage: StageConfig | None, key: str, default: Any = None) -> Any:
+    """``stages[i].options.<key>``, else ``tools.<name>.<key>``, else ``default``."""
+    if stage is not None and key in stage.options:
+        return stage.options[key]
+    return tool.options.get(key, default)
+
+
+def mapping_option(
+    tool: ToolConfig, stage: StageConfig | None, key: str, default: Mapping[str, Any]
+) -> dict[str, str]:
+    """An option that must be a mapping of names to strings (field maps, headers)."""
+    value = option(tool, stage, key, default)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"tools.{tool.name}.{key}: must be a mapping, got {type(value).__name__}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def record_values(record: TestRecord, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The record's template values, booleans as ``"true"``/``"false"`` as forms send them."""
+    values = {
+        k: ("true" if v else "false") if isinstance(v, bool) else v
+        for k, v in record.values().items()
+    }
+    if extra:
+        values.update(extra)
+    return values
+
+
+def render(record: TestRecord, template: str, extra: Mapping[str, Any] | None = None) -> str:
+    """Fill ``{field}`` / ``{field:format}`` like ``TestRecord.render``, but write booleans in
+    lower case (``{marketing_consent}`` -> ``"true"``), which is what web forms send."""
+    try:
+        return template.format_map(record_values(record, extra))
+    except KeyError as exc:
+        raise UsageError(f"unknown record field {exc.args[0]!r} in {template!r}") from exc
+    except (ValueError, IndexError, AttributeError) as exc:
+        raise UsageError(f"bad template {template!r}: {exc}") from exc
+
+
+def render_tree(record: TestRecord, tree: Any, extra: Mapping[str, Any] | None = None) -> Any:
+    """``render`` every string inside a JSON-like value (dict keys are left as they are)."""
+    if isinstance(tree, str):
+        return render(record, tree, extra)
+    if isinstance(tree, Mapping):
+        return {k: render_tree(record, v, extra) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [render_tree(record, v, extra) for v in tree]
+    return tree
+
+
+def dig(data: Any, path: str, default: Any = None) -> Any:
+    """Follow a dotted path (``"data.items"``, ``"results.0.id"``); ``""`` is ``data`` itself."""
+    current = data
+    for part in filter(None, path.split(".")):
+        if isinstance(current, Mapping) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.lstrip("-").isdigit():
+            try:
+                current = current[int(part)]
+            except IndexError:
+                return default
+        else:
+            return default
+    return current
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts and lists as one level with dotted keys: ``{"a": {"b": [1]}}`` ->
+    ``{"a.b.0": 1}``. Empty dicts and lists are kept as values so they stay visible."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name + "."))
+        elif isinstance(value, list) and value:
+            out.update(flatten({str(i): v for i, v in enumerate(value)}, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def json_body(resp: httpx.Response, tool: str) -> Any:
+    """The response's JSON, or ``ApiError`` naming the tool when it is not JSON."""
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise ApiError(
+            f"{tool}: expected JSON from {resp.request.method} {resp.request.url.path}, "
+            f"got {resp.headers.get('content-type', 'no content type')}",
+            tool=tool,
+            status_code=resp.status_code,
+        ) from exc
+
+
+def expected_fields(stage: StageConfig | None) -> list[str]:
+    """Field names the stage's expectation checks (so observers fetch them too)."""
+    return list(stage.expect.fields) if stage is not None else []
+
+
+def dedupe(items: list[str]) -> list[str]:
+    """``items`` without repeats, first occurrence wins."""
+    return list(dict.fromkeys(items))

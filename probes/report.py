@@ -1,0 +1,97 @@
+"""Plain-text and JUnit renderings of a run result (for the CLI and CI systems)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from .model import STATUS_OK, STATUS_SKIPPED, FindingKind, RunResult, StageResult, Verdict
+
+_ICONS = {STATUS_OK: "✓", STATUS_SKIPPED: "·", str(FindingKind.UNREACHABLE): "?"}
+
+
+def stage_line(stage: StageResult, seam: str) -> str:
+    icon = _ICONS.get(stage.status, "✗")
+    status = "injected" if stage.after is None and stage.status == STATUS_OK else stage.status
+    timing = f"{stage.latency_s:7.2f}s" if stage.latency_s is not None else "       –"
+    found = f"  found {stage.found}" if stage.found > 1 else ""
+    return f"  {icon} {seam:<32} {status:<12} {timing}{found}"
+
+
+def _fmt(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items()) or "–"
+
+
+def render_text(result: RunResult, seams: dict[str, str]) -> str:
+    """The stage-by-stage trail, the verdict with the first break, and the cleanup."""
+    variant = f" (variant {result.variant})" if result.variant else ""
+    lines = [f"Probe run {result.run_id}  {result.workflow}{variant}  marker {result.marker}"]
+    for stage in result.stages:
+        lines.append(stage_line(stage, seams.get(stage.name, stage.name)))
+        for f in stage.findings:
+            lines.append(f"      {f.message}")
+            if f.expected or f.observed:
+                lines.append(f"        expected: {_fmt(f.expected)}")
+                lines.append(f"        observed: {_fmt(f.observed)}")
+    if result.verdict == Verdict.OK:
+        lines.append("Verdict: OK — the record arrived everywhere, intact.")
+    elif result.verdict == Verdict.LEAK:
+        fb = result.first_break
+        where = f" — dropped at {fb.seam}: {fb.message}" if fb else ""
+        lines.append(f"Verdict: LEAK{where}")
+    else:
+        fb = result.first_break
+        why = f" — {fb.message}" if fb else ""
+        lines.append(f"Verdict: ERROR (could not check){why}")
+    c = result.cleanup
+    extra = f" ({'; '.join(c.errors)})" if c.errors else ""
+    lines.append(f"Cleanup: {c.status}, {c.removed} object(s) removed{extra}")
+    return "\n".join(lines)
+
+
+def render_junit(results: list[RunResult], seams: dict[str, dict[str, str]]) -> bytes:
+    """One <testsuite> per run, one <testcase> per stage: leaks fail, could-not-check errors."""
+    suites = ET.Element("testsuites")
+    for result in results:
+        suite_name = result.workflow + (f"[{result.variant}]" if result.variant else "")
+        failures = sum(
+            1 for s in result.stages if s.status not in (STATUS_OK, STATUS_SKIPPED, "unreachable")
+        )
+        errors = sum(1 for s in result.stages if s.status == "unreachable")
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=suite_name,
+            tests=str(len(result.stages)),
+            failures=str(failures),
+            errors=str(errors),
+            timestamp=result.started_at,
+        )
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="run_id", value=result.run_id)
+        ET.SubElement(props, "property", name="marker", value=result.marker)
+        for stage in result.stages:
+            seam = seams.get(result.workflow, {}).get(stage.name, stage.name)
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=suite_name,
+                name=seam,
+                time=f"{stage.latency_s or 0:.3f}",
+            )
+            if stage.status == STATUS_SKIPPED:
+                ET.SubElement(case, "skipped", message="upstream stage could not be checked")
+            elif stage.status == "unreachable":
+                msg = stage.findings[0].message if stage.findings else "could not check"
+                ET.SubElement(case, "error", message=msg, type="unreachable")
+            elif stage.status != STATUS_OK:
+                el = ET.SubElement(
+                    case, "failure", message=stage.findings[0].message, type=stage.status
+                )
+                el.text = "\n".join(
+                    f"{f.kind}: {f.message}\nexpected: {_fmt(f.expected)}\n"
+                    f"observed: {_fmt(f.observed)}"
+                    for f in stage.findings
+                )
+    ET.indent(suites)
+    return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))

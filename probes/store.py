@@ -1,0 +1,363 @@
+"""The run store: every probe run, its stages and its cleanup, in SQLite (WAL).
+
+Everything the engine needs to resume a run after a crash lives here: the marker (from
+which the test record is rebuilt), absolute deadlines, what each stage has seen so far, and
+one cleanup row per tool, written *before* anything is injected.
+
+    >>> store = Store(sqlite_utils.Database(memory=True))
+    >>> store.recent_runs(limit=5)
+    []
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .errors import StoreError
+from .model import CleanupResult, Finding, FirstBreak, RunResult, StageResult, Verdict
+
+RUN_ACTIVE = "active"
+RUN_FINISHED = "finished"
+RUN_INTERRUPTED = "interrupted"
+
+#: Stage watch states (``stages.state``); ``status`` holds ok or a finding kind once done.
+WAITING = "waiting"
+SETTLING = "settling"
+DONE = "done"
+
+CLEANUP_PENDING = "pending"
+CLEANUP_DONE = "done"
+
+
+@dataclass
+class StageRow:
+    """The mutable watch state of one stage of one run (a row of ``stages``)."""
+
+    run_id: str
+    name: str
+    tool: str
+    after: str | None
+    seam: str
+    state: str
+    status: str
+    deadline_ts: float
+    grace_ts: float
+    next_check_ts: float
+    attempts: int = 0
+    first_seen_ts: float | None = None
+    found: int = 0
+    latency_s: float | None = None
+    last_error: str | None = None
+    findings: str = "[]"
+    workflow: str = ""
+    started_ts: float = 0.0
+    position: int = 0
+
+    def finding_list(self) -> list[Finding]:
+        return [Finding.from_json(f) for f in json.loads(self.findings)]
+
+
+def open_store(path: str | Path) -> Store:
+    """Open (or create) the store at ``path``, in WAL mode."""
+    try:
+        db = sqlite_utils.Database(str(path))
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"cannot open the run store {str(path)!r}: {exc}") from exc
+    return Store(db)
+
+
+class Store:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        try:
+            if db.conn.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
+                db.enable_wal()
+                db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use the run store: {exc}") from exc
+
+    def _migrate(self) -> None:
+        db = self.db
+        if "runs" not in db.table_names():
+            db.table("runs").create(
+                {
+                    "id": str,
+                    "marker": str,
+                    "workflow": str,
+                    "variant": str,
+                    "overrides": str,
+                    "origin": str,
+                    "status": str,
+                    "verdict": str,
+                    "started_at": str,
+                    "started_ts": float,
+                    "finished_at": str,
+                    "finished_ts": float,
+                    "lease_owner": str,
+                    "lease_until": float,
+                    "result": str,
+                },
+                pk="id",
+                not_null={"marker", "workflow", "status", "started_ts"},
+            )
+            db.table("runs").create_index(["status"])
+            db.table("runs").create_index(["workflow", "started_ts"])
+        if "stages" not in db.table_names():
+            db.table("stages").create(
+                {
+                    "run_id": str,
+                    "name": str,
+                    "position": int,
+                    "workflow": str,
+                    "tool": str,
+                    "after": str,
+                    "seam": str,
+                    "state": str,
+                    "status": str,
+                    "started_ts": float,
+                    "deadline_ts": float,
+                    "grace_ts": float,
+                    "next_check_ts": float,
+                    "attempts": int,
+                    "first_seen_ts": float,
+                    "found": int,
+                    "latency_s": float,
+                    "last_error": str,
+                    "findings": str,
+                },
+                pk=("run_id", "name"),
+                foreign_keys=[("run_id", "runs", "id")],
+            )
+            db.table("stages").create_index(["workflow", "name", "started_ts"])
+        if "cleanup" not in db.table_names():
+            db.table("cleanup").create(
+                {
+                    "run_id": str,
+                    "tool": str,
+                    "marker": str,
+                    "status": str,
+                    "attempts": int,
+                    "removed": int,
+                    "last_error": str,
+                    "updated_ts": float,
+                },
+                pk=("run_id", "tool"),
+            )
+            db.table("cleanup").create_index(["status"])
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        run_id: str,
+        marker: str,
+        workflow: str,
+        variant: str | None,
+        overrides: dict[str, Any],
+        origin: dict[str, Any],
+        started_at: str,
+        started_ts: float,
+        stages: Iterable[StageRow],
+        cleanup_tools: Iterable[str],
+    ) -> None:
+        """Write a new run, its stages and its cleanup rows in one transaction."""
+        with self.db.conn:
+            self.db.table("runs").insert(
+                {
+                    "id": run_id,
+                    "marker": marker,
+                    "workflow": workflow,
+                    "variant": variant,
+                    "overrides": json.dumps(overrides, default=str),
+                    "origin": json.dumps(origin, default=str),
+                    "status": RUN_ACTIVE,
+                    "started_at": started_at,
+                    "started_ts": started_ts,
+                }
+            )
+            self.db.table("stages").insert_all(_stage_dict(s) for s in stages)
+            self.db.table("cleanup").insert_all(
+                {
+                    "run_id": run_id,
+                    "tool": tool,
+                    "marker": marker,
+                    "status": CLEANUP_PENDING,
+                    "attempts": 0,
+                    "removed": 0,
+                    "updated_ts": started_ts,
+                }
+                for tool in cleanup_tools
+            )
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        rows = list(self.db.table("runs").rows_where("id = ?", [run_id]))
+        if not rows:
+            return None
+        row = rows[0]
+        row["overrides"] = json.loads(row["overrides"] or "{}")
+        row["origin"] = json.loads(row["origin"] or "{}")
+        return row
+
+    def active_runs(self) -> list[dict[str, Any]]:
+        return list(self.db.table("runs").rows_where("status = ?", [RUN_ACTIVE], order_by="started_ts"))
+
+    def claim(self, run_id: str, owner: str, *, now: float, lease_s: float) -> bool:
+        """Take (or renew) the lease on an active run; False if another live owner holds it."""
+        with self.db.conn:
+            cur = self.db.execute(
+                "UPDATE runs SET lease_owner = ?, lease_until = ? WHERE id = ? AND status = ? "
+                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
+                [owner, now + lease_s, run_id, RUN_ACTIVE, owner, now],
+            )
+        return cur.rowcount == 1
+
+    def finish_run(self, result: RunResult, *, status: str, finished_ts: float) -> None:
+        with self.db.conn:
+            self.db.table("runs").update(
+                result.run_id,
+                {
+                    "status": status,
+                    "verdict": str(result.verdict),
+                    "finished_at": result.finished_at,
+                    "finished_ts": finished_ts,
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "result": json.dumps(_result_json(result)),
+                },
+            )
+
+    def update_cleanup_result(self, run_id: str, cleanup: CleanupResult) -> None:
+        row = self.run(run_id)
+        if row is None or not row.get("result"):
+            return
+        data = json.loads(row["result"])
+        data["cleanup"] = {"status": cleanup.status, "removed": cleanup.removed}
+        self.db.table("runs").update(run_id, {"result": json.dumps(data)})
+
+    # -- stages --------------------------------------------------------------------------
+
+    def stages(self, run_id: str) -> list[StageRow]:
+        rows = self.db.table("stages").rows_where("run_id = ?", [run_id], order_by="position")
+        return [StageRow(**row) for row in rows]
+
+    def save_stage(self, stage: StageRow) -> None:
+        self.db.table("stages").update((stage.run_id, stage.name), _stage_dict(stage))
+
+    # -- cleanup -------------------------------------------------------------------------
+
+    def pending_cleanup(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        if run_id is None:
+            return list(self.db.table("cleanup").rows_where("status = ?", [CLEANUP_PENDING]))
+        return list(
+            self.db.table("cleanup").rows_where("status = ? AND run_id = ?", [CLEANUP_PENDING, run_id])
+        )
+
+    def cleanup_rows(self, run_id: str) -> list[dict[str, Any]]:
+        return list(self.db.table("cleanup").rows_where("run_id = ?", [run_id]))
+
+    def save_cleanup(
+        self, run_id: str, tool: str, *, status: str, removed: int, error: str | None, now: float
+    ) -> None:
+        self.db.execute(
+            "UPDATE cleanup SET status = ?, removed = removed + ?, attempts = attempts + 1, "
+            "last_error = ?, updated_ts = ? WHERE run_id = ? AND tool = ?",
+            [status, removed, error, now, run_id, tool],
+        )
+        self.db.conn.commit()
+
+    # -- results -------------------------------------------------------------------------
+
+    def get_result(self, run_id: str) -> RunResult | None:
+        row = self.run(run_id)
+        if row is None or not row.get("result"):
+            return None
+        return _result_from_json(json.loads(row["result"]))
+
+    def recent_runs(self, workflow: str | None = None, limit: int = 20) -> list[RunResult]:
+        """Finished runs, newest first."""
+        where = "result IS NOT NULL" + (" AND workflow = ?" if workflow else "")
+        params = [workflow] if workflow else []
+        rows = self.db.table("runs").rows_where(
+            where, params, order_by="started_ts DESC", limit=limit, select="result"
+        )
+        return [_result_from_json(json.loads(r["result"])) for r in rows]
+
+    def last_verdicts(self) -> dict[str, RunResult]:
+        """The newest finished run of each workflow."""
+        sql = (
+            "SELECT r.result FROM runs r JOIN (SELECT workflow, MAX(started_ts) AS ts FROM runs "
+            "WHERE result IS NOT NULL GROUP BY workflow) last "
+            "ON r.workflow = last.workflow AND r.started_ts = last.ts WHERE r.result IS NOT NULL"
+        )
+        out: dict[str, RunResult] = {}
+        for (text,) in self.db.execute(sql).fetchall():
+            res = _result_from_json(json.loads(text))
+            out[res.workflow] = res
+        return out
+
+    def iter_stage_results(
+        self, *, since_ts: float, until_ts: float, workflow: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Finished stage rows in a period (for digests)."""
+        where = "state = ? AND started_ts >= ? AND started_ts < ?"
+        params: list[Any] = [DONE, since_ts, until_ts]
+        if workflow:
+            where += " AND workflow = ?"
+            params.append(workflow)
+        yield from self.db.table("stages").rows_where(where, params)
+
+
+def _stage_dict(s: StageRow) -> dict[str, Any]:
+    return dict(s.__dict__)
+
+
+def _result_json(result: RunResult) -> dict[str, Any]:
+    data = result.to_json()
+    data["marker"] = result.marker
+    data["cleanup"]["errors"] = result.cleanup.errors
+    for stage_json, stage in zip(data["stages"], result.stages, strict=True):
+        stage_json["label"] = stage.label
+    return data
+
+
+def _result_from_json(data: dict[str, Any]) -> RunResult:
+    fb = data.get("first_break")
+    cleanup = data.get("cleanup") or {}
+    return RunResult(
+        run_id=data["run_id"],
+        workflow=data["workflow"],
+        variant=data.get("variant"),
+        started_at=data["started_at"],
+        finished_at=data.get("finished_at"),
+        verdict=Verdict(data["verdict"]),
+        stages=[
+            StageResult(
+                name=s["name"],
+                tool=s["tool"],
+                after=s.get("after"),
+                status=s["status"],
+                found=s["found"],
+                latency_s=s.get("latency_s"),
+                findings=[Finding.from_json(f) for f in s.get("findings", [])],
+                label=s.get("label", ""),
+            )
+            for s in data["stages"]
+        ],
+        first_break=FirstBreak(**fb) if fb else None,
+        cleanup=CleanupResult(
+            status=cleanup.get("status", "pending"),
+            removed=cleanup.get("removed", 0),
+            errors=list(cleanup.get("errors", [])),
+        ),
+        marker=data.get("marker", ""),
+    )
