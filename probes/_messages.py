@@ -61,6 +61,7 @@ def wrong_type(expected: str, value: Any) -> str:
 
 # -- the file itself ---------------------------------------------------------------------
 
+
 def file_missing() -> str:
     return f"no such config file (start from {EXAMPLE})"
 
@@ -138,6 +139,7 @@ def too_deep() -> str:
 
 # -- keys and values ---------------------------------------------------------------------
 
+
 def unknown_key(key: str, allowed: Iterable[str]) -> str:
     return unknown("key", key, allowed)
 
@@ -174,7 +176,9 @@ def bad_duration(value: Any) -> str:
 
 
 def bad_rate(value: Any) -> str:
-    return f"must be requests per second (a number > 0) or a rate like '10/s', '6/min', not {value!r}"
+    return (
+        f"must be requests per second (a number > 0) or a rate like '10/s', '6/min', not {value!r}"
+    )
 
 
 def must_be_positive(value: Any, *, zero_ok: bool = False) -> str:
@@ -195,16 +199,17 @@ def slack_command(value: str) -> str:
 
 # -- environment variables and secrets ---------------------------------------------------
 
+
 def literal_secret(key: str, var: str) -> str:
-    return (
-        f"put secrets in an environment variable, e.g. {key}: ${{{var}}}, not in the file"
-    )
+    return f"put secrets in an environment variable, e.g. {key}: ${{{var}}}, not in the file"
 
 
-def env_unset(var: str) -> str:
-    return (
-        f"environment variable {var} is not set (set it, or give a default: ${{{var}:-value}})"
-    )
+def env_unset(var: str, *, looks_like_field: bool = False) -> str:
+    text = f"environment variable {var} is not set (set it, or give a default: ${{{var}:-value}})"
+    if looks_like_field:
+        # "Total: ${amount}" meant a dollar sign before a record template.
+        text += f"; for a literal '$' before a record template, write $${{{var}}}"
+    return text
 
 
 def env_malformed() -> str:
@@ -221,8 +226,15 @@ def credential_empty(var_hint: str) -> str:
 
 # -- records and templates ---------------------------------------------------------------
 
+
 def unknown_record_field(name: str, fields: Iterable[str]) -> str:
-    return unknown("record field", name, fields) + " (extra fields start with 'x_')"
+    close = did_you_mean(name, fields)
+    if close:
+        return f"unknown record field {name!r}{close}"
+    return (
+        f"unknown record field {name!r}; fields are: {', '.join(fields)} "
+        "(or x_anything for an extra field)"
+    )
 
 
 def bad_record_value(reason: str) -> str:
@@ -230,7 +242,7 @@ def bad_record_value(reason: str) -> str:
 
 
 def template_field(name: str, template: str, fields: Iterable[str]) -> str:
-    return unknown("record field", name, fields) + f" in template {template!r}"
+    return f"unknown record field {name!r} in template {template!r}{hint(name, fields)}"
 
 
 def template_positional(template: str) -> str:
@@ -243,7 +255,16 @@ def bad_template(template: str, reason: str) -> str:
 
 # -- workflows ---------------------------------------------------------------------------
 
-def unknown_tool(name: str, tools: Iterable[str]) -> str:
+
+def unknown_tool(name: str, tools: Iterable[str], of_that_type: list[str] | None = None) -> str:
+    """``of_that_type``: tools whose *type* is ``name`` (a stage names a tool, not a type)."""
+    close = did_you_mean(name, tools)
+    if not close and of_that_type:
+        named = " or ".join(repr(t) for t in of_that_type)
+        return (
+            f"unknown tool {name!r}; stages name a tool by its key under 'tools:' "
+            f"(did you mean {named}, of type {name!r}?)"
+        )
     return unknown("tool", name, tools)
 
 
@@ -285,9 +306,7 @@ def after_self(name: str) -> str:
 
 
 def after_later(name: str, cycle: list[str] | None) -> str:
-    text = (
-        f"{name!r} is a later stage; list stages in order, each after an earlier one"
-    )
+    text = f"{name!r} is a later stage; list stages in order, each after an earlier one"
     if cycle:
         text += f" (this makes a cycle: {' → '.join(cycle)})"
     return text

@@ -6,6 +6,8 @@ The config format is a public interface (users keep it in their repos). See
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +99,9 @@ class SlackConfig:
     """``slack:``, used by ``baton serve`` (the bot)."""
 
     command: str = "/baton"
-    api_url: str | None = None  # None: https://slack.com/api/ ; GovSlack: https://slack-gov.com/api/
+    api_url: str | None = (
+        None  # None: https://slack.com/api/ ; GovSlack: https://slack-gov.com/api/
+    )
     bot_token: str | None = None  # resolved from ${SLACK_BOT_TOKEN}
     signing_secret: str | None = None  # resolved from ${SLACK_SIGNING_SECRET}
     app_token: str | None = None  # resolved from ${SLACK_APP_TOKEN} (Socket Mode)
@@ -114,3 +118,28 @@ class Config:
     store: str = "baton.db"
     slack: SlackConfig = field(default_factory=SlackConfig)
     path: str | None = None
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read, check and return the config at ``path``.
+
+    Every problem is reported at once as a ``ConfigError`` whose lines name the file,
+    line and key to fix::
+
+        >>> load_config("baton.yaml")  # doctest: +SKIP
+        ConfigError: baton.yaml:14: workflows.lead.stages[2].tool: unknown tool 'hubspt'
+        (did you mean 'hubspot'?)
+    """
+    from ._config_loader import load_config as _load
+
+    return _load(path)
+
+
+def load_config_text(
+    text: str, *, path: str = "<string>", env: Mapping[str, str] | None = None
+) -> Config:
+    """Check and return config ``text``; ``path`` names it in messages, ``env`` replaces
+    ``os.environ`` for ``${VAR}`` references."""
+    from ._config_loader import load_config_text as _load_text
+
+    return _load_text(text, path=path, env=env)

@@ -284,9 +284,10 @@ class Engine:
             if wf is None:
                 continue
             record = self._record(wf, run["variant"], run["overrides"], run["marker"])
+            before = sum(r["removed"] or 0 for r in self.store.cleanup_rows(run_id))
             result = await self._cleanup(run_id, record)
             self.store.update_cleanup_result(run_id, result)
-            removed += result.removed
+            removed += result.removed - before
         return removed
 
     # -- internals -----------------------------------------------------------------------

@@ -203,13 +203,11 @@ class Store:
         rows = list(self.db.table("runs").rows_where("id = ?", [run_id]))
         if not rows:
             return None
-        row = rows[0]
-        row["overrides"] = json.loads(row["overrides"] or "{}")
-        row["origin"] = json.loads(row["origin"] or "{}")
-        return row
+        return _decode_run(rows[0])
 
     def active_runs(self) -> list[dict[str, Any]]:
-        return list(self.db.table("runs").rows_where("status = ?", [RUN_ACTIVE], order_by="started_ts"))
+        rows = self.db.table("runs").rows_where("status = ?", [RUN_ACTIVE], order_by="started_ts")
+        return [_decode_run(r) for r in rows]
 
     def claim(self, run_id: str, owner: str, *, now: float, lease_s: float) -> bool:
         """Take (or renew) the lease on an active run; False if another live owner holds it."""
@@ -259,7 +257,9 @@ class Store:
         if run_id is None:
             return list(self.db.table("cleanup").rows_where("status = ?", [CLEANUP_PENDING]))
         return list(
-            self.db.table("cleanup").rows_where("status = ? AND run_id = ?", [CLEANUP_PENDING, run_id])
+            self.db.table("cleanup").rows_where(
+                "status = ? AND run_id = ?", [CLEANUP_PENDING, run_id]
+            )
         )
 
     def cleanup_rows(self, run_id: str) -> list[dict[str, Any]]:
@@ -315,6 +315,12 @@ class Store:
             where += " AND workflow = ?"
             params.append(workflow)
         yield from self.db.table("stages").rows_where(where, params)
+
+
+def _decode_run(row: dict[str, Any]) -> dict[str, Any]:
+    row["overrides"] = json.loads(row["overrides"] or "{}")
+    row["origin"] = json.loads(row["origin"] or "{}")
+    return row
 
 
 def _stage_dict(s: StageRow) -> dict[str, Any]:

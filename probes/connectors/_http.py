@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,8 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 from tenacity.wait import wait_base
 
@@ -46,6 +47,21 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def parse_rate_limit_reset(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from an ``X-RateLimit-Reset`` header, which SendGrid sends on 429
+    instead of Retry-After, as a Unix time (https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/rate-limits).
+    Small values are taken as seconds, as some other APIs send them."""
+    if not value:
+        return None
+    try:
+        reset = float(value.strip())
+    except ValueError:
+        return None
+    if reset > 1_000_000_000:  # a Unix time, not a delay
+        reset -= time.time() if now is None else now
+    return max(0.0, reset)
 
 
 class RateLimiter:
@@ -97,13 +113,20 @@ class RetryPolicy:
 
     attempts: int = 4
     max_delay_s: float = 30.0
-    wait: wait_base = field(default_factory=lambda: wait_exponential_jitter(initial=0.5, max=8))
+    # 0.5 s, 1 s, 2 s ... up to 8 s, plus up to 1 s of jitter. (Not wait_exponential_jitter:
+    # its ``initial`` is deprecated in tenacity 9 and its replacement is missing from 8.x.)
+    wait: wait_base = field(
+        default_factory=lambda: wait_exponential(multiplier=0.5, max=8) + wait_random(0, 1)
+    )
+    #: How to wait between attempts; tests pass a recorder to check Retry-After is honoured.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
             retry=retry_if_exception_type((RateLimited, Unreachable)),
             stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_delay_s),
             wait=_wait_retry_after(self.wait),
+            sleep=self.sleep,
             reraise=True,
         )
 
@@ -180,10 +203,11 @@ class ToolHttp:
             return resp
         detail = _short_body(resp)
         if status == 429:
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            if retry_after is None:
+                retry_after = parse_rate_limit_reset(resp.headers.get("X-RateLimit-Reset"))
             raise RateLimited(
-                f"{self.tool}: rate limited (429){detail}",
-                tool=self.tool,
-                retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                f"{self.tool}: rate limited (429){detail}", tool=self.tool, retry_after=retry_after
             )
         if status in (401, 403):
             raise AuthError(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 from ..config import StageConfig, ToolConfig
 from ..errors import ApiError, ConfigError, UsageError
 from ..record import TestRecord
+
 
 def option(tool: ToolConfig, stage: StageConfig | None, key: str, default: Any = None) -> Any:
     """``stages[i].options.<key>``, else ``tools.<name>.<key>``, else ``default``."""
@@ -44,6 +47,23 @@ def render(record: TestRecord, template: str, extra: Mapping[str, Any] | None = 
     lower case (``{marketing_consent}`` -> ``"true"``), which is what web forms send."""
     try:
         return template.format_map(record_values(record, extra))
+    except KeyError as exc:
+        raise UsageError(f"unknown record field {exc.args[0]!r} in {template!r}") from exc
+    except (ValueError, IndexError, AttributeError) as exc:
+        raise UsageError(f"bad template {template!r}: {exc}") from exc
+
+
+class _UrlFormatter(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return quote(super().format_field(value, format_spec), safe="")
+
+
+def render_url(record: TestRecord, template: str, extra: Mapping[str, Any] | None = None) -> str:
+    """``render`` for URLs: each filled-in value is percent-encoded, so
+    ``?email={email}`` sends ``probe%2Bbt7k2xq9%40example.com``, not a ``+`` a server would
+    read as a space."""
+    try:
+        return _UrlFormatter().vformat(template, (), record_values(record, extra))
     except KeyError as exc:
         raise UsageError(f"unknown record field {exc.args[0]!r} in {template!r}") from exc
     except (ValueError, IndexError, AttributeError) as exc:

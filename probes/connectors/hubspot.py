@@ -208,6 +208,7 @@ class HubSpotForms(Connector):
         for key in self.required_options:
             if not tool.options.get(key):
                 raise ConfigError(f"tools.{tool.name}.{key}: required for type hubspot_forms")
+        _subscription_id(tool, None)
 
     def path(self) -> str:
         """``POST /submissions/v3/integration/submit/{portalId}/{formGuid}``; the ``/secure/``
@@ -229,7 +230,7 @@ class HubSpotForms(Connector):
             ],
             "context": context,
         }
-        subscription = option(self.tool, stage, "subscription_type_id")
+        subscription = _subscription_id(self.tool, stage)
         if subscription is not None:
             body["legalConsentOptions"] = {
                 "consent": {
@@ -238,7 +239,7 @@ class HubSpotForms(Connector):
                     "communications": [
                         {
                             "value": record.marketing_consent,
-                            "subscriptionTypeId": int(subscription),
+                            "subscriptionTypeId": subscription,
                             "text": str(
                                 option(self.tool, stage, "communication_text", "Send me news.")
                             ),
@@ -250,3 +251,15 @@ class HubSpotForms(Connector):
 
     async def inject(self, record: TestRecord, stage: StageConfig) -> None:
         await self.http.request("POST", self.path(), json=self.body(record, stage))
+
+
+def _subscription_id(tool: ToolConfig, stage: StageConfig | None) -> int | None:
+    value = option(tool, stage, "subscription_type_id")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"tools.{tool.name}.subscription_type_id: must be a number, got {value!r}"
+        ) from None

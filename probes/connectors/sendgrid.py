@@ -38,7 +38,7 @@ def quote_value(value: str) -> str:
     """A value for the query language, in double quotes. The docs define no escape for a
     quote inside a value, so such a value is refused rather than sent half-understood."""
     if '"' in value:
-        raise UsageError(f"sendgrid: cannot search Email Activity for {value!r} (it has a \")")
+        raise UsageError(f'sendgrid: cannot search Email Activity for {value!r} (it has a ")')
     return f'"{value}"'
 
 

@@ -1,0 +1,194 @@
+"""Small text helpers shared by the message builders: escaping, clipping, times, seams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from probes.config import WorkflowConfig
+from probes.model import STATUS_OK, STATUS_PENDING, STATUS_SKIPPED, RunResult, StageResult, Verdict
+
+#: Slack's limit on a section's text; we keep a margin for the code fences.
+SECTION_LIMIT = 3000
+#: The fallback ``text`` is what notifications show; keep it short.
+TEXT_LIMIT = 3000
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}\Z")
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}\Z")
+
+VERDICT_ICON = {Verdict.OK: "✅", Verdict.LEAK: "❌", Verdict.ERROR: "⚠️"}
+STATUS_ICON = {STATUS_OK: "✅", STATUS_SKIPPED: "⏭️", STATUS_PENDING: "⏳", "unreachable": "⚠️"}
+
+#: How a stage status reads in a sentence ("❌ Form → CRM · dropped").
+STATUS_WORDS = {
+    STATUS_OK: "arrived",
+    STATUS_SKIPPED: "skipped: nothing arrived upstream to check",
+    STATUS_PENDING: "still waiting",
+    "missing": "dropped",
+    "late": "late",
+    "duplicate": "duplicated",
+    "swapped": "fields swapped",
+    "reformatted": "reformatted",
+    "truncated": "truncated",
+    "encoding": "characters mangled",
+    "wrong_value": "wrong value",
+    "unexpected": "arrived where it should not",
+    "unreachable": "could not check",
+}
+
+#: The headline of a leak: "dropped at Form → CRM".
+BREAK_WORDS = {
+    "missing": "dropped at",
+    "late": "late at",
+    "duplicate": "duplicated at",
+    "swapped": "fields swapped at",
+    "reformatted": "reformatted at",
+    "truncated": "truncated at",
+    "encoding": "characters mangled at",
+    "wrong_value": "wrong value at",
+    "unexpected": "unexpected record at",
+}
+
+
+def esc(text: object) -> str:
+    """Escape what Slack's mrkdwn treats as markup: ``&``, ``<``, ``>``.
+
+    Without this a test value such as ``<!channel>`` would notify a whole channel.
+    """
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(text: object) -> str:
+    """Inline code that cannot be broken out of."""
+    return "`" + esc(text).replace("`", "ˋ") + "`"
+
+
+def fence(text: str) -> str:
+    """A code block; a literal ``` inside is broken up so it cannot end the block early."""
+    return "```" + esc(text).replace("```", "`\u200b`\u200b`") + "```"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
+def mention(user: str | None) -> str:
+    """``<@U123>`` for a real user id, else the escaped text (never a broadcast)."""
+    if not user:
+        return "someone"
+    return f"<@{user}>" if _USER_ID.match(user) else esc(user)
+
+
+def channel_link(channel: str) -> str:
+    return f"<#{channel}>" if _CHANNEL_ID.match(channel) else esc(channel)
+
+
+def seconds(value: float | None) -> str:
+    """``0.4 s``, ``12.3 s``, ``2 min 5 s``, ``1 h 4 min``."""
+    if value is None:
+        return "–"
+    if value < 60:
+        return f"{value:.1f} s"
+    total = round(value)
+    if total < 3600:
+        return f"{total // 60} min {total % 60} s"
+    return f"{total // 3600} h {total % 3600 // 60} min"
+
+
+def parse_time(iso: str | None) -> dt.datetime | None:
+    if not iso:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def duration(result: RunResult) -> float | None:
+    start, end = parse_time(result.started_at), parse_time(result.finished_at)
+    return (end - start).total_seconds() if start and end else None
+
+
+def ago(iso: str | None, now: dt.datetime) -> str:
+    """``3 min ago``; ``just now``; the date for anything older than a week."""
+    when = parse_time(iso)
+    if when is None:
+        return "at an unknown time"
+    delta = (now - when).total_seconds()
+    if delta < 45:
+        return "just now"
+    if delta < 3600:
+        return f"{round(delta / 60)} min ago"
+    if delta < 86400:
+        return f"{round(delta / 3600)} h ago"
+    if delta < 7 * 86400:
+        return f"{round(delta / 86400)} d ago"
+    return when.strftime("on %Y-%m-%d")
+
+
+def stamp(iso: str | None) -> str:
+    when = parse_time(iso)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if when else "–"
+
+
+def value(v: Any, limit: int = 300) -> str:
+    """One observed or expected value, quoted the JSON way so spaces and escapes show."""
+    return clip(json.dumps(v, ensure_ascii=False, default=str), limit)
+
+
+def seam_of(stage: StageResult, workflow: WorkflowConfig | None) -> str:
+    """``"Form → CRM"`` with the labels people know, also for stages the config lost."""
+    if workflow is not None:
+        try:
+            return workflow.seam(workflow.stage(stage.name))
+        except KeyError:
+            pass
+    label = stage.label or stage.name
+    return f"{stage.after} → {label}" if stage.after else label
+
+
+def label_of(stage_name: str, workflow: WorkflowConfig | None) -> str:
+    if workflow is not None:
+        try:
+            return workflow.stage(stage_name).display
+        except KeyError:
+            pass
+    return stage_name
+
+
+def stage_icon(status: str) -> str:
+    return STATUS_ICON.get(status, "❌")
+
+
+def headline(result: RunResult, workflow: WorkflowConfig | None) -> tuple[str, str]:
+    """The verdict in a few words: (icon, phrase), e.g. ("❌", "dropped at Form → CRM")."""
+    icon = VERDICT_ICON[result.verdict]
+    if result.verdict == Verdict.OK:
+        return icon, "arrived intact at every stage"
+    fb = result.first_break
+    if result.verdict == Verdict.ERROR:
+        stage = fb.stage if fb else _first_status(result, "unreachable")
+        where = label_of(stage, workflow) if stage else "every stage"
+        return icon, f"could not check {where}"
+    if fb is not None:
+        return icon, f"{BREAK_WORDS.get(fb.kind, fb.kind + ' at')} {fb.seam}"
+    for s in result.stages:
+        if s.status not in (STATUS_OK, STATUS_SKIPPED, STATUS_PENDING, "unreachable"):
+            return icon, f"{BREAK_WORDS.get(s.status, 'broken at')} {seam_of(s, workflow)}"
+    return icon, "leaked"
+
+
+def _first_status(result: RunResult, status: str) -> str | None:
+    return next((s.name for s in result.stages if s.status == status), None)
+
+
+def plain(text: str) -> str:
+    """Mrkdwn made readable as plain text (for fallbacks and previews)."""
+    text = re.sub(r"<@([A-Z0-9]+)>", r"@\1", text)
+    text = re.sub(r"<#([A-Z0-9]+)(?:\|([^>]*))?>", lambda m: "#" + (m.group(2) or m.group(1)), text)
+    text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -1,0 +1,348 @@
+"""Block Kit builders for a probe run: the parent message, the thread replies. Pure functions.
+
+Every builder returns a ``Message``: blocks made with slack_sdk's block models plus a
+plain-text fallback (what notifications and old clients show). Messages stay inside
+Slack's limits (50 blocks, 3,000 characters per section); evidence that does not fit is
+folded into a "… more not shown" line rather than cut mid-table.
+
+    >>> msg = started(RunInfo(workflow="lead-to-invoice", run_id="r-7k2xq9", user="U1"))
+    >>> msg.text
+    'Probing lead-to-invoice … started by <@U1>, run r-7k2xq9'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+
+from probes.config import WorkflowConfig
+from probes.model import STATUS_OK, CleanupResult, Finding, RunResult, StageResult, Verdict
+
+from ._format import (
+    SECTION_LIMIT,
+    STATUS_WORDS,
+    TEXT_LIMIT,
+    clip,
+    code,
+    duration,
+    esc,
+    fence,
+    headline,
+    mention,
+    seam_of,
+    seconds,
+    stage_icon,
+    value,
+)
+
+MAX_BLOCKS = 50
+#: Evidence beyond this many characters in one message is folded (Slack rejects huge ones).
+EVIDENCE_BUDGET = 12_000
+EVIDENCE_LINES = 40
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one chat.postMessage / chat.update / response_url call sends."""
+
+    text: str
+    blocks: tuple[Block, ...] = ()
+
+    def payload(self) -> dict[str, Any]:
+        """``{"text": ..., "blocks": [...]}`` as Slack takes it."""
+        out: dict[str, Any] = {"text": self.text}
+        if self.blocks:
+            out["blocks"] = [b.to_dict() for b in self.blocks]
+        return out
+
+    def text_only(self) -> Message:
+        """The same message without blocks (a second try when Slack refuses the blocks)."""
+        return replace(self, blocks=())
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Who started which probe run, for the parent message."""
+
+    workflow: str
+    run_id: str
+    user: str | None = None
+    variant: str | None = None
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+
+def section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
+
+
+def context(*texts: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(t, SECTION_LIMIT)) for t in texts])
+
+
+def _what(info: RunInfo) -> tuple[str, str]:
+    """("*lead-to-invoice* (paypal)", "lead-to-invoice (paypal)")."""
+    variant = f" ({esc(info.variant)})" if info.variant else ""
+    return f"*{esc(info.workflow)}*{variant}", f"{esc(info.workflow)}{variant}"
+
+
+def _overrides_line(info: RunInfo) -> list[str]:
+    if not info.overrides:
+        return []
+    pairs = ", ".join(f"{esc(k)}={code(v)}" for k, v in info.overrides.items())
+    return [clip(f"with {pairs}", 1000)]
+
+
+# -- the parent message ------------------------------------------------------------------
+
+
+def started(info: RunInfo) -> Message:
+    """The parent message as soon as the record is injected."""
+    bold, plain = _what(info)
+    who = mention(info.user)
+    return Message(
+        text=f"Probing {plain} … started by {who}, run {info.run_id}",
+        blocks=(
+            section(f"⏳ Probing {bold} … started by {who}, run {code(info.run_id)}"),
+            *([context(*_overrides_line(info))] if info.overrides else []),
+        ),
+    )
+
+
+def progress(
+    info: RunInfo, settled: Sequence[StageResult], total: int, wf: WorkflowConfig | None
+) -> Message:
+    """The parent while stages settle: how many are checked, and the latest."""
+    base = started(info)
+    last = settled[-1] if settled else None
+    latest = (
+        f" · latest: {stage_icon(last.status)} {esc(seam_of(last, wf))}" if last is not None else ""
+    )
+    return Message(
+        text=base.text,
+        blocks=(
+            *base.blocks,
+            context(f"Checked {len(settled)} of {total} stages{latest}"),
+        ),
+    )
+
+
+def final(info: RunInfo, result: RunResult, wf: WorkflowConfig | None) -> Message:
+    """The parent, updated in place once the run is decided: ✅ / ❌ dropped at … / ⚠️."""
+    bold, plain = _what(info)
+    icon, phrase = headline(result, wf)
+    took = seconds(duration(result))
+    who = mention(info.user)
+    return Message(
+        text=f"{icon} {plain}: {esc(phrase)} · run {info.run_id} · {took} · started by {who}",
+        blocks=(
+            section(f"{icon} {bold}: *{esc(phrase)}*"),
+            context(
+                f"run {code(info.run_id)} · {took} · started by {who}",
+                *_overrides_line(info),
+                "Stage-by-stage trail, evidence and cleanup in the thread.",
+            ),
+        ),
+    )
+
+
+def crashed(info: RunInfo, error_id: str) -> Message:
+    """The parent when the bot itself failed part-way (the id is also in the log)."""
+    bold, plain = _what(info)
+    return Message(
+        text=f"⚠️ {plain}: Baton failed while watching (error {error_id}) · run {info.run_id}",
+        blocks=(
+            section(f"⚠️ {bold}: *Baton failed while watching* (error {code(error_id)})"),
+            context(
+                f"run {code(info.run_id)} · the run stays in the store; `baton resume` finishes it"
+            ),
+        ),
+    )
+
+
+# -- the thread --------------------------------------------------------------------------
+
+
+def stage_reply(stage: StageResult, wf: WorkflowConfig | None) -> Message:
+    """One line of the trail: ``✅ Form → CRM · arrived after 2.1 s``."""
+    seam = esc(seam_of(stage, wf))
+    icon = stage_icon(stage.status)
+    words = STATUS_WORDS.get(stage.status, esc(stage.status))
+    if stage.after is None and stage.status == STATUS_OK:
+        words = "injected"
+    timing = f" after {seconds(stage.latency_s)}" if stage.latency_s is not None else ""
+    copies = f" ({stage.found} copies)" if stage.found > 1 else ""
+    line = f"{icon} *{seam}* · {words}{timing}{copies}"
+    notes = [f"> {esc(clip(f.message, 600))}" for f in stage.findings[:3]]
+    if len(stage.findings) > 3:
+        notes.append(f"> … and {len(stage.findings) - 3} more in the evidence below")
+    return Message(
+        text=f"{icon} {seam} · {words}{timing}{copies}",
+        blocks=(section("\n".join([line, *notes])),),
+    )
+
+
+def diagnosis(result: RunResult, wf: WorkflowConfig | None) -> Message:
+    """The closing reply: the first broken seam in one sentence, the evidence, the cleanup."""
+    lead = _diagnosis_lead(result, wf)
+    blocks: list[Block] = [section(lead)]
+    room = MAX_BLOCKS - 3  # the lead, the fold note and the cleanup line
+    evidence, folded = _evidence_blocks(result, wf, room)
+    blocks.extend(evidence)
+    if folded:
+        blocks.append(
+            context(
+                f"… {folded} more finding(s) not shown here; run {code(result.run_id)} "
+                "in the Baton store has them all (`baton run --json` prints the same shape)."
+            )
+        )
+    blocks.append(context(cleanup_line(result.cleanup), _marker_line(result)))
+    text = f"{_plain_lead(result, wf)} {cleanup_line(result.cleanup)}"
+    return Message(text=clip(text, TEXT_LIMIT), blocks=tuple(blocks))
+
+
+def fallback_final(
+    info: RunInfo, result: RunResult, wf: WorkflowConfig | None, *, note: str
+) -> Message:
+    """Everything in one message, for channels Baton cannot post in (via response_url)."""
+    head, diag = final(info, result, wf), diagnosis(result, wf)
+    trail = "\n".join(stage_reply(s, wf).text for s in result.stages)
+    blocks = [head.blocks[0], section(trail or "(no stages)"), *diag.blocks]
+    blocks = blocks[: MAX_BLOCKS - 1]
+    blocks.append(context(note))
+    return Message(text=head.text, blocks=tuple(blocks))
+
+
+def _diagnosis_lead(result: RunResult, wf: WorkflowConfig | None) -> str:
+    fb = result.first_break
+    if result.verdict == Verdict.OK:
+        return f"✅ *No leaks.* The test record arrived intact at all {len(result.stages)} stages."
+    if result.verdict == Verdict.ERROR:
+        _, phrase = headline(result, wf)
+        why = f" {esc(fb.message)}" if fb else ""
+        title = esc(phrase[0].upper() + phrase[1:])
+        return f"⚠️ *{title}.*{why} This is not a leak: Baton could not look."
+    if fb is not None:
+        return f"❌ *First break: {esc(fb.seam)}.* {esc(fb.message)}"
+    _, phrase = headline(result, wf)
+    return f"❌ *{esc(phrase[0].upper() + phrase[1:])}.*"
+
+
+def _plain_lead(result: RunResult, wf: WorkflowConfig | None) -> str:
+    return _diagnosis_lead(result, wf).replace("*", "")
+
+
+def _ordered_findings(result: RunResult) -> list[tuple[StageResult, Finding]]:
+    """Every finding, the first break's stage first, then in stage order."""
+    first = result.first_break.stage if result.first_break else None
+    stages = sorted(result.stages, key=lambda s: s.name != first)
+    return [(s, f) for s in stages for f in s.findings]
+
+
+def _evidence_blocks(
+    result: RunResult, wf: WorkflowConfig | None, room: int
+) -> tuple[list[Block], int]:
+    """Sections of evidence that fit; and how many findings were folded away."""
+    lead_message = result.first_break.message if result.first_break else None
+    texts = [
+        text
+        for stage, finding in _ordered_findings(result)
+        if (text := _evidence_text(stage, finding, wf, repeat=finding.message != lead_message))
+    ]
+    blocks: list[Block] = []
+    spent = 0
+    for n, text in enumerate(texts):
+        if len(blocks) >= room or spent + len(text) > EVIDENCE_BUDGET:
+            return blocks, len(texts) - n
+        blocks.append(section(text))
+        spent += len(text)
+    return blocks, 0
+
+
+def _has_evidence(f: Finding) -> bool:
+    return bool(f.expected or f.observed)
+
+
+def _evidence_text(
+    stage: StageResult, f: Finding, wf: WorkflowConfig | None, *, repeat: bool
+) -> str | None:
+    if not _has_evidence(f) and not repeat:
+        return None
+    title = f"*Evidence at {esc(seam_of(stage, wf))}* · {esc(f.kind)}"
+    if repeat:
+        title += f"\n{esc(clip(f.message, 500))}"
+    if not _has_evidence(f):
+        return title
+    table = evidence_table(f)
+    room = SECTION_LIMIT - len(title) - 40
+    if len(esc(table)) > room:
+        table = _fold_lines(table, room)
+    return f"{title}\n{fence(table)}"
+
+
+def evidence_table(f: Finding) -> str:
+    """Expected vs observed, one field per pair of lines, values quoted JSON-style."""
+    keys = list(dict.fromkeys([*f.fields, *f.expected, *f.observed]))
+    width = min(max((len(k) for k in keys), default=0), 24)
+    lines: list[str] = []
+    for key in keys:
+        exp = value(f.expected[key]) if key in f.expected else "(not checked)"
+        obs = value(f.observed[key]) if key in f.observed else "(absent)"
+        lines.append(f"{clip(key, 24):<{width}}  expected {exp}")
+        lines.append(f"{'':<{width}}  observed {obs}")
+    if not f.observed:
+        lines.append(f"{'':<{width}}  (nothing was found)")
+    return "\n".join(lines[: EVIDENCE_LINES * 2])
+
+
+def _fold_lines(table: str, room: int) -> str:
+    lines = table.split("\n")
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(esc(line)) + 1 > room - 30:
+            break
+        kept.append(line)
+        used += len(esc(line)) + 1
+    kept.append(f"… {len(lines) - len(kept)} more line(s) folded")
+    return "\n".join(kept)
+
+
+def cleanup_line(c: CleanupResult) -> str:
+    """🧹 what cleanup removed, or what it will retry."""
+    errors = esc(clip("; ".join(c.errors), 500))
+    if c.status == "done":
+        if c.removed == 0:
+            return "🧹 Cleanup: nothing was left to remove."
+        return f"🧹 Cleanup: removed {c.removed} test object(s)."
+    if c.status == "partial":
+        return f"🧹 Cleanup partial: removed {c.removed}; the rest will be retried ({errors})."
+    if c.status == "failed":
+        return f"🧹 Cleanup failed ({errors}); it will be retried (`baton cleanup`)."
+    if c.status == "skipped":
+        return "🧹 Nothing to clean up."
+    return "🧹 Cleanup pending; it will be retried."
+
+
+def _marker_line(result: RunResult) -> str:
+    marker = f" · test record marker {code(result.marker)}" if result.marker else ""
+    return f"run {code(result.run_id)}{marker}"
+
+
+__all__ = [
+    "Message",
+    "RunInfo",
+    "cleanup_line",
+    "context",
+    "crashed",
+    "diagnosis",
+    "evidence_table",
+    "fallback_final",
+    "final",
+    "progress",
+    "section",
+    "stage_reply",
+    "started",
+]

@@ -1,0 +1,202 @@
+"""The one wrapper every Slack call goes through.
+
+It masks secrets in what it sends, honours ``Retry-After`` on 429 (up to a cap), retries a
+dropped connection, and turns every failure into one typed error, ``SlackCallError``,
+sorted into *theirs* (Slack or the workspace said no: ``channel_not_found``,
+``ratelimited``, ``invalid_auth`` …) and *ours* (we sent something Slack cannot take:
+``invalid_blocks``, ``msg_too_long`` …).
+
+    api = SlackApi(client=AsyncWebClient(token=..., base_url=...))
+    ts = await api.post("C123", messages.started(info))
+    await api.update("C123", ts, messages.final(info, result, wf))
+    await api.respond(response_url, replies.problem("unknown workflow", "/baton"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from probes.errors import BatonError
+
+from .messages import Message
+from .redact import Redactor
+
+log = logging.getLogger("bot.slack")
+
+#: Errors that are Slack's or the workspace's doing, not a bug in Baton.
+THEIRS = frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "channel_is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "fatal_error",
+        "internal_error",
+        "service_unavailable",
+        "request_timeout",
+        "connection_error",
+        "expired_url",
+        "used_url",
+        "no_service",
+        "channel_is_archived",
+    }
+)
+#: Errors after which the command's ``response_url`` is the only way to answer.
+CHANNEL_UNREACHABLE = frozenset({"not_in_channel", "channel_not_found"})
+
+
+class SlackCallError(BatonError):
+    """A Slack call failed. ``side`` is ``"theirs"`` or ``"ours"``."""
+
+    def __init__(self, method: str, error: str, *, status: int | None = None) -> None:
+        self.method = method
+        self.error = error
+        self.status = status
+        self.side = "theirs" if error in THEIRS else "ours"
+        super().__init__(f"{method}: {error} ({self.side})")
+
+    @property
+    def channel_unreachable(self) -> bool:
+        return self.error in CHANNEL_UNREACHABLE
+
+
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+class SlackApi:
+    """Calls the Slack Web API and response URLs; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncWebClient,
+        redactor: Redactor | None = None,
+        sleep: Sleep = asyncio.sleep,
+        max_attempts: int = 4,
+        max_wait_s: float = 30.0,
+        webhook_timeout_s: int = 10,
+    ) -> None:
+        self.client = client
+        self.redactor = redactor or Redactor()
+        self.sleep = sleep
+        self.max_attempts = max_attempts
+        self.max_wait_s = max_wait_s
+        self.webhook_timeout_s = webhook_timeout_s
+
+    async def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """POST ``method`` with a JSON body; the answer's data, or ``SlackCallError``."""
+        body = self.redactor.scrub(dict(params))
+        for attempt in range(1, self.max_attempts + 1):
+            last = attempt == self.max_attempts
+            try:
+                response = await self.client.api_call(method, json=body)
+                data: dict[str, Any] = response.data if isinstance(response.data, dict) else {}
+                return data
+            except SlackApiError as exc:
+                status = exc.response.status_code
+                error = str(exc.response.get("error") or f"http_{status}")
+                if (status == 429 or error == "ratelimited") and not last:
+                    await self._wait(method, _retry_after(exc.response.headers), attempt)
+                    continue
+                raise SlackCallError(method, error, status=status) from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                if not last:
+                    await self.sleep(min(2.0 ** (attempt - 1), self.max_wait_s))
+                    continue
+                raise SlackCallError(method, "connection_error") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
+        """chat.postMessage; returns the new message's ``ts``."""
+        params: dict[str, Any] = {"channel": channel, **message.payload()}
+        if thread_ts is not None:
+            params["thread_ts"] = thread_ts
+        data = await self.call("chat.postMessage", params)
+        return str(data.get("ts", ""))
+
+    async def update(self, channel: str, ts: str, message: Message) -> None:
+        """chat.update of a message Baton posted."""
+        await self.call("chat.update", {"channel": channel, "ts": ts, **message.payload()})
+
+    async def respond(
+        self,
+        response_url: str,
+        message: Message,
+        *,
+        in_channel: bool = False,
+        replace_original: bool = False,
+    ) -> None:
+        """Answer through a command's ``response_url`` (ephemeral unless ``in_channel``)."""
+        body: dict[str, Any] = {
+            **message.payload(),
+            "response_type": "in_channel" if in_channel else "ephemeral",
+        }
+        if replace_original:
+            body["replace_original"] = True
+        body = self.redactor.scrub(body)
+        for attempt in range(1, self.max_attempts + 1):
+            last = attempt == self.max_attempts
+            hook = AsyncWebhookClient(
+                response_url,
+                timeout=self.webhook_timeout_s,
+                proxy=self.client.proxy,
+                retry_handlers=[],  # one retry policy: this loop's
+            )
+            try:
+                res = await hook.send_dict(body)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                if not last:
+                    await self.sleep(min(2.0 ** (attempt - 1), self.max_wait_s))
+                    continue
+                raise SlackCallError("response_url", "connection_error") from exc
+            if res.status_code == 200:
+                return
+            error = (res.body or f"http_{res.status_code}").strip()[:100]
+            if res.status_code == 429 and not last:
+                await self._wait("response_url", _retry_after(res.headers), attempt)
+                continue
+            raise SlackCallError("response_url", error, status=res.status_code)
+
+    async def _wait(self, method: str, retry_after: float | None, attempt: int) -> None:
+        wait = min(retry_after if retry_after is not None else 2.0**attempt, self.max_wait_s)
+        log.warning("%s rate limited by Slack; retrying in %.1f s", method, wait)
+        await self.sleep(wait)
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
+    for key, raw in (headers or {}).items():
+        if key.lower() == "retry-after":
+            value = raw[0] if isinstance(raw, list) and raw else raw
+            try:
+                return max(float(value), 0.0)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+__all__ = ["CHANNEL_UNREACHABLE", "THEIRS", "SlackApi", "SlackCallError"]

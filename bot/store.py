@@ -1,0 +1,197 @@
+"""The bot's own tables, in the engine's SQLite database.
+
+``bot_threads``: where each probe run is reported (channel and parent message ``ts``), so
+every follow-up goes to the same thread, also after a restart. ``bot_requests``: the
+requests already acted on, so a Slack retry, a replayed request or a double submission
+never starts a second run. Nothing secret is stored (no response URLs, no tokens).
+
+    >>> store = BotStore(sqlite_utils.Database(memory=True), clock=lambda: 100.0)
+    >>> store.claim(["trigger:123"])
+    True
+    >>> store.claim(["trigger:123"])
+    False
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sqlite_utils
+
+#: How long processed request ids are kept (Slack retries within minutes).
+KEEP_REQUESTS_S = 86_400.0
+_PRUNE_EVERY_S = 3_600.0
+_NEVER = -1e18
+
+
+@dataclass(frozen=True)
+class Thread:
+    """Where one run is reported."""
+
+    run_id: str
+    channel: str
+    ts: str
+    user: str
+    workflow: str
+    state: str  # running | done
+
+
+class BotStore:
+    """Bot state next to the engine's tables (same ``sqlite_utils.Database``)."""
+
+    def __init__(self, db: sqlite_utils.Database, *, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+        self._pruned_at = 0.0
+        self._migrate()
+
+    def _migrate(self) -> None:
+        names = self.db.table_names()
+        if "bot_requests" not in names:
+            self.db.table("bot_requests").create(
+                {"key": str, "run_id": str, "seen_ts": float}, pk="key"
+            )
+            self.db.table("bot_requests").create_index(["seen_ts"])
+        if "bot_threads" not in names:
+            self.db.table("bot_threads").create(
+                {
+                    "run_id": str,
+                    "channel": str,
+                    "ts": str,
+                    "user": str,
+                    "workflow": str,
+                    "state": str,
+                    "verdict": str,
+                    "created_ts": float,
+                    "updated_ts": float,
+                },
+                pk="run_id",
+            )
+            self.db.table("bot_threads").create_index(["state"])
+
+    # -- dedupe ----------------------------------------------------------------------------
+
+    def claim(self, keys: Sequence[str], *, window_s: float | None = None) -> bool:
+        """Claim every key at once; False if any was claimed before (within ``window_s``).
+
+        A key with no window (a ``trigger_id``) is claimed once, ever. With a window (a
+        user's identical command), it may be claimed again once the window has passed.
+        One conditional upsert per key, in one transaction: two workers never both win.
+        """
+        now = self.clock()
+        cutoff = now - window_s if window_s is not None else _NEVER
+        self._prune(now)
+        with self.db.conn:
+            for key in keys:
+                cur = self.db.conn.execute(
+                    "INSERT INTO bot_requests (key, run_id, seen_ts) VALUES (?, NULL, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET seen_ts = excluded.seen_ts, run_id = NULL "
+                    "WHERE bot_requests.seen_ts < ?",
+                    [key, now, cutoff],
+                )
+                if cur.rowcount != 1:
+                    self.db.conn.rollback()
+                    return False
+        return True
+
+    def claim_each(self, once: Sequence[str], windowed: Sequence[str], window_s: float) -> bool:
+        """``once`` keys forever and ``windowed`` keys for ``window_s``, all or nothing."""
+        now = self.clock()
+        self._prune(now)
+        pairs = [(k, _NEVER) for k in once] + [(k, now - window_s) for k in windowed]
+        with self.db.conn:
+            for key, cutoff in pairs:
+                cur = self.db.conn.execute(
+                    "INSERT INTO bot_requests (key, run_id, seen_ts) VALUES (?, NULL, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET seen_ts = excluded.seen_ts, run_id = NULL "
+                    "WHERE bot_requests.seen_ts < ?",
+                    [key, now, cutoff],
+                )
+                if cur.rowcount != 1:
+                    self.db.conn.rollback()
+                    return False
+        return True
+
+    def release(self, keys: Sequence[str]) -> None:
+        """Forget a claim (the run never started, so trying again is fine)."""
+        with self.db.conn:
+            self.db.conn.executemany("DELETE FROM bot_requests WHERE key = ?", [[k] for k in keys])
+
+    def attach_run(self, keys: Sequence[str], run_id: str) -> None:
+        with self.db.conn:
+            self.db.conn.executemany(
+                "UPDATE bot_requests SET run_id = ? WHERE key = ?", [[run_id, k] for k in keys]
+            )
+
+    def run_for(self, keys: Sequence[str]) -> str | None:
+        """The run a claimed request started, if it got that far."""
+        for key in keys:
+            row = self.db.conn.execute(
+                "SELECT run_id FROM bot_requests WHERE key = ?", [key]
+            ).fetchone()
+            if row and row[0]:
+                return str(row[0])
+        return None
+
+    def _prune(self, now: float) -> None:
+        if now - self._pruned_at < _PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        with self.db.conn:
+            self.db.conn.execute(
+                "DELETE FROM bot_requests WHERE seen_ts < ?", [now - KEEP_REQUESTS_S]
+            )
+
+    # -- threads ---------------------------------------------------------------------------
+
+    def save_thread(self, *, run_id: str, channel: str, ts: str, user: str, workflow: str) -> None:
+        now = self.clock()
+        with self.db.conn:
+            self.db.table("bot_threads").upsert(
+                {
+                    "run_id": run_id,
+                    "channel": channel,
+                    "ts": ts,
+                    "user": user,
+                    "workflow": workflow,
+                    "state": "running",
+                    "created_ts": now,
+                    "updated_ts": now,
+                },
+                pk="run_id",
+            )
+
+    def finish_thread(self, run_id: str, verdict: str) -> None:
+        with self.db.conn:
+            self.db.conn.execute(
+                "UPDATE bot_threads SET state = 'done', verdict = ?, updated_ts = ? "
+                "WHERE run_id = ?",
+                [verdict, self.clock(), run_id],
+            )
+
+    def thread(self, run_id: str) -> Thread | None:
+        rows = list(self.db.table("bot_threads").rows_where("run_id = ?", [run_id]))
+        return _thread(rows[0]) if rows else None
+
+    def unfinished(self) -> list[Thread]:
+        """Threads whose run was still being watched when the bot stopped."""
+        rows = self.db.table("bot_threads").rows_where(
+            "state = 'running'", order_by="created_ts"
+        )
+        return [_thread(r) for r in rows]
+
+
+def _thread(row: dict[str, object]) -> Thread:
+    return Thread(
+        run_id=str(row["run_id"]),
+        channel=str(row["channel"]),
+        ts=str(row["ts"]),
+        user=str(row["user"] or ""),
+        workflow=str(row["workflow"] or ""),
+        state=str(row["state"]),
+    )
+
+
+__all__ = ["BotStore", "Thread"]

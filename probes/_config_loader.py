@@ -1,0 +1,296 @@
+"""YAML → ``Config``, with every problem reported at once, each with its file, line and key.
+
+    >>> load_config_text("tools: {}\\nworkflows: {}\\n", path="baton.yaml")
+    Traceback (most recent call last):
+      ...
+    probes.errors.ConfigError: baton.yaml:2: workflows: needs at least one workflow
+
+The pipeline: bytes → UTF-8 text → YAML nodes with lines (``_config_yaml``) → plain
+values checked key by key (``_config_check.Checker``) → the typed model in
+``probes.config``. Workflows are checked in ``_config_workflows``.
+
+Secrets only come from the environment: every value under ``tools.<name>.credentials``
+and ``slack.bot_token`` / ``signing_secret`` / ``app_token`` must be ``${VAR}`` or
+``${VAR:-default}``. ``${VAR}`` references are expanded in every other string too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from . import _messages as msg
+from ._config_check import Checker, location
+from ._config_connectors import ConnectorSpec, connector_specs
+from ._config_values import env_var_hint, is_slug, is_url, single_ref
+from ._config_workflows import check_record, check_tool_templates, parse_workflows
+from ._config_yaml import KeyPath, YamlProblem, parse_yaml
+from .config import DEFAULT_TIMEOUT_S, Config, SlackConfig, ToolConfig, WorkflowConfig
+from .errors import ConfigError
+
+__all__ = ["ConnectorSpec", "connector_specs", "load_config", "load_config_text"]
+
+SUPPORTED_VERSION = 1
+TOP_KEYS = ("version", "store", "record", "tools", "workflows", "slack")
+TOOL_KEYS = ("type", "base_url", "credentials", "rate_limit", "timeout")
+SLACK_KEYS = (
+    "command",
+    "api_url",
+    "bot_token",
+    "signing_secret",
+    "app_token",
+    "allowed_users",
+    "allowed_channels",
+    "default_channel",
+)
+SLACK_SECRETS = ("bot_token", "signing_secret", "app_token")
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a config file.
+
+    Raises ``ConfigError`` listing every problem, one line each, e.g.
+    ``baton.yaml:14: workflows.lead.stages[2].tool: unknown tool 'hubspt' (did you mean
+    'hubspot'?)``. A missing file, a directory or non-UTF-8 bytes are ``ConfigError`` too.
+    """
+    name = os.fspath(path)
+    try:
+        data = Path(name).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: {msg.file_missing()}", path=name) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{name}: {msg.file_is_directory()}", path=name) from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"{name}: {msg.file_unreadable(reason)}", path=name) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{name}:1: {msg.utf16()}", path=name)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problem = msg.not_utf8(data[exc.start], exc.start)
+        raise ConfigError(f"{name}:{line}: {problem}", path=name) from None
+    return load_config_text(text, path=name)
+
+
+def load_config_text(
+    text: str, *, path: str = "<string>", env: Mapping[str, str] | None = None
+) -> Config:
+    """Validate config ``text``; ``path`` names it in messages and anchors a relative store.
+
+    ``env`` replaces ``os.environ`` for ``${VAR}`` references (tests pass a dict).
+    A ``path`` like ``"<string>"`` is not a file: ``Config.path`` is then ``None`` and a
+    relative ``store`` stays relative to the working directory.
+    """
+    try:
+        doc = parse_yaml(text)
+    except YamlProblem as exc:
+        problems = [location(path, line) + message for line, message in exc.problems]
+        raise ConfigError(problems, path=path) from None
+    if not isinstance(doc.data, dict):
+        raise ConfigError(location(path, doc.line(())) + msg.top_level(doc.data), path=path)
+    ck = Checker(path, doc, os.environ if env is None else env)
+    config = _build(ck, doc.data, path)
+    ck.raise_if_any()
+    return config
+
+
+def _is_file_path(path: str) -> bool:
+    return not (path.startswith("<") and path.endswith(">"))
+
+
+def _build(ck: Checker, top: dict[str, Any], path: str) -> Config:
+    ck.mapping((), top, TOP_KEYS)
+    _check_version(ck, top)
+    store = _store(ck, top.get("store"), path)
+    record = check_record(ck, ("record",), top.get("record"))
+    specs = connector_specs()
+    tools, tool_specs = _tools(ck, top.get("tools"), specs)
+    workflows = parse_workflows(
+        ck, top.get("workflows"), tool_specs, specs=specs, global_record=record
+    )
+    check_tool_templates(ck, tools, tool_specs, [record, *_records(workflows)])
+    slack = _slack(ck, top.get("slack"))
+    return Config(
+        tools=tools,
+        workflows=workflows,
+        record=record,
+        store=store,
+        slack=slack,
+        path=path if _is_file_path(path) else None,
+    )
+
+
+def _records(workflows: Mapping[str, WorkflowConfig]) -> list[dict[str, Any]]:
+    out = []
+    for workflow in workflows.values():
+        out.append(workflow.record)
+        out.extend(v.record for v in workflow.variants.values())
+    return out
+
+
+def _check_version(ck: Checker, top: dict[str, Any]) -> None:
+    # Optional for now; any other number means a file written for another Baton.
+    version = top.get("version", SUPPORTED_VERSION)
+    if isinstance(version, bool) or str(version).strip() != str(SUPPORTED_VERSION):
+        ck.add(("version",), msg.bad_version(version))
+
+
+def _store(ck: Checker, value: Any, path: str) -> str:
+    store = ck.text(("store",), value) if value is not None else "baton.db"
+    if not store:
+        if value is not None:
+            ck.add(("store",), msg.needs_value())
+        store = "baton.db"
+    if store == ":memory:":
+        return store
+    target = Path(store).expanduser()
+    if not target.is_absolute() and _is_file_path(path):
+        target = Path(path).resolve().parent / target
+    return str(target)
+
+
+def _tools(
+    ck: Checker, value: Any, specs: Mapping[str, ConnectorSpec]
+) -> tuple[dict[str, ToolConfig], dict[str, ConnectorSpec | None]]:
+    """``tools.*``; also returns each declared tool's spec (``None`` if its type is bad)."""
+    tools: dict[str, ToolConfig] = {}
+    tool_specs: dict[str, ConnectorSpec | None] = {}
+    if value is None:
+        ck.add(("tools",), msg.missing_key("a config needs 'tools:' for its workflows"))
+        return tools, tool_specs
+    mapping = ck.mapping(("tools",), value)
+    for name, raw in (mapping or {}).items():
+        tool, spec = _tool(ck, name, raw, specs)
+        tool_specs[name] = spec
+        if tool is not None:
+            tools[name] = tool
+    return tools, tool_specs
+
+
+def _tool(
+    ck: Checker, name: str, raw: Any, specs: Mapping[str, ConnectorSpec]
+) -> tuple[ToolConfig | None, ConnectorSpec | None]:
+    path: KeyPath = ("tools", name)
+    if not is_slug(name):
+        ck.add(path, msg.bad_slug("tool", name))
+    m = ck.mapping(path, raw, required=("type",))
+    if m is None:
+        return None, None
+    type_name = ck.text((*path, "type"), m.get("type"), required="type" in m)
+    spec = specs.get(type_name) if type_name else None
+    if type_name and spec is None:
+        ck.add((*path, "type"), msg.unknown_type(type_name, specs))
+    base_url = ck.text((*path, "base_url"), m.get("base_url"))
+    if base_url is not None and not is_url(base_url):
+        ck.add((*path, "base_url"), msg.bad_url(base_url))
+    credentials = _credentials(ck, path, name, m.get("credentials"), spec)
+    rate_limit = ck.rate((*path, "rate_limit"), m.get("rate_limit"))
+    timeout = ck.duration((*path, "timeout"), m.get("timeout"), default=DEFAULT_TIMEOUT_S)
+    options = _options(ck, path, m, spec)
+    tool = ToolConfig(
+        name=name,
+        type=type_name or "",
+        base_url=base_url.rstrip("/") if base_url else None,
+        credentials=credentials,
+        rate_limit=rate_limit,
+        timeout_s=timeout,
+        options=options,
+    )
+    return tool, spec
+
+
+def _options(
+    ck: Checker, path: KeyPath, m: Mapping[str, Any], spec: ConnectorSpec | None
+) -> dict[str, Any]:
+    """Every key besides the common ones, checked against the connector's ``options_doc``."""
+    options: dict[str, Any] = {}
+    for key, option in m.items():
+        if key in TOOL_KEYS:
+            continue
+        if spec is not None and spec.options is not None and key not in spec.options:
+            choices = [*TOOL_KEYS, *spec.options]
+            ck.add((*path, key), msg.unknown_option(key, spec.type_name, choices))
+            continue
+        options[key] = ck.expand_tree((*path, key), option)
+    if spec is None:
+        return options
+    for key in spec.required_options:
+        if key not in m:
+            ck.add((*path, key), msg.missing_key(f"type {spec.type_name!r} needs it"))
+        elif options.get(key) in (None, ""):
+            ck.add((*path, key), msg.needs_value())
+    return options
+
+
+def _credentials(
+    ck: Checker, tool_path: KeyPath, tool: str, value: Any, spec: ConnectorSpec | None
+) -> dict[str, str]:
+    """``tools.<name>.credentials``: each value an env reference, resolved here."""
+    path = (*tool_path, "credentials")
+    raw = {} if value is None else ck.mapping(path, value) or {}
+    out: dict[str, str] = {}
+    empty: set[str] = set()
+    for key, ref in raw.items():
+        resolved = _secret(ck, (*path, key), key, ref, env_var_hint(tool, key))
+        if resolved:
+            out[key] = resolved
+        elif resolved == "":
+            empty.add(key)
+    if spec is None:
+        return out
+    for key in spec.required_credentials:
+        hint = env_var_hint(tool, key)
+        if key in empty:
+            ck.add((*path, key), msg.credential_empty(f"${{{single_ref(raw[key]) or hint}}}"))
+        elif key not in raw:
+            ck.add((*path, key), msg.credential_missing(key, spec.type_name, hint))
+    return out
+
+
+def _secret(ck: Checker, path: KeyPath, key: str, value: Any, var_hint: str) -> str | None:
+    """A secret from an env reference: the value, ``""`` when set empty, ``None`` on error.
+
+    The value itself never appears in a message, whatever it is.
+    """
+    if not isinstance(value, str) or single_ref(value) is None:
+        ck.add(path, msg.literal_secret(key, var_hint))
+        return None
+    before = ck.problem_count
+    resolved = ck.expand(path, value.strip())
+    return resolved if ck.problem_count == before else None
+
+
+def _slack(ck: Checker, value: Any) -> SlackConfig:
+    if value is None:
+        return SlackConfig()
+    m = ck.mapping(("slack",), value, SLACK_KEYS)
+    if m is None:
+        return SlackConfig()
+    command = ck.text(("slack", "command"), m.get("command")) or "/baton"
+    if not command.startswith("/") or " " in command:
+        ck.add(("slack", "command"), msg.slack_command(command))
+    api_url = ck.text(("slack", "api_url"), m.get("api_url")) or None
+    if api_url is not None and not is_url(api_url):
+        ck.add(("slack", "api_url"), msg.bad_url(api_url))
+    secrets: dict[str, str | None] = {}
+    for key in SLACK_SECRETS:
+        raw = m.get(key)
+        # Empty means "not configured": the example ships ${SLACK_BOT_TOKEN:-}.
+        if raw is None or raw == "":
+            secrets[key] = None
+            continue
+        secrets[key] = _secret(ck, ("slack", key), key, raw, env_var_hint("slack", key)) or None
+    return SlackConfig(
+        command=command,
+        api_url=api_url,
+        bot_token=secrets["bot_token"],
+        signing_secret=secrets["signing_secret"],
+        app_token=secrets["app_token"],
+        allowed_users=ck.text_list(("slack", "allowed_users"), m.get("allowed_users")),
+        allowed_channels=ck.text_list(("slack", "allowed_channels"), m.get("allowed_channels")),
+        default_channel=ck.text(("slack", "default_channel"), m.get("default_channel")) or None,
+    )

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from probes.config import ToolConfig
+from probes.connectors import build, connector_types, get
+from probes.connectors._http import parse_rate_limit_reset
+
+BUILT_IN = {
+    # type: (can_inject, can_observe, default base URL, default rate limit)
+    "webhook": (True, False, "", None),
+    "hubspot_forms": (True, False, "https://api.hsforms.com", 5.0),
+    "hubspot": (False, True, "https://api.hubapi.com", 4.0),
+    "sendgrid": (False, True, "https://api.sendgrid.com", 0.1),
+    "stripe": (False, True, "https://api.stripe.com", 20.0),
+    "http": (False, True, "", None),
+}
+
+
+def test_every_built_in_connector_is_registered() -> None:
+    assert set(BUILT_IN) <= set(connector_types())
+
+
+@pytest.mark.parametrize("type_name", sorted(BUILT_IN))
+def test_connector_declares_what_it_can_do(type_name: str) -> None:
+    cls = get(type_name)
+    can_inject, can_observe, base_url, rate = BUILT_IN[type_name]
+    assert cls.type_name == type_name
+    assert (cls.can_inject, cls.can_observe) == (can_inject, can_observe)
+    assert cls.default_base_url == base_url
+    assert cls.default_rate_limit == rate
+    assert cls.__doc__ and cls.options_doc
+    assert set(cls.required_options) <= set(cls.options_doc)
+
+
+@pytest.mark.anyio
+async def test_config_rate_limit_overrides_the_default() -> None:
+    async with httpx.AsyncClient() as client:
+        slow = build(ToolConfig(name="mail", type="sendgrid"), client)
+        fast = build(ToolConfig(name="mail", type="sendgrid", rate_limit=1.0), client)
+    assert slow.http.limiter is not None and slow.http.limiter.rate == 0.1
+    assert fast.http.limiter is not None and fast.http.limiter.rate == 1.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("1700000030", 30.0, id="unix-time"),
+        pytest.param("1699999990", 0.0, id="past"),
+        pytest.param("12", 12.0, id="seconds"),
+        pytest.param("soon", None, id="garbage"),
+        pytest.param(None, None, id="absent"),
+    ],
+)
+def test_rate_limit_reset_header(value: str | None, expected: float | None) -> None:
+    assert parse_rate_limit_reset(value, now=1_700_000_000.0) == expected
