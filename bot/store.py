@@ -6,16 +6,16 @@ requests already acted on, so a Slack retry, a replayed request or a double subm
 never starts a second run. Nothing secret is stored (no response URLs, no tokens).
 
     >>> store = BotStore(sqlite_utils.Database(memory=True), clock=lambda: 100.0)
-    >>> store.claim(["trigger:123"])
+    >>> store.claim({"trigger:123": None})
     True
-    >>> store.claim(["trigger:123"])
+    >>> store.claim({"trigger:123": None})
     False
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -73,46 +73,33 @@ class BotStore:
 
     # -- dedupe ----------------------------------------------------------------------------
 
-    def claim(self, keys: Sequence[str], *, window_s: float | None = None) -> bool:
-        """Claim every key at once; False if any was claimed before (within ``window_s``).
+    def claim(self, keys: Mapping[str, float | None]) -> bool:
+        """Claim every key at once; False if any of them was claimed before.
 
-        A key with no window (a ``trigger_id``) is claimed once, ever. With a window (a
-        user's identical command), it may be claimed again once the window has passed.
-        One conditional upsert per key, in one transaction: two workers never both win.
+        Each key maps to its window: ``None`` for once ever (a ``trigger_id``), or seconds
+        after which it may be claimed again (a user's identical command). One conditional
+        upsert per key inside a savepoint, so two workers never both win, and a lost claim
+        undoes only its own writes.
         """
         now = self.clock()
-        cutoff = now - window_s if window_s is not None else _NEVER
         self._prune(now)
-        with self.db.conn:
-            for key in keys:
-                cur = self.db.conn.execute(
+        conn = self.db.conn
+        conn.execute("SAVEPOINT bot_claim")
+        try:
+            for key, window_s in keys.items():
+                cutoff = now - window_s if window_s is not None else _NEVER
+                cur = conn.execute(
                     "INSERT INTO bot_requests (key, run_id, seen_ts) VALUES (?, NULL, ?) "
                     "ON CONFLICT(key) DO UPDATE SET seen_ts = excluded.seen_ts, run_id = NULL "
                     "WHERE bot_requests.seen_ts < ?",
                     [key, now, cutoff],
                 )
                 if cur.rowcount != 1:
-                    self.db.conn.rollback()
+                    conn.execute("ROLLBACK TO bot_claim")
                     return False
-        return True
-
-    def claim_each(self, once: Sequence[str], windowed: Sequence[str], window_s: float) -> bool:
-        """``once`` keys forever and ``windowed`` keys for ``window_s``, all or nothing."""
-        now = self.clock()
-        self._prune(now)
-        pairs = [(k, _NEVER) for k in once] + [(k, now - window_s) for k in windowed]
-        with self.db.conn:
-            for key, cutoff in pairs:
-                cur = self.db.conn.execute(
-                    "INSERT INTO bot_requests (key, run_id, seen_ts) VALUES (?, NULL, ?) "
-                    "ON CONFLICT(key) DO UPDATE SET seen_ts = excluded.seen_ts, run_id = NULL "
-                    "WHERE bot_requests.seen_ts < ?",
-                    [key, now, cutoff],
-                )
-                if cur.rowcount != 1:
-                    self.db.conn.rollback()
-                    return False
-        return True
+            return True
+        finally:
+            conn.execute("RELEASE bot_claim")
 
     def release(self, keys: Sequence[str]) -> None:
         """Forget a claim (the run never started, so trying again is fine)."""

@@ -126,7 +126,8 @@ def same(expected: str, observed: Any, *, hints: Hints | None = None) -> bool:
     """Whether ``observed`` is ``expected`` up to formats no reader would mind.
 
     Equal are: identical text; ``None``/missing and ``""``; booleans in any spelling;
-    numbers of equal value; Unicode NFC forms; emails and currency codes in any case.
+    numbers of equal value; Unicode NFC forms; an email lower-cased; a currency code in any
+    case.
     """
     hints = hints or Hints()
     text = as_text(observed)
@@ -140,10 +141,10 @@ def same(expected: str, observed: Any, *, hints: Hints | None = None) -> bool:
     want_num, got_num = as_number(expected), as_number(observed)
     if want_num is not None and got_num is not None:
         return want_num == got_num
-    case_blind = (_is_email(expected) and _is_email(text)) or (
-        hints.is_currency and _is_currency_code(expected) and _is_currency_code(text)
-    )
-    return case_blind and text.strip().casefold() == expected.strip().casefold()
+    if _is_email(expected) and text.strip() == expected.strip().lower():
+        return True  # CRMs store addresses lower-cased; any other case change is reported
+    is_code = hints.is_currency and _is_currency_code(expected) and _is_currency_code(text)
+    return is_code and text.strip().casefold() == expected.strip().casefold()
 
 
 def loosely_same(expected: str, observed: Any) -> bool:

@@ -91,7 +91,7 @@ def load_config_text(
         problems = [location(path, line) + message for line, message in exc.problems]
         raise ConfigError(problems, path=path) from None
     if not isinstance(doc.data, dict):
-        raise ConfigError(location(path, doc.line(())) + msg.top_level(doc.data), path=path)
+        raise ConfigError(location(path, doc.lines.get(())) + msg.top_level(doc.data), path=path)
     ck = Checker(path, doc, os.environ if env is None else env)
     config = _build(ck, doc.data, path)
     ck.raise_if_any()

@@ -301,7 +301,9 @@ class _WorkflowChecker:
         ck = self.ck
         if isinstance(raw, bool):
             template = "true" if raw else "false"
-        elif isinstance(raw, int | float | str):
+        elif isinstance(raw, str):
+            template = ck.expand(path, raw)
+        elif isinstance(raw, int | float):
             template = str(raw)
         else:
             ck.add(path, msg.wrong_type("a template (text, e.g. '{email}')", raw))

@@ -52,8 +52,12 @@ class Document:
     lines: dict[KeyPath, int] = field(default_factory=dict)
 
     def line(self, path: KeyPath) -> int | None:
-        """The line of ``path``, or of its nearest ancestor that has one."""
-        for end in range(len(path), -1, -1):
+        """The line of ``path``, or of its nearest ancestor that has one.
+
+        Never the document's first line for a missing top-level key: that would point
+        at whatever key happens to come first.
+        """
+        for end in range(len(path), 0, -1):
             found = self.lines.get(path[:end])
             if found is not None:
                 return found

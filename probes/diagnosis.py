@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ._compare import Hints, Mismatch, as_number, as_text, classify, loosely_same
 from .config import Expectation, StageConfig, WorkflowConfig
@@ -161,7 +161,7 @@ def _implicit_email(record: TestRecord, wanted: _Wanted, obs: Mapping[str, Any])
 
 
 def _hints(record: TestRecord, field: str, template: str) -> Hints:
-    unit: Any = None
+    unit: Literal["major", "minor"] | None = None
     if "{amount_cents" in template:
         unit = "minor"
     elif re.search(r"\{amount[:}!]", template):

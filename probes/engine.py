@@ -24,7 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from tenacity import wait_exponential_jitter
+from tenacity import wait_exponential, wait_random
 from tenacity.wait import wait_base
 
 from . import connectors, diagnosis
@@ -75,7 +75,7 @@ def is_reserved_email(email: str) -> bool:
 
 def default_poll_wait() -> wait_base:
     """Exponential backoff with jitter between checks of one stage, capped at 5 s."""
-    return wait_exponential_jitter(initial=0.25, max=5.0, exp_base=2, jitter=0.25)
+    return wait_exponential(multiplier=0.25, max=5.0) + wait_random(0, 0.25)
 
 
 def _iso(ts: float) -> str:

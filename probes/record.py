@@ -97,6 +97,8 @@ class TestRecord:
             phone_national=self.phone_national,
             currency_upper=self.currency.upper(),
             date_iso=self.date.isoformat(),
+            # Templates render booleans as JSON and form backends write them: true/false.
+            marketing_consent="true" if self.marketing_consent else "false",
             run_marker=self.marker,
         )
         return out
@@ -114,6 +116,7 @@ class TestRecord:
         data = self.values()
         data["date"] = self.date.isoformat()
         data["amount"] = str(self.amount)
+        data["marketing_consent"] = self.marketing_consent
         return {k: data[k] for k in (*(f.name for f in fields(self) if f.name != "extra"),)} | {
             "extra": dict(self.extra)
         }

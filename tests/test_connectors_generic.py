@@ -132,7 +132,10 @@ async def test_429_is_retried() -> None:
         slept.append(seconds)
 
     api = FakeApi().on(
-        "GET", LEADS, httpx.Response(429, headers={"Retry-After": "1"}), httpx.Response(200, json=[])
+        "GET",
+        LEADS,
+        httpx.Response(429, headers={"Retry-After": "1"}),
+        httpx.Response(200, json=[]),
     )
     async with connect(tool(), api, retry=RetryPolicy(wait=wait_none(), sleep=sleep)) as leads:
         assert await leads.observe(RECORD, STAGE) == []
@@ -143,12 +146,13 @@ async def test_429_is_retried() -> None:
 async def test_cleanup_removes_each_found_record_once() -> None:
     cfg = tool(cleanup_url="https://api.example.com/v2/leads/{id}", records_path="data")
     other = {**LEAD, "id": "L/2"}
+    first, then = httpx.Response(200, json={"data": [LEAD, other]}), httpx.Response(200, json={})
     api = (
         FakeApi()
-        .on("GET", LEADS, httpx.Response(200, json={"data": [LEAD, other]}), httpx.Response(200, json={"data": []}))
+        .on("GET", LEADS, first, then)
         .on("DELETE", "/v2/leads/L-1", httpx.Response(204))
         .on("DELETE", "/v2/leads/L/2", httpx.Response(404))
-    )  # fmt: skip
+    )
     async with connect(cfg, api) as leads:
         assert await leads.cleanup(RECORD) == 1
         assert await leads.cleanup(RECORD) == 0
@@ -174,6 +178,7 @@ async def test_no_cleanup_url_means_no_cleanup_requests() -> None:
     ],
 )
 async def test_bad_config_is_refused(options: dict[str, str], key: str) -> None:
+    cfg = ToolConfig(name="leads", type="http", options={**tool().options, **options})
     with pytest.raises(ConfigError, match=rf"tools\.leads\.{key}"):
-        async with connect(tool(**options), FakeApi()):
+        async with connect(cfg, FakeApi()):
             pass

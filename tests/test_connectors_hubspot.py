@@ -80,7 +80,9 @@ async def test_observe_reads_by_email_then_searches_for_duplicates() -> None:
         found = await crm.observe(RECORD, STAGE)
 
     get, search = api.requests
-    assert get.url.raw_path.split(b"?")[0] == b"/crm/v3/objects/contacts/probe%2Bbt7k2xq9@example.com"
+    assert (
+        get.url.raw_path.split(b"?")[0] == b"/crm/v3/objects/contacts/probe%2Bbt7k2xq9@example.com"
+    )
     assert get.url.params.get_list("properties") == PROPERTIES
     assert get.url.params["idProperty"] == "email"
     assert get.headers["authorization"] == "Bearer pat-na1-test"
@@ -110,9 +112,7 @@ async def test_search_index_lag_is_covered_by_the_direct_read() -> None:
 @pytest.mark.anyio
 async def test_a_mangled_email_is_found_by_marker() -> None:
     swapped = contact("600", email="ada@wrong.example.com", lastname="Probe-bt7k2xq9")
-    api = (
-        FakeApi().on("GET", BY_EMAIL, NOT_FOUND).on("POST", SEARCH, results(), results(swapped))
-    )
+    api = FakeApi().on("GET", BY_EMAIL, NOT_FOUND).on("POST", SEARCH, results(), results(swapped))
     async with connect(CRM, api) as crm:
         found = await crm.observe(RECORD, STAGE)
     marker_search = body(api.requests[2])
@@ -183,7 +183,9 @@ async def test_cleanup_archives_only_our_contacts_and_is_idempotent() -> None:
         FakeApi()
         .on("GET", BY_EMAIL, httpx.Response(200, json=ADA), NOT_FOUND)
         # first cleanup: the index knows all; second: it still lists 513 (lag)
-        .on("POST", SEARCH, results(ADA, twin), results(swapped, stranger), results(twin), results())
+        .on(
+            "POST", SEARCH, results(ADA, twin), results(swapped, stranger), results(twin), results()
+        )
         .on("GET", f"{CONTACTS}/513", httpx.Response(200, json=twin), NOT_FOUND)
         .on("GET", f"{CONTACTS}/600", httpx.Response(200, json=swapped))
         .on("GET", f"{CONTACTS}/700", httpx.Response(200, json=stranger))
@@ -267,7 +269,9 @@ async def test_form_sends_marketing_consent_when_a_subscription_is_configured(
         "consent": {
             "consentToProcess": True,
             "text": "I agree.",
-            "communications": [{"value": consent, "subscriptionTypeId": 999, "text": "Send me news."}],
+            "communications": [
+                {"value": consent, "subscriptionTypeId": 999, "text": "Send me news."}
+            ],
         }
     }
 

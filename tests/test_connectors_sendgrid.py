@@ -90,7 +90,11 @@ async def test_429_waits_for_x_ratelimit_reset() -> None:
     reset = str(int(time.time()) + 5)
     too_many = httpx.Response(
         429,
-        headers={"X-RateLimit-Limit": "6", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
+        headers={
+            "X-RateLimit-Limit": "6",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": reset,
+        },
         json={"errors": [{"field": None, "message": "too many requests"}]},
     )
     api = FakeApi().on("GET", MESSAGES, too_many, listing(message()))

@@ -23,6 +23,7 @@ from openapi_core import (
     V31ResponseValidator,
 )
 from openapi_core.datatypes import RequestParameters
+from openapi_core.exceptions import OpenAPIError
 from openapi_core.security.exceptions import SecurityProviderError
 from openapi_core.security.factories import SecurityProviderFactory
 from openapi_core.security.providers import BaseProvider
@@ -76,7 +77,7 @@ class OpenAPIRequest:
 
     @property
     def content_type(self) -> str:
-        return self.request.headers.get("content-type", "").lower()
+        return str(self.request.headers.get("content-type", "")).lower()
 
 
 class OpenAPIResponse:
@@ -89,7 +90,7 @@ class OpenAPIResponse:
 
     @property
     def content_type(self) -> str:
-        return self.response.headers.get("content-type", "").lower()
+        return str(self.response.headers.get("content-type", "")).lower()
 
     @property
     def headers(self) -> Headers:
@@ -113,7 +114,8 @@ class BearerOAuth2(BaseProvider):
 
 
 class _Security(SecurityProviderFactory):
-    PROVIDERS = {**SecurityProviderFactory.PROVIDERS, "oauth2": BearerOAuth2}
+    def __init__(self) -> None:
+        self.PROVIDERS = {**SecurityProviderFactory.PROVIDERS, "oauth2": BearerOAuth2}
 
 
 @cache
@@ -241,18 +243,33 @@ def test_hubspot_not_found_answer_is_shaped_like_the_spec() -> None:
     check_error(NOT_FOUND, HUBSPOT, "Error")
 
 
+SEARCH_OK = {"filterGroups": [], "properties": [], "limit": 1, "after": "0", "sorts": []}
+
+
 @pytest.mark.anyio
-async def test_a_request_the_spec_refuses_is_caught() -> None:
-    """The check itself works: a search body without the required ``sorts`` fails."""
+@pytest.mark.parametrize(
+    ("json_body", "headers", "reason"),
+    [
+        pytest.param({**SEARCH_OK, "bogus": 1}, {"Authorization": "Bearer x"}, "bogus", id="extra"),
+        pytest.param(
+            {k: v for k, v in SEARCH_OK.items() if k != "sorts"},
+            {"Authorization": "Bearer x"},
+            "sorts",
+            id="missing-sorts",
+        ),
+        pytest.param(SEARCH_OK, {"Authorization": "Basic eDp5"}, "[Ss]ecurity", id="not-bearer"),
+    ],
+)
+async def test_the_check_catches_what_the_spec_refuses(
+    json_body: dict[str, Any], headers: dict[str, str], reason: str
+) -> None:
     api = RecordingApi()
     api.on("POST", f"{CONTACTS}/search", results())
     async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as client:
         await client.post(
-            f"https://api.hubapi.com{CONTACTS}/search",
-            json={"filterGroups": [], "properties": [], "limit": 1, "after": "0"},
-            headers={"Authorization": "Bearer x"},
+            f"https://api.hubapi.com{CONTACTS}/search", json=json_body, headers=headers
         )
-    with pytest.raises(Exception, match="[Ii]nvalid request body|sorts"):
+    with pytest.raises(OpenAPIError, match=reason):
         check(api, HUBSPOT)
 
 

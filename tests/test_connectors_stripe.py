@@ -38,7 +38,9 @@ def fixture(resources: dict[str, Any], kind: str, /, **changes: Any) -> dict[str
     return obj
 
 
-def page(*objects: dict[str, Any], url: str = "/v1/customers", search: bool = False) -> httpx.Response:
+def page(
+    *objects: dict[str, Any], url: str = "/v1/customers", search: bool = False
+) -> httpx.Response:
     kind = {"object": "search_result", "next_page": None} if search else {"object": "list"}
     return httpx.Response(200, json={**kind, "url": url, "has_more": False, "data": list(objects)})
 
@@ -195,17 +197,22 @@ async def test_cleanup_deletes_drafts_voids_open_invoices_and_deletes_the_custom
     void = {**invoice, "id": "in_void", "status": "void"}
     pending_item = fixture(resources, "invoiceitem")
     stranger = fixture(resources, "customer", id="cus_other", email="x@example.org", name="Rosen")
+    deleted = {
+        k: httpx.Response(200, json=resources[f"deleted_{k}"])
+        for k in ("invoice", "invoiceitem", "customer")
+    }
+    voided = httpx.Response(200, json={**open_, "status": "void"})
     api = (
         FakeApi()
         .on("GET", "/v1/customers", page(customer), page())
         .on("GET", "/v1/customers/search", page(stranger, search=True), page(customer, search=True))
         .on("GET", "/v1/invoices", page(draft, open_, paid, void), page(open_ | {"status": "void"}))
-        .on("DELETE", f"/v1/invoices/{draft['id']}", httpx.Response(200, json=resources["deleted_invoice"]))
-        .on("POST", "/v1/invoices/in_open/void", httpx.Response(200, json={**open_, "status": "void"}))
+        .on("DELETE", f"/v1/invoices/{draft['id']}", deleted["invoice"])
+        .on("POST", "/v1/invoices/in_open/void", voided)
         .on("GET", "/v1/invoiceitems", page(pending_item), page())
-        .on("DELETE", f"/v1/invoiceitems/{pending_item['id']}", httpx.Response(200, json=resources["deleted_invoiceitem"]))
-        .on("DELETE", f"/v1/customers/{CUS}", httpx.Response(200, json=resources["deleted_customer"]), missing("customer", CUS))
-    )  # fmt: skip
+        .on("DELETE", f"/v1/invoiceitems/{pending_item['id']}", deleted["invoiceitem"])
+        .on("DELETE", f"/v1/customers/{CUS}", deleted["customer"], missing("customer", CUS))
+    )
     async with connect(BILLING, api) as billing:
         assert await billing.cleanup(RECORD) == 4
         touched = [(r.method, r.url.path) for r in api.requests if r.method != "GET"]

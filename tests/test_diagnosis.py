@@ -101,7 +101,12 @@ FIELD_CASES = [
     case({"marketing_consent": True}, NO_FINDING, id="bool-true-vs-True"),
     case({"marketing_consent": "TRUE"}, NO_FINDING, id="bool-upper-case"),
     case({"currency": "USD"}, NO_FINDING, id="currency-case"),
-    case({"email": REC.email.upper()}, NO_FINDING, id="email-case"),
+    case(
+        {"email": "ada.probe+bt7k2xq9@example.com"},
+        NO_FINDING,
+        record={"email": "Ada.Probe+{marker}@Example.com"},
+        id="email-lower-cased-by-crm",
+    ),
     case({"phone": "+44 7700 900454"}, NO_FINDING, id="phone-spaced"),
     case({"phone": "0044 7700 900454"}, NO_FINDING, id="phone-00-prefix"),
     case({"phone": "+44 (0)7700 900454"}, NO_FINDING, id="phone-trunk-in-parens"),
@@ -208,6 +213,7 @@ FIELD_CASES = [
         "(CRM has phone=7700900454, expected '07700900454')",
     ),
     case({"firstname": "ADA"}, [("reformatted", ("firstname",))], id="case-only"),
+    case({"email": REC.email.upper()}, [("reformatted", ("email",))], id="email-upper-cased"),
     case({"firstname": " Ada "}, [("reformatted", ("firstname",))], id="whitespace-padded"),
     case(
         {"company": f"Baton  Probe {MARKER}"},

@@ -163,8 +163,12 @@ class SandboxState:
 
     # Control ------------------------------------------------------------------------------
     async def reset(self) -> None:
-        """Forget every object, request and glue run (faults stay)."""
+        """Cancel the glue's pending work, then ``clear``."""
         await self.cancel_tasks()
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every object, request and glue run (faults stay)."""
         for table in (
             self.contacts,
             self.messages,

@@ -15,25 +15,28 @@ SendGrid, ``crm``: the HubSpot contact, ``invoice``: the Stripe customer and inv
 form submission sets off), or a *tool* (``hsforms``, ``hubspot``, ``sendgrid``, ``stripe``,
 ``glue``: its HTTP API).
 
-| kind | targets | arg | what happens | Baton finding |
+| kind | targets | arg | what happens | finding |
 | --- | --- | --- | --- | --- |
-| drop | action, entry | ``1/N`` (optional) | the action never happens (or 1 record in N) | missing |
-| delay | action, entry | ``SECONDS`` or ``A-B`` | the action happens late | late |
-| duplicate | action, entry | ``N`` (default 2) | the action happens N times | duplicate |
+| drop | action, entry | ``1/N`` (optional) | never happens (or 1 record in N) | missing |
+| delay | action, entry | ``SECONDS`` or ``A-B`` | happens late | late |
+| duplicate | action, entry | ``N`` (default 2) | happens N times | duplicate |
 | swap | action (crm) | ``F1,F2`` | two fields' values swapped | swapped |
-| date_order | crm | – | signup_date read as mm/dd instead of dd/mm | reformatted |
-| strip_country | crm, invoice | – | phone stored without its country code | reformatted |
+| date_order | crm | – | signup_date read as mm/dd, not dd/mm | reformatted |
+| strip_country | crm, invoice | – | phone without its country code | reformatted |
 | case | action (crm) | ``FIELD[:upper/lower]`` | a field upper- or lower-cased | reformatted |
 | whitespace | action (crm) | ``FIELD`` | trailing and doubled spaces | reformatted |
 | truncate | action (crm) | ``FIELD:N`` | a field cut to N characters | truncated |
-| mojibake | action (crm) | ``FIELD`` | UTF-8 bytes read as latin-1 (Zoë → ZoÃ«) | encoding |
+| mojibake | action (crm) | ``FIELD`` | UTF-8 read as latin-1 (Zoë → ZoÃ«) | encoding |
 | cents | invoice | – | 49.00 billed as 49 cents | wrong_value |
 | currency | invoice | ``CODE`` | invoice in another currency | wrong_value |
-| ignore_consent | email | – | welcome mail sent without marketing consent | unexpected |
-| skip_paypal | invoice | – | no invoice when payment_method is paypal | missing |
-| outage | tool | – | the stand-in answers 503 to everything | unreachable |
-| ratelimit | tool | ``N`` (default 2) | every N-th request answered 429, Retry-After: 1 | – (retried) |
-| lag | hubspot, sendgrid, stripe | ``SECONDS`` | search / activity index lags by SECONDS | late, if past the deadline |
+| ignore_consent | email | – | welcome mail without consent | unexpected |
+| skip_paypal | invoice | – | no invoice when paying by paypal | missing |
+| outage | tool | – | the stand-in answers 503 | unreachable |
+| ratelimit | tool | ``N`` (default 2) | every N-th request 429, Retry-After: 1 | – |
+| lag | hubspot, sendgrid, stripe | ``SECONDS`` | search / activity lags | late* |
+
+``ratelimit`` shows no finding when the connector honours Retry-After; ``lag`` is late
+only past the stage's deadline. ``outage`` also fails the glue's writes into that tool.
 
 (crm) marks the default target when ``@TARGET`` is left out. Fields are named as the
 target stores them: crm ``email firstname lastname phone company signup_date
@@ -69,10 +72,10 @@ __all__ = [
     "FaultSpecError",
     "KindInfo",
     "add_whitespace",
-    "change_case",
     "cents_misread",
-    "mojibake",
+    "change_case",
     "misread_day_month",
+    "mojibake",
     "parse_fault",
     "parse_faults",
     "strip_country_code",

@@ -81,7 +81,7 @@ class Lead:
     currency: str = "usd"
     payment_method: str = ""
     marketing_consent: bool = False
-    #: Further contact properties a HubSpot form carried (website, ...).
+    #: Further contact properties a HubSpot form carried (amount, website, ...).
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -108,8 +108,8 @@ class Lead:
     @classmethod
     def from_form(cls, values: Mapping[str, str], *, consent: bool) -> Lead:
         """From HubSpot form fields (contact property names: firstname, lastname, ...)."""
-        known = {"email", "firstname", "lastname", "phone", "company", "signup_date"}
-        known |= {"amount", "currency", "payment_method", "marketing_consent"}
+        mapped = {"email", "firstname", "lastname", "phone", "company", "signup_date"}
+        mapped.add("payment_method")
         explicit = values.get("marketing_consent")
         return cls(
             email=values.get("email", "").strip(),
@@ -122,7 +122,7 @@ class Lead:
             currency=(values.get("currency") or "usd").lower(),
             payment_method=values.get("payment_method", ""),
             marketing_consent=consent if explicit is None else explicit.lower() in _TRUE,
-            extra={k: v for k, v in values.items() if k not in known},
+            extra={k: v for k, v in values.items() if k not in mapped},
         )
 
     def crm_properties(self) -> dict[str, str]:

@@ -1,0 +1,286 @@
+"""Run one probe for a Slack command and report it: parent message, thread, final update.
+
+    reporter = Reporter(engine=engine, api=api, store=bot_store, workflows=config.workflows)
+    await reporter.run(RunRequest(workflow="lead-to-invoice", user="U1", channel="C1", ...))
+
+The engine's progress callback only queues the settled stage; a sender task posts it, so a
+slow or rate-limited Slack never holds up the probe (whose deadlines are real). When the
+bot cannot post in the channel (``not_in_channel``, ``channel_not_found``: a private
+channel or a DM it is not in), the run is reported through the command's ``response_url``
+instead: one message when it starts, replaced by the whole result at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from probes.config import WorkflowConfig
+from probes.errors import BatonError, UsageError
+from probes.model import RunResult, StageResult
+
+from . import messages, replies
+from ._engine import EngineLike
+from .messages import Message, RunInfo
+from .slack_api import SlackApi, SlackCallError
+from .store import BotStore, Thread
+from .throttle import Coalescer
+
+log = logging.getLogger("bot.reporter")
+
+FALLBACK_NOTE = (
+    "Baton cannot post in this channel, so the stage-by-stage thread is folded into this "
+    "message. Invite the app (`/invite @Baton`) to get the thread next time."
+)
+
+
+def new_error_id() -> str:
+    """A short id to quote in Slack and find in the log: ``E-3f9a1c``."""
+    return "E-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A ``run`` command that passed parsing, the allowlist and dedupe."""
+
+    workflow: str
+    user: str
+    channel: str
+    variant: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    response_url: str | None = None
+    keys: tuple[str, ...] = ()  # dedupe keys: released if the run never starts
+
+
+class _Out:
+    """Where a run's messages go: a channel thread, or the command's response_url."""
+
+    def __init__(self, reporter: Reporter, *, channel: str, ts: str | None, req: RunRequest):
+        self.r = reporter
+        self.channel = channel
+        self.ts = ts
+        self.req = req
+        self.updates: Coalescer[Message] = Coalescer(
+            send=self._update,
+            interval_s=reporter.update_interval_s,
+            clock=reporter.clock,
+            sleep=reporter.sleep,
+        )
+
+    @property
+    def in_thread(self) -> bool:
+        return self.ts is not None
+
+    async def reply(self, message: Message) -> None:
+        if self.ts is not None:
+            await self.r.post_safely(self.channel, message, thread_ts=self.ts)
+
+    def progress(self, message: Message) -> None:
+        if self.ts is not None:
+            self.updates.push(message)
+
+    async def _update(self, message: Message) -> None:
+        if self.ts is None:
+            return
+        try:
+            await self.r.api.update(self.channel, self.ts, message)
+        except SlackCallError as exc:
+            if exc.side == "ours":
+                try:
+                    await self.r.api.update(self.channel, self.ts, message.text_only())
+                    return
+                except SlackCallError as again:
+                    exc = again
+            self.r.log_slack_error(exc)
+
+
+class Reporter:
+    """Starts probe runs through the engine and reports them into Slack."""
+
+    def __init__(
+        self,
+        *,
+        engine: EngineLike,
+        api: SlackApi,
+        store: BotStore,
+        workflows: Mapping[str, WorkflowConfig],
+        command: str = "/baton",
+        update_interval_s: float = 1.0,
+        resume_poll_s: float = 2.0,
+        resume_give_up_s: float = 3 * 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        error_id: Callable[[], str] = new_error_id,
+    ) -> None:
+        self.engine = engine
+        self.api = api
+        self.store = store
+        self.workflows = workflows
+        self.command = command
+        self.update_interval_s = update_interval_s
+        self.resume_poll_s = resume_poll_s
+        self.resume_give_up_s = resume_give_up_s
+        self.clock = clock
+        self.sleep = sleep
+        self.error_id = error_id
+
+    # -- a new run -------------------------------------------------------------------------
+
+    async def run(self, req: RunRequest) -> RunResult | None:
+        """Start the probe, open its thread, report every stage, then the diagnosis."""
+        try:
+            run_id = await self.engine.start(
+                req.workflow,
+                req.variant,
+                req.overrides,
+                origin={"slack_user": req.user, "channel": req.channel},
+            )
+        except UsageError as exc:
+            self.store.release(req.keys)
+            await self.tell(req, replies.problem(str(exc), self.command))
+            return None
+        except BatonError as exc:
+            self.store.release(req.keys)
+            eid = self.error_id()
+            log.error("%s: could not start a probe of %s: %s", eid, req.workflow, exc)
+            await self.tell(req, replies.internal_error(eid))
+            return None
+        self.store.attach_run(req.keys, run_id)
+        info = RunInfo(
+            workflow=req.workflow,
+            run_id=run_id,
+            user=req.user,
+            variant=req.variant,
+            overrides=req.overrides,
+        )
+        out = await self._open(req, info)
+        return await self._watch(info, out)
+
+    async def _open(self, req: RunRequest, info: RunInfo) -> _Out:
+        """Post the parent message (or fall back to the response_url); remember where."""
+        try:
+            ts = await self.api.post(req.channel, messages.started(info))
+        except SlackCallError as exc:
+            if not exc.channel_unreachable:
+                self.log_slack_error(exc)
+            if req.response_url:
+                log.info("cannot post in %s (%s); using the response_url", req.channel, exc.error)
+                await self._respond(req, messages.started(info), in_channel=True)
+            return _Out(self, channel=req.channel, ts=None, req=req)
+        self.store.save_thread(
+            run_id=info.run_id, channel=req.channel, ts=ts, user=req.user, workflow=req.workflow
+        )
+        return _Out(self, channel=req.channel, ts=ts, req=req)
+
+    async def _watch(self, info: RunInfo, out: _Out) -> RunResult | None:
+        wf = self.workflows.get(info.workflow)
+        total = len(wf.stages) if wf else 0
+        settled: list[StageResult] = []
+        queue: asyncio.Queue[StageResult | None] = asyncio.Queue()
+
+        async def on_progress(stage: StageResult) -> None:
+            queue.put_nowait(stage)  # never wait on Slack here: the probe has deadlines
+
+        async def sender() -> None:
+            while (stage := await queue.get()) is not None:
+                settled.append(stage)
+                await out.reply(messages.stage_reply(stage, wf))
+                out.progress(messages.progress(info, settled, total, wf))
+
+        task = asyncio.create_task(sender())
+        try:
+            result = await self.engine.finish(info.run_id, on_progress=on_progress)
+        except asyncio.CancelledError:
+            task.cancel()
+            out.updates.cancel()
+            raise  # shutting down: the run stays active in the store, resumed next start
+        except Exception:
+            eid = self.error_id()
+            log.exception("%s: watching run %s failed", eid, info.run_id)
+            queue.put_nowait(None)
+            await task
+            await out.updates.close(messages.crashed(info, eid))
+            await self.tell(out.req, replies.internal_error(eid))
+            return None
+        queue.put_nowait(None)
+        await task
+        await self._conclude(info, out, result, wf)
+        return result
+
+    async def _conclude(
+        self, info: RunInfo, out: _Out, result: RunResult, wf: WorkflowConfig | None
+    ) -> None:
+        if out.in_thread:
+            await out.reply(messages.diagnosis(result, wf))
+            await out.updates.close(messages.final(info, result, wf))
+            self.store.finish_thread(info.run_id, str(result.verdict))
+        elif out.req.response_url:
+            final = messages.fallback_final(info, result, wf, note=FALLBACK_NOTE)
+            await self._respond(out.req, final, in_channel=True, replace_original=True)
+        log.info("run %s of %s: %s", info.run_id, info.workflow, result.verdict)
+
+    # -- after a restart -------------------------------------------------------------------
+
+    async def follow(self, thread: Thread) -> RunResult | None:
+        """Report a run whose thread was open when the bot stopped, once it has a result.
+
+        The engine finishes such runs (``resume_interrupted``); this only waits for the
+        result to land in the store, then posts the diagnosis and updates the parent.
+        """
+        waited = 0.0
+        while (result := self.engine.store.get_result(thread.run_id)) is None:
+            if waited >= self.resume_give_up_s:
+                log.warning("gave up waiting for run %s to finish", thread.run_id)
+                return None
+            await self.sleep(self.resume_poll_s)
+            waited += self.resume_poll_s
+        info = RunInfo(
+            workflow=thread.workflow, run_id=thread.run_id, user=thread.user, variant=result.variant
+        )
+        req = RunRequest(workflow=thread.workflow, user=thread.user, channel=thread.channel)
+        out = _Out(self, channel=thread.channel, ts=thread.ts, req=req)
+        await self._conclude(info, out, result, self.workflows.get(thread.workflow))
+        return result
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def post_safely(self, channel: str, message: Message, *, thread_ts: str) -> None:
+        """Post a thread reply; if Slack refuses our blocks, once more as plain text."""
+        try:
+            await self.api.post(channel, message, thread_ts=thread_ts)
+        except SlackCallError as exc:
+            if exc.side == "ours":
+                try:
+                    await self.api.post(channel, message.text_only(), thread_ts=thread_ts)
+                    return
+                except SlackCallError as again:
+                    exc = again
+            self.log_slack_error(exc)
+
+    async def tell(self, req: RunRequest, message: Message) -> None:
+        """An ephemeral answer to whoever sent the command."""
+        if req.response_url:
+            await self._respond(req, message)
+        else:
+            log.info("no response_url to tell %s: %s", req.user, message.text)
+
+    async def _respond(self, req: RunRequest, message: Message, **kwargs: bool) -> None:
+        assert req.response_url is not None
+        try:
+            await self.api.respond(req.response_url, message, **kwargs)
+        except SlackCallError as exc:
+            self.log_slack_error(exc)
+
+    def log_slack_error(self, exc: SlackCallError) -> str:
+        eid = self.error_id()
+        level = logging.WARNING if exc.side == "theirs" else logging.ERROR
+        log.log(level, "%s: Slack call failed: %s", eid, exc)
+        return eid
+
+
+__all__ = ["FALLBACK_NOTE", "Reporter", "RunRequest", "new_error_id"]
