@@ -1,0 +1,33 @@
+"""Baton's Slack app: the ``/baton`` slash command on top of the probe engine.
+
+    from bot import Bot, BotSettings
+    bot = Bot(config=config, engine=engine, client=AsyncWebClient(token=...), db=db,
+              signing_secret=secret)
+
+Modules: ``app`` (the bolt app and its listener), ``commands`` (parsing the text),
+``messages`` / ``replies`` (Block Kit builders), ``reporter`` (one run into one thread),
+``slack_api`` (the one wrapper for Slack calls), ``store`` (threads and processed
+requests), ``server`` / ``serve`` (HTTP and Socket Mode), ``manifest``, ``preview``, ``cli``.
+"""
+
+from .app import Bot, BotSettings
+from .commands import parse_command
+from .manifest import build_manifest, manifest_yaml
+from .messages import Message, RunInfo
+from .preview import render_preview
+from .redact import Redactor
+from .slack_api import SlackApi, SlackCallError
+
+__all__ = [
+    "Bot",
+    "BotSettings",
+    "Message",
+    "Redactor",
+    "RunInfo",
+    "SlackApi",
+    "SlackCallError",
+    "build_manifest",
+    "manifest_yaml",
+    "parse_command",
+    "render_preview",
+]

@@ -63,7 +63,6 @@ THEIRS = frozenset(
         "expired_url",
         "used_url",
         "no_service",
-        "channel_is_archived",
     }
 )
 #: Errors after which the command's ``response_url`` is the only way to answer.

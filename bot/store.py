@@ -41,7 +41,9 @@ class Thread:
 class BotStore:
     """Bot state next to the engine's tables (same ``sqlite_utils.Database``)."""
 
-    def __init__(self, db: sqlite_utils.Database, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, db: sqlite_utils.Database, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.db = db
         self.clock = clock
         self._pruned_at = 0.0
@@ -164,9 +166,7 @@ class BotStore:
 
     def unfinished(self) -> list[Thread]:
         """Threads whose run was still being watched when the bot stopped."""
-        rows = self.db.table("bot_threads").rows_where(
-            "state = 'running'", order_by="created_ts"
-        )
+        rows = self.db.table("bot_threads").rows_where("state = 'running'", order_by="created_ts")
         return [_thread(r) for r in rows]
 
 

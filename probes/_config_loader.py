@@ -24,8 +24,9 @@ from typing import Any
 from . import _messages as msg
 from ._config_check import Checker, location
 from ._config_connectors import ConnectorSpec, connector_specs
+from ._config_records import check_record, check_tool_templates
 from ._config_values import env_var_hint, is_slug, is_url, single_ref
-from ._config_workflows import check_record, check_tool_templates, parse_workflows
+from ._config_workflows import parse_workflows
 from ._config_yaml import KeyPath, YamlProblem, parse_yaml
 from .config import DEFAULT_TIMEOUT_S, Config, SlackConfig, ToolConfig, WorkflowConfig
 from .errors import ConfigError
@@ -160,7 +161,13 @@ def _tools(
     tools: dict[str, ToolConfig] = {}
     tool_specs: dict[str, ConnectorSpec | None] = {}
     if value is None:
-        ck.add(("tools",), msg.missing_key("a config needs 'tools:' for its workflows"))
+        present = ("tools",) in ck.doc.lines
+        ck.add(
+            ("tools",),
+            msg.empty_list("tool")
+            if present
+            else msg.missing_key("a config needs 'tools:' for its workflows"),
+        )
         return tools, tool_specs
     mapping = ck.mapping(("tools",), value)
     for name, raw in (mapping or {}).items():

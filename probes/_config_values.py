@@ -24,7 +24,7 @@ _SINGLE_REF = re.compile(r"\$\{(" + _NAME + r")(?::-([^${}]*))?\}")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
-_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|m|min|mins|h|hr|hrs)\s*")
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|secs|sec|s|mins|min|m|hrs|hr|h)\s*")
 _UNIT_S = {
     "ms": 0.001,
     "s": 1.0,

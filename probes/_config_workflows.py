@@ -1,21 +1,20 @@
-"""Checks for ``workflows:`` (stages, expectations, variants) and ``record:`` sections.
+"""Checks for ``workflows:``: stages, expectations and variants.
 
 A workflow is a tree of stages: the first is the entry (its tool injects the test
 record), every other stage names an earlier one in ``after`` and its tool is observed.
-Templates (``expect.fields`` values, the entry's ``options.fields``) may only use
-record fields; they are rendered against a sample record to prove it.
+Templates (``expect.fields`` values, the entry's ``options.fields``) are checked by
+``_config_records.check_template``.
 """
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Mapping
 from typing import Any
 
 from . import _messages as msg
 from ._config_check import Checker
 from ._config_connectors import ConnectorSpec
+from ._config_records import check_record, check_template, sample_record
 from ._config_values import is_slug
 from ._config_yaml import KeyPath
 from .config import (
@@ -24,48 +23,15 @@ from .config import (
     DEFAULT_SETTLE_S,
     Expectation,
     StageConfig,
-    ToolConfig,
     VariantConfig,
     WorkflowConfig,
 )
-from .errors import UsageError
-from .record import FIELD_NAMES, TestRecord, make_record
+from .record import TestRecord
 
 WORKFLOW_KEYS = ("description", "record", "stages", "variants")
 STAGE_KEYS = ("name", "tool", "after", "label", "expect", "deadline", "grace", "settle", "options")
 EXPECT_KEYS = ("fields", "count", "absent")
 VARIANT_KEYS = ("record", "expect")
-
-#: Any valid marker renders templates the same way; this one is only for checking.
-SAMPLE_MARKER = "bt0000aa"
-
-
-def check_record(ck: Checker, path: KeyPath, value: Any) -> dict[str, Any]:
-    """A ``record:`` section: known fields (or ``x_*``) with values the record accepts."""
-    if value is None:
-        return {}
-    mapping = ck.mapping(path, value)
-    out: dict[str, Any] = {}
-    for key, raw in (mapping or {}).items():
-        p = (*path, key)
-        if key not in FIELD_NAMES and not key.startswith("x_"):
-            ck.add(p, msg.unknown_record_field(key, FIELD_NAMES))
-            continue
-        if raw is None or isinstance(raw, dict | list):
-            ck.add(p, msg.wrong_type("a single value", raw))
-            continue
-        val = ck.expand(p, raw) if isinstance(raw, str) else raw
-        try:
-            make_record(SAMPLE_MARKER, {key: val})
-        except UsageError as exc:
-            ck.add(p, str(exc))
-            continue
-        except (KeyError, ValueError, IndexError) as exc:  # the email template
-            reason = f"unknown placeholder {exc}" if isinstance(exc, KeyError) else str(exc)
-            ck.add(p, msg.bad_template(str(val), f"{reason}; it can use {{marker}}, {{domain}}"))
-            continue
-        out[key] = val
-    return out
 
 
 def parse_workflows(
@@ -78,7 +44,13 @@ def parse_workflows(
 ) -> dict[str, WorkflowConfig]:
     """``workflows.*``; ``tools`` maps each declared tool to its spec (``None``: bad type)."""
     if value is None:
-        ck.add(("workflows",), msg.missing_key("a config needs at least one workflow"))
+        present = ("workflows",) in ck.doc.lines
+        ck.add(
+            ("workflows",),
+            msg.empty_list("workflow")
+            if present
+            else msg.missing_key("a config needs at least one workflow"),
+        )
         return {}
     mapping = ck.mapping(("workflows",), value)
     if mapping is not None and not mapping:
@@ -105,7 +77,7 @@ class _WorkflowChecker:
         self.inject_types = [s.type_name for s in specs.values() if s.can_inject]
         self.observe_types = [s.type_name for s in specs.values() if s.can_observe]
         self.global_record = global_record
-        self.sample = make_record(SAMPLE_MARKER)
+        self.sample = sample_record()
 
     def workflow(self, name: str, raw: Any) -> WorkflowConfig | None:
         ck = self.ck
@@ -133,9 +105,7 @@ class _WorkflowChecker:
         )
 
     def _sample(self, *records: Mapping[str, Any]) -> TestRecord:
-        # A record with every x_ field any layer sets, so templates may use them.
-        extra = {k: "x" for r in (self.global_record, *records) for k in r if k.startswith("x_")}
-        return make_record(SAMPLE_MARKER, extra)
+        return sample_record(self.global_record, *records)
 
     # -- stages ------------------------------------------------------------------------
 
@@ -348,55 +318,6 @@ class _WorkflowChecker:
                 expect[stage] = self.expectation((*p, "expect", stage), exp)
             out[name] = VariantConfig(name=name, record=records.get(name, {}), expect=expect)
         return out
-
-
-def check_tool_templates(
-    ck: Checker,
-    tools: Mapping[str, ToolConfig],
-    specs: Mapping[str, ConnectorSpec | None],
-    records: list[dict[str, Any]],
-) -> None:
-    """Templates in an entry tool's own ``fields`` option (``tools.<name>.fields``)."""
-    extra = {k: "x" for r in records for k in r if k.startswith("x_")}
-    sample = make_record(SAMPLE_MARKER, extra)
-    for name, tool in tools.items():
-        spec = specs.get(name)
-        fields = tool.options.get("fields")
-        if spec is None or not spec.can_inject or fields is None:
-            continue
-        if not isinstance(fields, dict):
-            ck.add(
-                ("tools", name, "fields"), msg.wrong_type("a mapping of field: template", fields)
-            )
-            continue
-        for key, raw in fields.items():
-            problem = check_template(str(raw), sample)
-            if problem:
-                ck.add(("tools", name, "fields", key), problem)
-
-
-def check_template(template: str, sample: TestRecord) -> str | None:
-    """Why ``template`` cannot be rendered from a record, or ``None`` when it can."""
-    known = sample.values()
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        return msg.bad_template(template, str(exc))
-    for _, field, _, _ in parsed:
-        if field is None:
-            continue
-        root = re.split(r"[.\[]", field, maxsplit=1)[0]
-        if root == "" or root.isdigit():
-            return msg.template_positional(template)
-        if root not in known:
-            return msg.template_field(root, template, known)
-    try:
-        sample.render(template)
-    except UsageError as exc:
-        return str(exc)
-    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
-        return msg.bad_template(template, str(exc))
-    return None
 
 
 def _cycle(start: str, afters: Mapping[str, Any]) -> list[str] | None:

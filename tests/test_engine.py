@@ -10,7 +10,14 @@ import pytest
 import sqlite_utils
 from tenacity import wait_fixed
 
-from probes.config import Config, Expectation, StageConfig, ToolConfig, VariantConfig, WorkflowConfig
+from probes.config import (
+    Config,
+    Expectation,
+    StageConfig,
+    ToolConfig,
+    VariantConfig,
+    WorkflowConfig,
+)
 from probes.connectors import Connector, register
 from probes.engine import Engine
 from probes.errors import Unreachable, UsageError
@@ -81,16 +88,34 @@ def make_config() -> Config:
     stages = [
         StageConfig(name="form", tool="form", label="Form"),
         StageConfig(
-            name="crm", tool="crm", after="form", label="CRM",
-            expect=Expectation(fields=FIELDS), deadline_s=10, grace_s=5, settle_s=1,
+            name="crm",
+            tool="crm",
+            after="form",
+            label="CRM",
+            expect=Expectation(fields=FIELDS),
+            deadline_s=10,
+            grace_s=5,
+            settle_s=1,
         ),
         StageConfig(
-            name="mail", tool="mail", after="form", label="Email",
-            expect=Expectation(fields={"email": "{email}"}), deadline_s=10, grace_s=5, settle_s=1,
+            name="mail",
+            tool="mail",
+            after="form",
+            label="Email",
+            expect=Expectation(fields={"email": "{email}"}),
+            deadline_s=10,
+            grace_s=5,
+            settle_s=1,
         ),
         StageConfig(
-            name="billing", tool="billing", after="crm", label="Invoice",
-            expect=Expectation(fields={"email": "{email}"}), deadline_s=10, grace_s=5, settle_s=1,
+            name="billing",
+            tool="billing",
+            after="crm",
+            label="Invoice",
+            expect=Expectation(fields={"email": "{email}"}),
+            deadline_s=10,
+            grace_s=5,
+            settle_s=1,
         ),
     ]
     wf = WorkflowConfig(
@@ -147,7 +172,12 @@ def test_healthy_run_is_ok_and_cleans_every_tool(world: Clock) -> None:
     assert result.verdict == Verdict.OK
     assert [s.status for s in result.stages] == ["ok"] * 4
     assert result.first_break is None
-    assert {s.name: s.found for s in result.stages} == {"form": 1, "crm": 1, "mail": 1, "billing": 1}
+    assert {s.name: s.found for s in result.stages} == {
+        "form": 1,
+        "crm": 1,
+        "mail": 1,
+        "billing": 1,
+    }
     crm = result.stages[1]
     assert crm.latency_s is not None and 1.0 <= crm.latency_s <= 1.6
     assert sorted(World.removed) == ["billing", "crm", "form", "mail"]
@@ -220,7 +250,9 @@ def test_unknown_names_are_usage_errors_with_suggestions(world: Clock) -> None:
     engine = engine_for(world)
     with pytest.raises(UsageError, match="did you mean 'lead'"):
         run(engine, "laed")
-    with pytest.raises(UsageError, match="unknown variant 'no-consnet'.*did you mean 'no-consent'"):
+    with pytest.raises(
+        UsageError, match=r"unknown variant 'no-consnet'.*did you mean 'no-consent'"
+    ):
         run(engine, "lead", "no-consnet")
     with pytest.raises(UsageError, match="unknown record field 'nmae'"):
         run(engine, "lead", None, {"nmae": "x"})

@@ -47,12 +47,12 @@ def _load() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
     # Built-ins register on import.
     from . import generic, hubspot, sendgrid, stripe, webhook  # noqa: F401
 
     for ep in metadata.entry_points(group="baton.connectors"):
         ep.load()
+    _loaded = True
 
 
 def get(type_name: str) -> type[Connector]:

@@ -82,7 +82,7 @@ def decode_form(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         head, _, rest = key.partition("[")
-        parts = [head, *re.findall(r"([^\]]*)\]", "[" + rest)] if rest else [head]
+        parts = [head, *re.findall(r"\[([^\]]*)\]", "[" + rest)] if rest else [head]
         node: Any = out
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
@@ -104,7 +104,9 @@ def bearer_token(request: web.Request) -> str | None:
     """The token from ``Authorization: Bearer <token>``, or None."""
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def basic_user(request: web.Request) -> str | None:

@@ -27,12 +27,13 @@ class Sandbox:
     """Local stand-ins of HubSpot (CRM + Forms), SendGrid and Stripe, and a glue automation
     between them, with faults injected. One aiohttp server, one background thread.
 
-    >>> with Sandbox(faults=["swap@crm=firstname,email"], search_lag_s=0.2) as sb:
-    ...     hook = sb.urls["glue"] + "/hooks/catch/123/abc"
-    ...     httpx.post(hook, json={"email": "ada@example.com", "first_name": "Ada", ...})
-    ...     sb.wait_idle()
-    ...     sb.state()["counts"]["hubspot"]["contacts"]
-    1
+    Example::
+
+        with Sandbox(faults=["swap@crm=firstname,email"], search_lag_s=0.2) as sb:
+            hook = sb.urls["glue"] + "/hooks/catch/123/abc"
+            httpx.post(hook, json={"email": "ada@example.com", "first_name": "Ada"})
+            sb.wait_idle()
+            sb.state()["counts"]["hubspot"]["contacts"]  # 1
 
     ``faults``: fault specs (see ``probes.sandbox.faults``); bad ones raise
     ``FaultSpecError`` here, before anything starts. ``seed`` fixes every random choice

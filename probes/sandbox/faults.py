@@ -137,39 +137,27 @@ class KindInfo:
     summary: str
 
 
-def _kind(
-    name: str,
-    targets: tuple[str, ...],
-    default: str | None,
-    arg: ArgMode,
-    arg_help: str,
-    finding: str,
-    summary: str,
-) -> KindInfo:
-    return KindInfo(name, targets, default, arg, arg_help, finding, summary)
-
-
 #: Every fault kind, by name.
 KINDS: dict[str, KindInfo] = {
     k.name: k
     for k in (
-        _kind("drop", ACTIONS + ENTRIES, None, "optional", "1/N", "missing", "never happens"),
-        _kind("delay", ACTIONS + ENTRIES, None, "required", "SECONDS or A-B", "late", "late"),
-        _kind("duplicate", ACTIONS + ENTRIES, None, "optional", "N", "duplicate", "N times"),
-        _kind("swap", ACTIONS, "crm", "required", "FIELD1,FIELD2", "swapped", "swaps two fields"),
-        _kind("date_order", ("crm",), "crm", "none", "", "reformatted", "dd/mm read as mm/dd"),
-        _kind("strip_country", ("crm", "invoice"), "crm", "none", "", "reformatted", "+44 → 0"),
-        _kind("case", ACTIONS, "crm", "required", "FIELD[:upper|:lower]", "reformatted", "case"),
-        _kind("whitespace", ACTIONS, "crm", "required", "FIELD", "reformatted", "adds spaces"),
-        _kind("truncate", ACTIONS, "crm", "required", "FIELD:N", "truncated", "cuts a field"),
-        _kind("mojibake", ACTIONS, "crm", "required", "FIELD", "encoding", "UTF-8 as latin-1"),
-        _kind("cents", ("invoice",), "invoice", "none", "", "wrong_value", "49.00 → 49 cents"),
-        _kind("currency", ("invoice",), "invoice", "required", "CODE", "wrong_value", "currency"),
-        _kind("ignore_consent", ("email",), "email", "none", "", "unexpected", "mails anyway"),
-        _kind("skip_paypal", ("invoice",), "invoice", "none", "", "missing", "no paypal invoice"),
-        _kind("outage", TOOLS, None, "none", "", "unreachable", "503 to everything"),
-        _kind("ratelimit", TOOLS, None, "optional", "N", "-", "every N-th request 429"),
-        _kind("lag", INDEXED_TOOLS, None, "required", "SECONDS", "late", "search lags"),
+        KindInfo("drop", ACTIONS + ENTRIES, None, "optional", "1/N", "missing", "never happens"),
+        KindInfo("delay", ACTIONS + ENTRIES, None, "required", "SECONDS or A-B", "late", "late"),
+        KindInfo("duplicate", ACTIONS + ENTRIES, None, "optional", "N", "duplicate", "N times"),
+        KindInfo("swap", ACTIONS, "crm", "required", "FIELD1,FIELD2", "swapped", "swaps values"),
+        KindInfo("date_order", ("crm",), "crm", "none", "", "reformatted", "dd/mm as mm/dd"),
+        KindInfo("strip_country", ("crm", "invoice"), "crm", "none", "", "reformatted", "+44→0"),
+        KindInfo("case", ACTIONS, "crm", "required", "FIELD[:upper|:lower]", "reformatted", "Aa"),
+        KindInfo("whitespace", ACTIONS, "crm", "required", "FIELD", "reformatted", "adds spaces"),
+        KindInfo("truncate", ACTIONS, "crm", "required", "FIELD:N", "truncated", "cuts a field"),
+        KindInfo("mojibake", ACTIONS, "crm", "required", "FIELD", "encoding", "UTF-8 as latin-1"),
+        KindInfo("cents", ("invoice",), "invoice", "none", "", "wrong_value", "49.00 → 49¢"),
+        KindInfo("currency", ("invoice",), "invoice", "required", "CODE", "wrong_value", "€"),
+        KindInfo("ignore_consent", ("email",), "email", "none", "", "unexpected", "mails anyway"),
+        KindInfo("skip_paypal", ("invoice",), "invoice", "none", "", "missing", "no paypal bill"),
+        KindInfo("outage", TOOLS, None, "none", "", "unreachable", "503 to everything"),
+        KindInfo("ratelimit", TOOLS, None, "optional", "N", "-", "every N-th request 429"),
+        KindInfo("lag", INDEXED_TOOLS, None, "required", "SECONDS", "late", "search lags"),
     )
 }
 
@@ -243,6 +231,12 @@ def parse_fault(spec: str | Fault) -> Fault:
     arg = m["arg"]
     if arg is not None:
         arg = arg.strip()
+        if not arg:
+            raise FaultSpecError(
+                f"fault {text!r}: nothing after '='; drop the '=' or give "
+                f"{info.arg_help or 'no argument'}",
+                spec=text,
+            )
     if info.arg == "none" and arg is not None:
         raise FaultSpecError(
             f"fault {text!r}: {info.name} takes no argument (=...); write {info.name}@{target}",
@@ -254,8 +248,8 @@ def parse_fault(spec: str | Fault) -> Fault:
             f"e.g. {_example_for(info, target)}",
             spec=text,
         )
-    details = _ARG_PARSERS[info.name](text, info, target, arg or None)
-    return Fault(kind=info.name, target=target, arg=arg or None, **details)
+    details = _ARG_PARSERS[info.name](text, info, target, arg)
+    return Fault(kind=info.name, target=target, arg=arg, **details)
 
 
 def parse_faults(specs: Iterable[str | Fault]) -> list[Fault]:
@@ -461,7 +455,7 @@ assert set(_ARG_PARSERS) == set(KINDS)
 def swap(data: Mapping[str, Any], a: str, b: str) -> dict[str, Any]:
     """``data`` with the values of ``a`` and ``b`` exchanged."""
     out = dict(data)
-    out[a], out[b] = data.get(a), data.get(b)
+    out[a], out[b] = data.get(b), data.get(a)
     return {k: v for k, v in out.items() if v is not None}
 
 

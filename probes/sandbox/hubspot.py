@@ -218,7 +218,7 @@ def _compare(actual: str, value: str) -> int:
 
 def _filter_matches(contact: Obj, flt: Mapping[str, Any]) -> bool:
     op = flt["operator"]
-    actual = contact["properties"].get(flt["propertyName"])
+    actual: str | None = contact["properties"].get(flt["propertyName"])
     value = str(flt.get("value", ""))
     values = [str(v).lower() for v in flt.get("values") or []]
     if op == "HAS_PROPERTY":

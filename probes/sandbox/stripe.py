@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from . import _stripe_objects as objects
 from ._http import (
     EMAIL_RE,
     Route,
@@ -137,7 +138,7 @@ def _currency(value: str, param: str = "currency") -> str:
     return code
 
 
-# Objects (field sets as in stripe.fixtures3.json) -------------------------------------
+# Operations (the glue calls these directly) ------------------------------------------
 def _new_id(state: SandboxState, prefix: str, n: int) -> str:
     return f"{prefix}_{state.token(n, _ID_ALPHABET)}"
 
@@ -149,35 +150,16 @@ def create_customer(state: SandboxState, params: Mapping[str, Any], *, strict: b
         raise stripe_error(
             400, f"Invalid email address: {email}", param="email", code="email_invalid"
         )
-    customer: Obj = {
-        "id": _new_id(state, "cus", 14),
-        "object": "customer",
-        "address": None,
-        "balance": 0,
-        "created": int(state.wall()),
-        "currency": None,
-        "default_source": None,
-        "delinquent": False,
-        "description": str(params.get("description") or "") or None,
-        "discount": None,
-        "email": email,
-        "invoice_prefix": state.token(8, "0123456789ABCDEF"),
-        "invoice_settings": {
-            "custom_fields": None,
-            "default_payment_method": None,
-            "footer": None,
-            "rendering_options": None,
-        },
-        "livemode": False,
-        "metadata": _metadata(params),
-        "name": str(params.get("name") or "") or None,
-        "next_invoice_sequence": 1,
-        "phone": str(params.get("phone") or "") or None,
-        "preferred_locales": [],
-        "shipping": None,
-        "tax_exempt": "none",
-        "test_clock": None,
-    }
+    customer = objects.customer(
+        id=_new_id(state, "cus", 14),
+        created=int(state.wall()),
+        email=email,
+        name=str(params.get("name") or "") or None,
+        phone=str(params.get("phone") or "") or None,
+        description=str(params.get("description") or "") or None,
+        metadata=_metadata(params),
+        invoice_prefix=state.token(8, "0123456789ABCDEF"),
+    )
     return state.customers.put(customer)
 
 
@@ -217,32 +199,15 @@ def create_invoiceitem(state: SandboxState, params: Mapping[str, Any]) -> Obj:
                 param="currency",
             )
     now = int(state.wall())
-    item: Obj = {
-        "id": _new_id(state, "ii", 24),
-        "object": "invoiceitem",
-        "amount": amount,
-        "currency": currency,
-        "customer": customer["id"],
-        "date": now,
-        "description": str(params.get("description") or "") or None,
-        "discountable": True,
-        "discounts": [],
-        "invoice": None,
-        "livemode": False,
-        "metadata": _metadata(params),
-        "net_amount": amount,
-        "parent": None,
-        "period": {"end": now, "start": now},
-        "pricing": {
-            "price_details": None,
-            "type": "price_details",
-            "unit_amount_decimal": str(amount),
-        },
-        "proration": False,
-        "quantity": 1,
-        "tax_rates": [],
-        "test_clock": None,
-    }
+    item = objects.invoiceitem(
+        id=_new_id(state, "ii", 24),
+        customer=customer["id"],
+        amount=amount,
+        currency=currency,
+        description=str(params.get("description") or "") or None,
+        metadata=_metadata(params),
+        now=now,
+    )
     if customer["currency"] is None:
         customer["currency"] = currency
         state.customers.put(customer)
@@ -252,46 +217,10 @@ def create_invoiceitem(state: SandboxState, params: Mapping[str, Any]) -> Obj:
     return item
 
 
-def _line(item: Obj, invoice_id: str) -> Obj:
-    return {
-        "id": "il_" + item["id"][3:],
-        "object": "line_item",
-        "amount": item["amount"],
-        "currency": item["currency"],
-        "description": item["description"],
-        "discount_amounts": [],
-        "discountable": True,
-        "discounts": [],
-        "invoice": invoice_id,
-        "livemode": False,
-        "metadata": dict(item["metadata"]),
-        "parent": {
-            "invoice_item_details": {
-                "invoice_item": item["id"],
-                "proration": False,
-                "proration_details": {"credited_items": None},
-                "subscription": None,
-            },
-            "subscription_item_details": None,
-            "type": "invoice_item_details",
-        },
-        "period": dict(item["period"]),
-        "pretax_credit_amounts": [],
-        "pricing": {
-            "price_details": None,
-            "type": "price_details",
-            "unit_amount_decimal": str(item["amount"]),
-        },
-        "quantity": 1,
-        "subscription": None,
-        "taxes": [],
-    }
-
-
 def _attach(state: SandboxState, invoice: Obj, item: Obj) -> None:
     item["invoice"] = invoice["id"]
     state.invoiceitems.put(item)
-    invoice["lines"]["data"].append(_line(item, invoice["id"]))
+    invoice["lines"]["data"].append(objects.line_item(item, invoice["id"]))
     _retotal(state, invoice)
 
 
@@ -340,105 +269,18 @@ def create_invoice(state: SandboxState, params: Mapping[str, Any]) -> Obj:
     currency = params.get("currency") or (pending[0]["currency"] if pending else None)
     currency = _currency(str(currency or customer["currency"] or "usd"))
     now = int(state.wall())
-    iid = _new_id(state, "in", 24)
-    invoice: Obj = {
-        "id": iid,
-        "object": "invoice",
-        "account_country": "US",
-        "account_name": "Baton Sandbox",
-        "account_tax_ids": None,
-        "amount_due": 0,
-        "amount_overpaid": 0,
-        "amount_paid": 0,
-        "amount_remaining": 0,
-        "amount_shipping": 0,
-        "application": None,
-        "attempt_count": 0,
-        "attempted": False,
-        "auto_advance": _bool(params, "auto_advance", False),
-        "automatic_tax": {
-            "disabled_reason": None,
-            "enabled": False,
-            "liability": None,
-            "provider": None,
-            "status": None,
-        },
-        "automatically_finalizes_at": None,
-        "billing_reason": "manual",
-        "collection_method": method,
-        "created": now,
-        "currency": currency,
-        "custom_fields": None,
-        "customer": customer["id"],
-        "customer_address": None,
-        "customer_email": customer["email"],
-        "customer_name": customer["name"],
-        "customer_phone": customer["phone"],
-        "customer_shipping": None,
-        "customer_tax_exempt": "none",
-        "customer_tax_ids": [],
-        "default_payment_method": None,
-        "default_source": None,
-        "default_tax_rates": [],
-        "description": str(params.get("description") or "") or None,
-        "discounts": [],
-        "due_date": due_date
-        if due_date is not None
-        else (now + days * 86400 if days is not None else None),
-        "effective_at": None,
-        "ending_balance": None,
-        "footer": None,
-        "from_invoice": None,
-        "hosted_invoice_url": None,
-        "invoice_pdf": None,
-        "issuer": {"type": "self"},
-        "last_finalization_error": None,
-        "latest_revision": None,
-        "lines": {
-            "object": "list",
-            "data": [],
-            "has_more": False,
-            "url": f"/v1/invoices/{iid}/lines",
-        },
-        "livemode": False,
-        "metadata": _metadata(params),
-        "next_payment_attempt": None,
-        "number": None,
-        "on_behalf_of": None,
-        "parent": None,
-        "payment_settings": {
-            "default_mandate": None,
-            "payment_method_options": None,
-            "payment_method_types": None,
-        },
-        "period_end": now,
-        "period_start": now,
-        "post_payment_credit_notes_amount": 0,
-        "pre_payment_credit_notes_amount": 0,
-        "receipt_number": None,
-        "rendering": None,
-        "shipping_cost": None,
-        "shipping_details": None,
-        "starting_balance": 0,
-        "statement_descriptor": None,
-        "status": "draft",
-        "status_transitions": {
-            "finalized_at": None,
-            "marked_uncollectible_at": None,
-            "paid_at": None,
-            "voided_at": None,
-        },
-        "subscription": None,
-        "subtotal": 0,
-        "subtotal_excluding_tax": 0,
-        "test_clock": None,
-        "total": 0,
-        "total_discount_amounts": [],
-        "total_excluding_tax": 0,
-        "total_pretax_credit_amounts": [],
-        "total_taxes": [],
-        "webhooks_delivered_at": now,
-    }
+    due = now + days * 86400 if days is not None else None
+    invoice = objects.draft_invoice(
+        iid=_new_id(state, "in", 24),
+        customer=customer,
+        currency=currency,
+        collection_method=method,
+        auto_advance=_bool(params, "auto_advance", False),
+        description=str(params.get("description") or "") or None,
+        due_date=due_date if due_date is not None else due,
+        metadata=_metadata(params),
+        now=now,
+    )
     state.invoices.put(invoice)
     for item in pending:
         if item["currency"] == currency:
@@ -491,7 +333,8 @@ def _page(table_rows: list[Obj], query: Mapping[str, str], url: str) -> dict[str
     limit = _int(query, "limit", 10) or 10
     if not 1 <= limit <= 100:
         raise stripe_error(400, "Invalid limit: must be between 1 and 100", param="limit")
-    rows = sorted(table_rows, key=lambda o: o["created"], reverse=True)
+    # Newest first; ties (same second) by creation order, newest first too.
+    rows = sorted(reversed(table_rows), key=lambda o: o.get("created", o.get("date")), reverse=True)
     after = query.get("starting_after")
     if after:
         ids = [o["id"] for o in rows]

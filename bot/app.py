@@ -1,0 +1,290 @@
+"""The Slack app: one slash command, acknowledged at once, the probe run in the background.
+
+    bot = Bot(config=config, engine=engine, client=AsyncWebClient(token=..., base_url=...),
+              db=db, signing_secret=secret)
+    web_app = make_web_app(bot, signing_secret=secret)   # HTTP mode, see bot.server
+
+The listener is thin on purpose: parse the text, check the allowlist, claim the request
+(so retries, replays and double submissions never start a second run), ``ack()``, and hand
+the run to a background task. Read-only answers (``list``, ``status``, ``history``,
+``help``) come back in the ack itself, as an ephemeral message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from probes.config import Config, SlackConfig, WorkflowConfig
+
+from . import replies
+from ._engine import EngineLike
+from .commands import Command, Help, History, ListWorkflows, Run, Status, parse_command, suggest
+from .messages import Message
+from .redact import Redactor
+from .reporter import Reporter, RunRequest, new_error_id
+from .slack_api import SlackApi
+from .store import BotStore
+
+log = logging.getLogger("bot.app")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BotSettings:
+    """The bot's knobs; ``from_slack_config`` reads them from the ``slack:`` section."""
+
+    command: str = "/baton"
+    allowed_users: tuple[str, ...] = ()
+    allowed_channels: tuple[str, ...] = ()
+    #: An identical ``run`` from the same person in the same channel within this many
+    #: seconds is a double submission, not a second probe.
+    dedupe_window_s: float = 10.0
+    #: At most one chat.update of a parent message per this many seconds.
+    update_interval_s: float = 1.0
+
+    @classmethod
+    def from_slack_config(cls, slack: SlackConfig, **overrides: Any) -> BotSettings:
+        return cls(
+            command=slack.command,
+            allowed_users=tuple(slack.allowed_users),
+            allowed_channels=tuple(slack.allowed_channels),
+            **overrides,
+        )
+
+
+class Bot:
+    """The bolt ``AsyncApp`` with Baton's command on it, and the background runs it starts."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        engine: EngineLike,
+        client: AsyncWebClient,
+        db: sqlite_utils.Database,
+        signing_secret: str | None = None,
+        settings: BotSettings | None = None,
+        redactor: Redactor | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Coroutine[Any, Any, Any]] = asyncio.sleep,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.settings = settings or BotSettings.from_slack_config(config.slack)
+        self.store = BotStore(db, clock=clock)
+        self.now = now
+        self.api = SlackApi(
+            client=client,
+            redactor=redactor or Redactor.from_config(config, signing_secret, client.token),
+            sleep=sleep,
+        )
+        self.reporter = Reporter(
+            engine=engine,
+            api=self.api,
+            store=self.store,
+            workflows=config.workflows,
+            command=self.settings.command,
+            update_interval_s=self.settings.update_interval_s,
+            sleep=sleep,
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=signing_secret or "",
+            process_before_response=True,  # our listener acks itself, fast; runs go to tasks
+            name="baton",
+            logger=logging.getLogger("bot.bolt"),
+        )
+        self.app.command(self.settings.command)(self._on_command)
+        self.app.error(self._on_error)
+
+    # -- the listener ----------------------------------------------------------------------
+
+    async def _on_command(
+        self, ack: AsyncAck, command: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        try:
+            await self._handle(ack, command, request)
+        except Exception:
+            eid = new_error_id()
+            log.exception("%s: handling %s failed", eid, self.settings.command)
+            if ack.response is None:
+                await ack(**replies.internal_error(eid).payload())
+
+    async def _handle(
+        self, ack: AsyncAck, command: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        user = str(command.get("user_id") or "")
+        channel = str(command.get("channel_id") or "")
+        cmd = parse_command(str(command.get("text") or ""))
+        if not isinstance(cmd, Help):
+            refusal = self._refusal(user, channel, str(command.get("channel_name") or ""))
+            if refusal is not None:
+                log.info(
+                    "refused %s from %s in %s: not allowed", self.settings.command, user, channel
+                )
+                await ack(**refusal.payload())
+                return
+        if isinstance(cmd, Run):
+            await self._run(ack, cmd, command, request)
+        else:
+            await ack(**self._answer(cmd).payload())
+
+    async def _run(
+        self, ack: AsyncAck, cmd: Run, command: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        user, channel = str(command.get("user_id") or ""), str(command.get("channel_id") or "")
+        workflow = self._canonical(cmd.workflow) or cmd.workflow
+        keys = self._dedupe_keys(command, workflow, cmd)
+        if not self.store.claim(keys):
+            retry = request.headers.get("x-slack-retry-num", [None])[0]
+            run_id = self.store.run_for(list(keys))
+            if retry is not None:
+                log.info("ignored Slack retry %s of a command (run %s)", retry, run_id)
+                await ack()
+                return
+            log.info("ignored a repeated run of %s from %s (run %s)", workflow, user, run_id)
+            await ack(**replies.duplicate(run_id).payload())
+            return
+        await ack()
+        self.spawn(
+            self.reporter.run(
+                RunRequest(
+                    workflow=workflow,
+                    variant=cmd.variant,
+                    overrides=dict(cmd.overrides),
+                    user=user,
+                    channel=channel,
+                    response_url=command.get("response_url") or None,
+                    keys=tuple(keys),
+                )
+            )
+        )
+
+    def _dedupe_keys(
+        self, command: Mapping[str, Any], workflow: str, cmd: Run
+    ) -> dict[str, float | None]:
+        keys: dict[str, float | None] = {}
+        trigger = command.get("trigger_id")
+        if trigger:
+            keys[f"trigger:{trigger}"] = None
+        what = [
+            command.get("team_id"),
+            command.get("user_id"),
+            command.get("channel_id"),
+            workflow,
+            cmd.variant,
+            sorted(cmd.overrides.items()),
+        ]
+        digest = hashlib.sha256(json.dumps(what, ensure_ascii=False).encode()).hexdigest()
+        keys[f"submit:{digest[:32]}"] = self.settings.dedupe_window_s
+        return keys
+
+    def _refusal(self, user: str, channel: str, channel_name: str) -> Message | None:
+        s = self.settings
+        if s.allowed_users and user not in s.allowed_users:
+            return replies.refused_user(user, s.command)
+        names = {channel, channel_name, f"#{channel_name}"} if channel_name else {channel}
+        if s.allowed_channels and not names & set(s.allowed_channels):
+            return replies.refused_channel(s.allowed_channels, s.command)
+        return None
+
+    # -- read-only answers -----------------------------------------------------------------
+
+    def _answer(self, cmd: Command) -> Message:
+        store, now, workflows = self.engine.store, self.now(), self.config.workflows
+        if isinstance(cmd, Help):
+            return replies.help_message(self.settings.command, cmd.problem)
+        if isinstance(cmd, ListWorkflows):
+            return replies.workflow_list(workflows, store.last_verdicts(), now)
+        if isinstance(cmd, Status) and cmd.workflow is None:
+            return replies.status_all(workflows, store.last_verdicts(), store.active_runs(), now)
+        name = (cmd.workflow if isinstance(cmd, Status | History) else None) or ""
+        wf = self._workflow(name)
+        if wf is None:
+            return replies.problem(self._unknown(name), self.settings.command)
+        if isinstance(cmd, History):
+            return replies.history(wf.name, wf, store.recent_runs(wf.name, cmd.limit), now)
+        last = store.recent_runs(wf.name, 1)
+        return replies.status_one(wf.name, wf, last[0] if last else None, store.active_runs(), now)
+
+    def _canonical(self, name: str) -> str | None:
+        """The workflow's name as configured, matching case-insensitively."""
+        if name in self.config.workflows:
+            return name
+        folded = name.casefold()
+        return next((n for n in self.config.workflows if n.casefold() == folded), None)
+
+    def _workflow(self, name: str) -> WorkflowConfig | None:
+        canonical = self._canonical(name)
+        return self.config.workflows[canonical] if canonical else None
+
+    def _unknown(self, name: str) -> str:
+        names = sorted(self.config.workflows)
+        known = f"; known: {', '.join(names)}" if names else "; the config has none"
+        return f"unknown workflow {name!r}{suggest(name, names)}{known}"
+
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> BoltResponse:
+        eid = new_error_id()
+        log.error("%s: unhandled error in the Slack app: %r", eid, error)
+        return BoltResponse(status=200, body=json.dumps(replies.internal_error(eid).payload()))
+
+    # -- background work -------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, tracked so shutdown and tests can wait for it."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            eid = new_error_id()
+            log.error("%s: background task failed", eid, exc_info=task.exception())
+
+    @property
+    def busy(self) -> int:
+        """How many background runs are in flight."""
+        return len(self._tasks)
+
+    def resume(self) -> None:
+        """Follow every run whose thread was open when the bot last stopped."""
+        for thread in self.store.unfinished():
+            self.spawn(self.reporter.follow(thread))
+
+    async def drain(self) -> None:
+        """Wait until every background run has reported."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        """Give background runs ``timeout_s`` to finish, then cancel the rest.
+
+        Cancelled runs stay active in the store; the next start resumes them.
+        """
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+
+
+__all__ = ["Bot", "BotSettings"]

@@ -1,0 +1,105 @@
+"""The Slack half of the ``baton`` command: ``serve`` and ``manifest``.
+
+``main`` (the ``baton`` console script) adds these to the engine's click group
+``probes.cli.cli`` and runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import click
+
+from .manifest import manifest_yaml
+
+
+@click.command()
+@click.option("--config", "-c", "config_path", metavar="PATH", help="Config file.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="HTTP mode: the address to listen on (0.0.0.0 to accept outside connections).",
+)
+@click.option("--port", default=3000, show_default=True, type=int, help="HTTP mode: the port.")
+@click.option(
+    "--http", "force_http", is_flag=True, help="HTTP mode even if SLACK_APP_TOKEN is set."
+)
+def serve(config_path: str | None, host: str, port: int, force_http: bool) -> None:
+    """Run the Slack bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on /slack/events.
+
+    Needs SLACK_BOT_TOKEN, and SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET
+    (HTTP mode), in the environment or the config's slack: section. Exits 2, with one
+    line naming the variable, when one is missing or refused.
+
+    \b
+    Example:
+        SLACK_BOT_TOKEN=xoxb-… SLACK_APP_TOKEN=xapp-… baton serve -c baton.yaml
+        SLACK_BOT_TOKEN=xoxb-… SLACK_SIGNING_SECRET=… baton serve --host 0.0.0.0 --port 8080
+    """
+    from probes.cli import clean_errors, load
+
+    from .redact import Redactor
+    from .serve import configure_logging, resolve_tokens
+    from .serve import serve as run_serve
+
+    with clean_errors():
+        config = load(config_path)
+        tokens = resolve_tokens(config.slack, os.environ, force_http=force_http)
+        configure_logging(
+            Redactor.from_config(config, tokens.bot_token, tokens.signing_secret, tokens.app_token)
+        )
+
+        def ready(what: str) -> None:
+            click.echo(f"Baton bot {what} (Ctrl-C to stop)", err=True)
+
+        asyncio.run(run_serve(config, tokens, host=host, port=port, ready=ready))
+
+
+@click.command()
+@click.option("--command", "command", default=None, help="Slash command name [config, or /baton].")
+@click.option(
+    "--url",
+    metavar="URL",
+    help="HTTP mode: the public URL of /slack/events. Without it: a Socket Mode manifest.",
+)
+@click.option("--name", default="Baton", show_default=True, help="The app's display name.")
+@click.option("--config", "-c", "config_path", metavar="PATH", help="Read slack.command here.")
+def manifest(command: str | None, url: str | None, name: str, config_path: str | None) -> None:
+    """Print a Slack app manifest (YAML): the command and the scopes it needs, nothing more.
+
+    Paste it at https://api.slack.com/apps → Create New App → From a manifest.
+
+    \b
+    Example:
+        baton manifest
+        baton manifest --url https://baton.example.com/slack/events
+    """
+    if command is None and config_path is not None:
+        from probes.cli import clean_errors, load
+
+        with clean_errors():
+            command = load(config_path).slack.command
+    command = command or "/baton"
+    if not command.startswith("/"):
+        raise click.BadParameter(f"a slash command starts with '/', e.g. /baton, not {command!r}")
+    click.echo(manifest_yaml(command, url=url, name=name), nl=False)
+
+
+def register(group: click.Group) -> None:
+    """Add ``serve`` and ``manifest`` to ``group`` (idempotent)."""
+    for cmd in (serve, manifest):
+        if cmd.name not in group.commands:
+            group.add_command(cmd)
+
+
+def main() -> None:
+    """The ``baton`` console script."""
+    from probes.cli import cli
+
+    register(cli)
+    cli(prog_name="baton")
+
+
+__all__ = ["main", "manifest", "register", "serve"]

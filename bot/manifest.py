@@ -1,0 +1,69 @@
+"""The Slack app manifest: paste it at https://api.slack.com/apps → Create New App.
+
+Only what the bot uses: the slash command, and the scopes to answer it.
+
+- ``commands``: the slash command itself.
+- ``chat:write``: the parent message, its thread, and ``chat.update`` of the parent.
+- ``chat:write.public``: post in public channels the app was never invited to, so
+  ``/baton run`` works anywhere public without ``/invite`` first. (Private channels and
+  DMs still need an invite; until then Baton answers through the command's response URL.)
+
+No event subscriptions, no interactivity, no user scopes, no ``files:write`` (long
+evidence is folded into the message, not uploaded).
+
+    >>> "chat:write" in manifest_yaml("/baton")
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+BOT_SCOPES = ("commands", "chat:write", "chat:write.public")
+USAGE_HINT = "run WORKFLOW [variant] [field=value …] | list | status | history WORKFLOW | help"
+
+
+def build_manifest(
+    command: str = "/baton", *, url: str | None = None, name: str = "Baton"
+) -> dict[str, Any]:
+    """The manifest as a dict. ``url``: HTTP mode's request URL; ``None``: Socket Mode."""
+    slash: dict[str, Any] = {
+        "command": command,
+        "description": "Probe a workflow end to end and see where a record leaks",
+        "usage_hint": USAGE_HINT,
+        "should_escape": False,
+    }
+    if url:
+        slash["url"] = url
+    return {
+        "_metadata": {"major_version": 1, "minor_version": 1},
+        "display_information": {
+            "name": name,
+            "description": "Finds where your automations drop the baton.",
+        },
+        "features": {
+            "bot_user": {"display_name": name, "always_online": False},
+            "slash_commands": [slash],
+        },
+        "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
+        "settings": {
+            "org_deploy_enabled": False,
+            "socket_mode_enabled": url is None,
+            "token_rotation_enabled": False,
+        },
+    }
+
+
+def manifest_yaml(command: str = "/baton", *, url: str | None = None, name: str = "Baton") -> str:
+    """The manifest as YAML, keys in a readable order."""
+    return yaml.safe_dump(
+        build_manifest(command, url=url, name=name),
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+    )
+
+
+__all__ = ["BOT_SCOPES", "build_manifest", "manifest_yaml"]

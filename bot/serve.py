@@ -1,0 +1,220 @@
+"""``baton serve`` at run time: tokens, clients, the bot, the server, and a clean stop.
+
+    tokens = resolve_tokens(config.slack, os.environ)      # ConfigError names the variable
+    asyncio.run(serve(config, tokens, host="127.0.0.1", port=3000))
+
+Socket Mode when an app-level token is set (no public URL needed), else HTTP mode. Beside
+the bot runs a janitor: a second engine (its own lease owner, so it never takes a run the
+bot is watching) that finishes runs a previous process left behind and retries cleanups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import httpx
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from probes.config import Config, SlackConfig
+from probes.errors import ConfigError
+
+from ._engine import EngineLike
+from .app import Bot
+from .redact import RedactingFilter, Redactor
+
+log = logging.getLogger("bot.serve")
+
+DEFAULT_API_URL = "https://slack.com/api/"
+BOT_TOKEN_PREFIXES = ("xoxb-", "xoxe.xoxb-")
+_REFUSED = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The Slack credentials ``serve`` runs with (never printed, logged or stored)."""
+
+    bot_token: str
+    signing_secret: str | None
+    app_token: str | None
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.app_token is not None
+
+    def __repr__(self) -> str:
+        return f"Tokens(mode={'socket' if self.socket_mode else 'http'})"
+
+
+def resolve_tokens(
+    slack: SlackConfig, env: Mapping[str, str], *, force_http: bool = False
+) -> Tokens:
+    """Tokens from the config's ``slack:`` section, else the environment; one clear error."""
+    bot = slack.bot_token or env.get("SLACK_BOT_TOKEN") or ""
+    if not bot:
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is not set: set it to the app's Bot User OAuth Token "
+            "(xoxb-…, under OAuth & Permissions)"
+        )
+    if not bot.startswith(BOT_TOKEN_PREFIXES):
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is not a bot token (it starts with xoxb-): use the app's "
+            "Bot User OAuth Token, not a user or app-level token"
+        )
+    app = None if force_http else (slack.app_token or env.get("SLACK_APP_TOKEN") or None)
+    secret = slack.signing_secret or env.get("SLACK_SIGNING_SECRET") or None
+    if app is not None and not app.startswith("xapp-"):
+        raise ConfigError(
+            "SLACK_APP_TOKEN is not an app-level token (it starts with xapp-): create one "
+            "with the connections:write scope under Basic Information, or unset it for HTTP mode"
+        )
+    if app is None and not secret:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET is not set: HTTP mode needs the app's Signing Secret "
+            "(Basic Information → App Credentials); or set SLACK_APP_TOKEN for Socket Mode"
+        )
+    return Tokens(bot_token=bot, signing_secret=secret, app_token=app)
+
+
+async def check_bot_token(client: AsyncWebClient) -> str:
+    """``auth.test``; a ConfigError naming SLACK_BOT_TOKEN if Slack refuses it."""
+    try:
+        response = await client.auth_test()
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or exc.response.status_code)
+        if error in _REFUSED:
+            raise ConfigError(
+                f"SLACK_BOT_TOKEN was refused by Slack ({error}): set it to the Bot User "
+                "OAuth Token of an app installed in your workspace"
+            ) from None
+        raise ConfigError(f"Slack answered auth.test with {error!r}") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ConfigError(
+            f"cannot reach the Slack API at {client.base_url} ({type(exc).__name__}); "
+            "check slack.api_url and the network"
+        ) from None
+    return str(response.get("team") or response.get("team_id") or "")
+
+
+def configure_logging(redactor: Redactor, level: int = logging.INFO) -> None:
+    """Log lines on stderr, every one passed through the redactor."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(redactor))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+async def janitor(
+    engine: EngineLike,
+    *,
+    every_s: float = 60.0,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> None:
+    """Forever: finish runs left behind by a stopped process, retry pending cleanups."""
+    while True:
+        try:
+            await engine.resume_interrupted()
+            await engine.cleanup_pending()
+        except Exception:
+            log.exception("janitor pass failed; trying again in %.0f s", every_s)
+        await sleep(every_s)
+
+
+async def serve(
+    config: Config,
+    tokens: Tokens,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run the bot until ``stop`` is set (or SIGINT / SIGTERM)."""
+    from probes.engine import Engine
+    from probes.store import open_store
+
+    from .server import EVENTS_PATH, start_http
+
+    stop = stop or _stop_on_signals()
+    store = open_store(config.store)
+    client = AsyncWebClient(
+        token=tokens.bot_token, base_url=config.slack.api_url or DEFAULT_API_URL
+    )
+    team = await check_bot_token(client)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    async with httpx.AsyncClient(limits=limits) as http:
+        bot = Bot(
+            config=config,
+            engine=Engine(config, store=store, client=http),
+            client=client,
+            db=store.db,
+            signing_secret=tokens.signing_secret,
+        )
+        bot.resume()
+        sweeper = asyncio.create_task(janitor(Engine(config, store=store, client=http)))
+        command = bot.settings.command
+        try:
+            if tokens.app_token is not None:
+                await _socket_mode(bot, tokens.app_token, stop, ready, f"{command} in {team}")
+            else:
+                runner, bound = await start_http(
+                    bot, signing_secret=tokens.signing_secret or "", host=host, port=port
+                )
+                try:
+                    if ready:
+                        ready(f"listening for {command} on http://{host}:{bound}{EVENTS_PATH}")
+                    await stop.wait()
+                finally:
+                    await runner.cleanup()
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await bot.aclose()
+
+
+async def _socket_mode(
+    bot: Bot,
+    app_token: str,
+    stop: asyncio.Event,
+    ready: Callable[[str], None] | None,
+    what: str,
+) -> None:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(bot.app, app_token)
+    try:
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        raise ConfigError(
+            f"SLACK_APP_TOKEN was refused by Slack ({error}): set it to an app-level token "
+            "with the connections:write scope"
+        ) from None
+    try:
+        if ready:
+            ready(f"connected to Slack in Socket Mode, listening for {what}")
+        await stop.wait()
+    finally:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+__all__ = ["Tokens", "check_bot_token", "configure_logging", "janitor", "resolve_tokens", "serve"]

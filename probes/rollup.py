@@ -1,0 +1,280 @@
+"""Hourly rollup of finished probe runs, so a digest over a million stage results is fast.
+
+A digest needs counts per status, finding kinds and latency percentiles per seam. Reading
+every row of ``stages`` for that takes seconds at a million rows (percentiles need every
+latency), so each finished run is also added, once, to two small tables:
+
+``stage_rollup`` (one row per hour, workflow, stage, metric and key; ``n`` counts)
+    ============  =================================================================
+    metric        key
+    ============  =================================================================
+    ``status``    the stage's outcome: ``ok``, a finding kind, ``skipped``, or
+                  ``not_reached`` (missing because the stage before it never saw the
+                  record either: that seam was never exercised)
+    ``kind``      every finding kind the stage had (once per stage)
+    ``latency``   the latency histogram bucket (see below)
+    ``verdict``   on stage ``*`` only: the run's verdict (ok / leak / error)
+    ============  =================================================================
+
+``rollup_runs`` (one row per run rolled up)
+    makes rolling up idempotent (a run is counted once, however often it is offered) and
+    indexes the failed runs by workflow, verdict and time for the digest's list of them.
+
+Latency histogram: fixed log-spaced buckets, 20 per decade from 0.01 s to 100,000 s
+(about 28 h); bucket ``b`` holds ``[10**(b/20), 10**((b+1)/20))`` seconds and is read
+back as its geometric middle, so a percentile taken from it is within ±6% of the exact
+sample percentile. Faster or slower values go to the first or last bucket.
+
+The engine calls :func:`record_stage_rollup` when a run finishes; :func:`sync_rollup`
+adds any finished run that was missed (a crash between the two writes, or a store from
+before the rollup existed).
+
+    >>> db = sqlite_utils.Database(memory=True)
+    >>> latency_bucket(1.0), latency_bucket(12.0)
+    (0, 21)
+    >>> round(bucket_value(21), 2)
+    11.89
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlite_utils
+
+from .model import STATUS_OK, STATUS_PENDING, STATUS_SKIPPED, FindingKind
+
+ROLLUP_TABLE = "stage_rollup"
+RUNS_TABLE = "rollup_runs"
+#: The ``stage`` value of the run-level rows (metric ``verdict``).
+RUN_STAGE = "*"
+
+STATUS = "status"
+KIND = "kind"
+LATENCY = "latency"
+VERDICT = "verdict"
+
+#: A stage reported missing whose upstream stage never saw the record either.
+NOT_REACHED = "not_reached"
+COULD_NOT_CHECK = str(FindingKind.UNREACHABLE)
+#: Statuses that say nothing about the seam itself: left out of pass rates.
+NOT_CHECKED = frozenset({STATUS_SKIPPED, NOT_REACHED})
+
+BUCKETS_PER_DECADE = 20
+MIN_BUCKET = -2 * BUCKETS_PER_DECADE  # 0.01 s
+MAX_BUCKET = 5 * BUCKETS_PER_DECADE  # 100,000 s
+#: Largest relative error of a latency read back from its bucket: sqrt(10**(1/20)) - 1.
+BUCKET_PRECISION = 10 ** (0.5 / BUCKETS_PER_DECADE) - 1
+
+HOUR_S = 3600
+_FINDING_KINDS = frozenset(str(k) for k in FindingKind)
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS {ROLLUP_TABLE} (
+    hour_ts INTEGER NOT NULL,
+    workflow TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    key TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    seam TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (hour_ts, workflow, stage, metric, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
+    run_id TEXT PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    started_ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {RUNS_TABLE}_verdicts ON {RUNS_TABLE} (workflow, verdict, started_ts);
+"""
+
+_UPSERT = (
+    f"INSERT INTO {ROLLUP_TABLE} (hour_ts, workflow, stage, metric, key, n, seam, position) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (hour_ts, workflow, stage, metric, key) DO UPDATE SET "
+    "n = n + excluded.n, seam = excluded.seam, position = excluded.position"
+)
+
+_Key = tuple[int, str, str, str, str]  # hour_ts, workflow, stage, metric, key
+
+
+def latency_bucket(seconds: float) -> int:
+    """The histogram bucket of a latency: ``floor(20 * log10(seconds))``, clamped."""
+    if seconds <= 0:
+        return MIN_BUCKET
+    bucket = math.floor(BUCKETS_PER_DECADE * math.log10(seconds))
+    return max(MIN_BUCKET, min(MAX_BUCKET, bucket))
+
+
+def bucket_value(bucket: int) -> float:
+    """The latency a bucket stands for: its geometric middle, in seconds."""
+    return float(10 ** ((bucket + 0.5) / BUCKETS_PER_DECADE))
+
+
+def hour_of(ts: float) -> int:
+    """The start of the UTC hour holding ``ts``."""
+    return int(ts // HOUR_S) * HOUR_S
+
+
+def ensure_rollup(db: sqlite_utils.Database) -> None:
+    """Create the rollup tables if they are missing (idempotent)."""
+    db.conn.executescript(_DDL)
+
+
+def stage_outcome(status: str, upstream_found: int | None) -> str:
+    """The ``status`` key a stage is counted under.
+
+    >>> stage_outcome("missing", upstream_found=0)
+    'not_reached'
+    >>> stage_outcome("missing", upstream_found=1)
+    'missing'
+    """
+    if status == str(FindingKind.MISSING) and upstream_found == 0:
+        return NOT_REACHED
+    return status
+
+
+def record_stage_rollup(
+    db: sqlite_utils.Database,
+    rows: Sequence[Any],
+    *,
+    verdict: str,
+) -> bool:
+    """Add one finished run to the rollup; False if it was already there (idempotent).
+
+    ``rows`` are the run's stage rows: ``probes.store.StageRow`` objects or ``stages`` table
+    dicts (fields run_id, workflow, name, after, seam, position, status, found, latency_s,
+    findings, started_ts). ``verdict`` is the run's verdict. One transaction, so two
+    processes offering the same run count it once.
+
+        rows = store.stages(run_id)
+        record_stage_rollup(store.db, rows, verdict=str(result.verdict))
+    """
+    if not rows:
+        return False
+    ensure_rollup(db)
+    return _apply(db, [(verdict, [_as_dict(r) for r in rows])]) == 1
+
+
+def sync_rollup(db: sqlite_utils.Database, *, batch: int = 500) -> int:
+    """Roll up every finished run that is not in the rollup yet; return how many.
+
+    Cheap when nothing is missing (one indexed anti-join over ``runs``); run it when a
+    process starts and before an on-demand digest.
+    """
+    ensure_rollup(db)
+    if "runs" not in db.table_names():
+        return 0
+    missing = db.execute(
+        f"SELECT id, verdict FROM runs WHERE verdict IS NOT NULL AND NOT EXISTS "
+        f"(SELECT 1 FROM {RUNS_TABLE} rr WHERE rr.run_id = runs.id)"
+    ).fetchall()
+    added = 0
+    for start in range(0, len(missing), batch):
+        chunk = dict(missing[start : start + batch])
+        marks = ",".join("?" * len(chunk))
+        by_run: dict[str, list[dict[str, Any]]] = {}
+        cur = db.execute(f"SELECT * FROM stages WHERE run_id IN ({marks})", list(chunk))
+        names = [d[0] for d in cur.description]
+        for values in cur.fetchall():
+            row = dict(zip(names, values, strict=True))
+            by_run.setdefault(row["run_id"], []).append(row)
+        added += _apply(db, [(chunk[run_id], rows) for run_id, rows in by_run.items()])
+    return added
+
+
+def prune_rollup(db: sqlite_utils.Database, *, before_ts: float) -> int:
+    """Forget rollup hours that start before ``before_ts``; return the rows removed."""
+    ensure_rollup(db)
+    with db.conn:
+        cur = db.execute(f"DELETE FROM {ROLLUP_TABLE} WHERE hour_ts < ?", [hour_of(before_ts)])
+        db.execute(f"DELETE FROM {RUNS_TABLE} WHERE started_ts < ?", [hour_of(before_ts)])
+    return int(cur.rowcount)
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    if isinstance(row, Mapping):
+        return dict(row)
+    return dict(vars(row))
+
+
+def _apply(db: sqlite_utils.Database, runs: Iterable[tuple[str, list[dict[str, Any]]]]) -> int:
+    """Count each not-yet-seen run into the rollup, in one transaction; return runs added."""
+    counts: Counter[_Key] = Counter()
+    labels: dict[tuple[str, str], tuple[str, int]] = {}
+    added = 0
+    conn = db.conn
+    with conn:
+        for verdict, rows in runs:
+            first = min(rows, key=lambda r: r.get("position") or 0)
+            workflow = str(first["workflow"])
+            started = min(float(r["started_ts"] or 0.0) for r in rows)
+            cur = conn.execute(
+                f"INSERT OR IGNORE INTO {RUNS_TABLE} (run_id, workflow, verdict, started_ts) "
+                "VALUES (?, ?, ?, ?)",
+                [first["run_id"], workflow, str(verdict), started],
+            )
+            if cur.rowcount != 1:
+                continue
+            added += 1
+            _count_run(counts, labels, workflow, hour_of(started), str(verdict), rows)
+        conn.executemany(
+            _UPSERT,
+            [
+                (hour, wf, stage, metric, key, n, *labels.get((wf, stage), (stage, -1)))
+                for (hour, wf, stage, metric, key), n in counts.items()
+            ],
+        )
+    return added
+
+
+def _count_run(
+    counts: Counter[_Key],
+    labels: dict[tuple[str, str], tuple[str, int]],
+    workflow: str,
+    hour: int,
+    verdict: str,
+    rows: list[dict[str, Any]],
+) -> None:
+    found = {r["name"]: int(r.get("found") or 0) for r in rows}
+    counts[(hour, workflow, RUN_STAGE, VERDICT, verdict)] += 1
+    labels[(workflow, RUN_STAGE)] = (RUN_STAGE, -1)
+    for row in rows:
+        status = str(row.get("status") or STATUS_PENDING)
+        if status == STATUS_PENDING:
+            continue  # never decided: nothing to count
+        name = str(row["name"])
+        labels[(workflow, name)] = (str(row.get("seam") or name), int(row.get("position") or 0))
+        after = row.get("after")
+        outcome = stage_outcome(status, found.get(after) if after else None)
+        counts[(hour, workflow, name, STATUS, outcome)] += 1
+        if outcome not in NOT_CHECKED:
+            kinds = {f.get("kind") for f in json.loads(row.get("findings") or "[]")}
+            for kind in sorted(k for k in kinds if k in _FINDING_KINDS):
+                counts[(hour, workflow, name, KIND, kind)] += 1
+        latency = row.get("latency_s")
+        if latency is not None:
+            counts[(hour, workflow, name, LATENCY, str(latency_bucket(float(latency))))] += 1
+
+
+__all__ = [
+    "BUCKET_PRECISION",
+    "COULD_NOT_CHECK",
+    "NOT_CHECKED",
+    "NOT_REACHED",
+    "RUN_STAGE",
+    "bucket_value",
+    "ensure_rollup",
+    "hour_of",
+    "latency_bucket",
+    "prune_rollup",
+    "record_stage_rollup",
+    "stage_outcome",
+    "sync_rollup",
+]

@@ -1,0 +1,389 @@
+"""A local stand-in for the Slack Web API, and helpers to sign requests like Slack does.
+
+``SlackStandIn`` is an aiohttp app on 127.0.0.1, port 0. It records every call (method,
+params, headers, content type), answers like Slack (``{"ok": true, "channel": ..., "ts":
+...}``), keeps the messages it was sent (updates applied) so a test can read a thread, and
+on demand answers 429 with ``Retry-After`` or an error such as ``not_in_channel``. It also
+serves response URLs (``/hooks/<name>``).
+
+``spec_violations(call)`` checks one recorded call against the Slack Web API OpenAPI 2.0
+spec in ``../shared/specs/slack.web.v2.json``.
+
+    async with SlackStandIn(token="xoxb-test") as slack:
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
+        slack.fail("chat.postMessage", "not_in_channel")
+        slack.rate_limit("chat.update", retry_after=1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+
+SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "specs" / "slack.web.v2.json"
+
+
+@dataclass
+class Call:
+    """One request the stand-in received."""
+
+    method: str  # "chat.postMessage", or "response_url"
+    params: dict[str, Any]
+    headers: dict[str, str]
+    content_type: str
+    http_verb: str
+    path: str
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Failure:
+    error: str
+    status: int
+    retry_after: int | None
+    times: int
+
+
+class SlackStandIn:
+    """See the module docstring. Usable in the test's loop or in a thread of its own."""
+
+    def __init__(self, *, token: str | None = "xoxb-test", latency_s: float = 0.0) -> None:
+        self.token = token
+        self.latency_s = latency_s
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._failures: dict[str, list[_Failure]] = {}
+        self._ts = 1_700_000_000_000_000
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.url = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> SlackStandIn:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/hooks/{name}", self._hook)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> SlackStandIn:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def start_in_thread(self) -> SlackStandIn:
+        """Serve from a thread with its own event loop (benchmarks: keep it off the bot's)."""
+        ready = threading.Event()
+
+        def main() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self.start())
+            ready.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self.stop())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=main, name="slack-standin", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop_thread(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, name: str = "cmd") -> str:
+        return f"{self.url}/hooks/{name}"
+
+    # -- programming failures ----------------------------------------------------------------
+
+    def fail(self, method: str, error: str, *, times: int = 1, status: int = 200) -> None:
+        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
+        self._failures.setdefault(method, []).append(_Failure(error, status, None, times))
+
+    def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer 429 with ``Retry-After``."""
+        self._failures.setdefault(method, []).append(
+            _Failure("ratelimited", 429, retry_after, times)
+        )
+
+    def _take_failure(self, method: str) -> _Failure | None:
+        queue = self._failures.get(method)
+        if not queue:
+            return None
+        failure = queue[0]
+        failure.times -= 1
+        if failure.times <= 0:
+            queue.pop(0)
+        return failure
+
+    # -- reading what happened ---------------------------------------------------------------
+
+    def of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """The replies in a thread, oldest first (as they stand now)."""
+        return [
+            m
+            for (ch, _), m in sorted(self.messages.items(), key=lambda kv: kv[0][1])
+            if ch == channel and m.get("thread_ts") == ts
+        ]
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    async def _read(self, request: web.Request) -> tuple[dict[str, Any], str]:
+        ctype = request.content_type
+        raw = await request.read()
+        if ctype == "application/json":
+            return (json.loads(raw) if raw else {}), ctype
+        form = urllib.parse.parse_qs(raw.decode(), keep_blank_values=True)
+        params: dict[str, Any] = {k: v[-1] for k, v in form.items()}
+        params.update({k: v for k, v in request.query.items() if k not in params})
+        return params, ctype
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params, ctype = await self._read(request)
+        headers = dict(request.headers)
+        self.calls.append(Call(method, params, headers, ctype, request.method, request.path))
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
+        if not token:
+            return web.json_response({"ok": False, "error": "not_authed"})
+        if self.token is not None and token != self.token:
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        failure = self._take_failure(method)
+        if failure is not None:
+            hdrs = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+            return web.json_response(
+                {"ok": False, "error": failure.error}, status=failure.status, headers=hdrs
+            )
+        return web.json_response(self._answer(method, params))
+
+    def _next_ts(self) -> str:
+        self._ts += 1
+        return f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
+
+    def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://standin.slack.com/",
+                "team": "Stand-in",
+                "user": "baton",
+                "team_id": "T0STANDIN",
+                "user_id": "U0BATON",
+                "bot_id": "B0BATON",
+            }
+        if method == "chat.postMessage":
+            ts = self._next_ts()
+            message = {"ts": ts, **{k: p[k] for k in ("text", "blocks", "thread_ts") if k in p}}
+            self.messages[(p["channel"], ts)] = message
+            return {"ok": True, "channel": p["channel"], "ts": ts, "message": message}
+        if method == "chat.update":
+            key = (p["channel"], p["ts"])
+            if key not in self.messages:
+                return {"ok": False, "error": "message_not_found"}
+            self.messages[key].update({k: p[k] for k in ("text", "blocks") if k in p})
+            return {"ok": True, "channel": p["channel"], "ts": p["ts"], "text": p.get("text", "")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": self._next_ts()}
+        return {"ok": False, "error": "unknown_method"}
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        body = json.loads(raw) if raw else {}
+        self.calls.append(
+            Call(
+                "response_url",
+                body,
+                dict(request.headers),
+                request.content_type,
+                request.method,
+                request.path,
+            )
+        )
+        failure = self._take_failure("response_url")
+        if failure is not None:
+            hdrs = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+            return web.Response(status=failure.status or 404, text=failure.error, headers=hdrs)
+        return web.Response(text="ok")
+
+
+# -- signing like Slack ------------------------------------------------------------------------
+
+
+def signed_headers(
+    secret: str, body: bytes | str, *, timestamp: int | None = None, **extra: str
+) -> dict[str, str]:
+    """The headers Slack sends with ``body``: timestamp and v0 signature."""
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    text = body.decode() if isinstance(body, bytes) else body
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=text)
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+        **extra,
+    }
+
+
+def slash_body(text: str, **fields: str) -> bytes:
+    """A slash command's form body, as Slack posts it."""
+    form = {
+        "token": "deprecated-verification-token",
+        "team_id": "T0STANDIN",
+        "team_domain": "standin",
+        "channel_id": "C0PROBES",
+        "channel_name": "probes",
+        "user_id": "U0ALICE",
+        "user_name": "alice",
+        "command": "/baton",
+        "text": text,
+        "api_app_id": "A0BATON",
+        "is_enterprise_install": "false",
+        "response_url": "http://127.0.0.1:9/hooks/unused",
+        "trigger_id": f"{time.monotonic_ns()}.trigger",
+    }
+    form.update(fields)
+    return urllib.parse.urlencode(form).encode()
+
+
+# -- the spec check ------------------------------------------------------------------------------
+
+
+@cache
+def load_spec() -> dict[str, Any]:
+    return json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+
+
+#: Slack's JSON bodies carry ``blocks`` and ``attachments`` as arrays; in form bodies (what
+#: the spec describes) they are JSON text.
+_JSON_ARRAYS = {"blocks", "attachments"}
+
+
+def spec_violations(call: Call) -> list[str]:
+    """What in ``call`` the Slack Web API spec does not allow; empty when it conforms.
+
+    The spec is from 2021 and describes ``token`` as a header field: an
+    ``Authorization: Bearer xox…`` header satisfies it. It lists one HTTP verb for some
+    methods (``auth.test``: GET), though every Web API method accepts POST.
+    """
+    if call.method == "response_url":
+        return response_url_violations(call)
+    spec = load_spec()
+    path = spec["paths"].get(f"/{call.method}")
+    if path is None:
+        return [f"{call.method}: not a method in the spec"]
+    op = path.get(call.http_verb.lower()) or next(iter(path.values()))
+    problems: list[str] = []
+    consumes = op.get("consumes") or ["application/x-www-form-urlencoded"]
+    if call.http_verb == "POST" and call.content_type not in consumes:
+        problems.append(f"{call.method}: content type {call.content_type} not in {consumes}")
+    declared = {p["name"]: p for p in op.get("parameters", [])}
+    auth = call.headers.get("Authorization", "")
+    if "token" in declared and declared["token"].get("required"):
+        if not auth.startswith("Bearer xox") and "token" not in call.params:
+            problems.append(f"{call.method}: no token (Authorization: Bearer header)")
+    for name, p in declared.items():
+        if name != "token" and p.get("required") and name not in call.params:
+            problems.append(f"{call.method}: required parameter {name!r} missing")
+    for name, v in call.params.items():
+        p = declared.get(name)
+        if p is None:
+            problems.append(f"{call.method}: parameter {name!r} is not in the spec")
+            continue
+        problem = _type_problem(p.get("type", "string"), v, name, call.content_type)
+        if problem:
+            problems.append(f"{call.method}: {name} {problem}")
+    for b in call.params.get("blocks") or []:
+        problems.extend(f"{call.method}: {x}" for x in block_violations(b))
+    if len(call.params.get("blocks") or []) > 50:
+        problems.append(f"{call.method}: more than 50 blocks")
+    return problems
+
+
+def _type_problem(kind: str, v: Any, name: str, ctype: str) -> str | None:
+    json_body = ctype == "application/json"
+    if kind == "string":
+        if isinstance(v, str):
+            return None
+        if json_body and name in _JSON_ARRAYS and isinstance(v, list):
+            return None
+        return f"must be a string, not {type(v).__name__}"
+    if kind == "boolean":
+        ok = isinstance(v, bool) if json_body else v in ("true", "false", "1", "0")
+        return None if ok else f"must be a boolean, not {v!r}"
+    if kind in ("number", "integer"):
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return f"must be a {kind}, not {v!r}"
+    return None
+
+
+def block_violations(block: dict[str, Any]) -> list[str]:
+    """Block Kit limits the OpenAPI spec does not state (section text 3,000 chars ...)."""
+    out = []
+    kind = block.get("type")
+    if kind == "section":
+        text = block.get("text", {}).get("text", "")
+        if len(text) > 3000:
+            out.append(f"section text {len(text)} chars > 3000")
+    if kind == "context":
+        if len(block.get("elements", [])) > 10:
+            out.append("context has more than 10 elements")
+        for e in block.get("elements", []):
+            if len(e.get("text", "")) > 3000:
+                out.append("context text > 3000 chars")
+    if kind == "header" and len(block.get("text", {}).get("text", "")) > 150:
+        out.append("header text > 150 chars")
+    return out
+
+
+def response_url_violations(call: Call) -> list[str]:
+    """A response URL takes JSON: text and/or blocks, response_type, replace_original."""
+    p = call.params
+    out = []
+    if call.content_type != "application/json":
+        out.append(f"response_url: content type {call.content_type}")
+    if not isinstance(p.get("text"), str) and not p.get("blocks"):
+        out.append("response_url: neither text nor blocks")
+    if p.get("response_type") not in (None, "ephemeral", "in_channel"):
+        out.append(f"response_url: response_type {p.get('response_type')!r}")
+    allowed = {"text", "blocks", "response_type", "replace_original", "delete_original", "thread_ts"}
+    out.extend(f"response_url: unexpected field {k!r}" for k in p if k not in allowed)
+    for b in p.get("blocks") or []:
+        out.extend(f"response_url: {x}" for x in block_violations(b))
+    return out
