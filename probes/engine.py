@@ -185,24 +185,44 @@ class Engine:
     async def finish(
         self, run_id: str, *, on_progress: ProgressCallback | None = None
     ) -> RunResult:
-        """Watch a started run until every stage is decided, then diagnose and clean up."""
-        reported: set[str] = set()
+        """Watch a started run until every stage is decided, then diagnose and clean up.
+
+        Each undecided stage is watched by its own task, so a slow or failing tool never
+        delays the checks of the others.
+        """
         run = self.store.run(run_id)
         if run is None:
             raise UsageError(f"no probe run {run_id!r} in the store")
+        if run["status"] != "active":
+            return await self._result_of(run_id)
         wf = self._workflow(run["workflow"])
-        while True:
-            result = await self.step(run_id)
+        record = self._record(wf, run["variant"], run["overrides"], run["marker"])
+        rows = self.store.stages(run_id)
+
+        async def report(row: StageRow) -> None:
             if on_progress is not None:
-                for row in self.store.stages(run_id):
-                    if row.state == DONE and row.name not in reported:
-                        reported.add(row.name)
-                        await on_progress(self._stage_result(wf, row))
-            if result is not None:
-                return result
-            due = [s.next_check_ts for s in self.store.stages(run_id) if s.state != DONE]
-            delay = max(0.0, min(due) - self.clock()) if due else 0.0
-            await self.sleep(delay)
+                await on_progress(self._stage_result(wf, row))
+
+        async def watch(row: StageRow) -> None:
+            while row.state != DONE:
+                delay = row.next_check_ts - self.clock()
+                if delay > 0:
+                    await self.sleep(delay)
+                self.store.claim(run_id, self.owner, now=self.clock(), lease_s=LEASE_S)
+                await self._check(wf, run, record, row)
+            await report(row)
+
+        for row in rows:
+            if row.state == DONE:
+                await report(row)
+        await asyncio.gather(*(watch(r) for r in rows if r.state != DONE))
+        return await self._finalize(wf, run, record, rows, status=RUN_FINISHED)
+
+    async def _result_of(self, run_id: str) -> RunResult:
+        result = self.store.get_result(run_id)
+        if result is None:  # pragma: no cover - finished runs always carry a result
+            raise UsageError(f"probe run {run_id!r} has no result")
+        return result
 
     async def step(self, run_id: str) -> RunResult | None:
         """Check every stage of ``run_id`` that is due; finish the run when all are decided."""
@@ -210,10 +230,7 @@ class Engine:
         if run is None:
             raise UsageError(f"no probe run {run_id!r} in the store")
         if run["status"] != "active":
-            result = self.store.get_result(run_id)
-            if result is None:  # pragma: no cover - finished runs always carry a result
-                raise UsageError(f"probe run {run_id!r} has no result")
-            return result
+            return await self._result_of(run_id)
         now = self.clock()
         self.store.claim(run_id, self.owner, now=now, lease_s=LEASE_S)
         wf = self._workflow(run["workflow"])
@@ -503,7 +520,7 @@ class Engine:
             try:
                 n = await self._connector(tool).cleanup(record)
             except ConnectorError as exc:
-                errors.append(f"{tool}: {exc}")
+                errors.append(str(exc))
                 self.store.save_cleanup(
                     run_id,
                     tool,

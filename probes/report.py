@@ -18,6 +18,11 @@ def stage_line(stage: StageResult, seam: str) -> str:
     return f"  {icon} {seam:<32} {status:<12} {timing}{found}"
 
 
+def _after_seam(message: str, seam: str) -> str:
+    """Finding messages start with their seam; don't say it twice."""
+    return message.removeprefix(seam + ": ")
+
+
 def _fmt(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in values.items()) or "–"
 
@@ -37,11 +42,11 @@ def render_text(result: RunResult, seams: dict[str, str]) -> str:
         lines.append("Verdict: OK — the record arrived everywhere, intact.")
     elif result.verdict == Verdict.LEAK:
         fb = result.first_break
-        where = f" — dropped at {fb.seam}: {fb.message}" if fb else ""
+        where = f" — first break at {fb.seam}: {_after_seam(fb.message, fb.seam)}" if fb else ""
         lines.append(f"Verdict: LEAK{where}")
     else:
         fb = result.first_break
-        why = f" — {fb.message}" if fb else ""
+        why = f" — {_after_seam(fb.message, fb.seam)}" if fb else ""
         lines.append(f"Verdict: ERROR (could not check){why}")
     c = result.cleanup
     extra = f" ({'; '.join(c.errors)})" if c.errors else ""

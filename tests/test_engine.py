@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 from typing import Any, ClassVar
 
 import httpx
@@ -27,15 +28,31 @@ from probes.store import Store
 
 
 class Clock:
+    """Virtual time: ``sleep`` parks the caller; ``drive`` wakes the earliest sleeper and
+    moves the clock to its wake-up time once every task is blocked."""
+
     def __init__(self) -> None:
         self.now = 1_000_000.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = 0
 
     def __call__(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        self.now += max(seconds, 0.01)
-        await asyncio.sleep(0)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._sleepers, (self.now + max(seconds, 0.0), self._seq, fut))
+        await fut
+
+    async def drive(self) -> None:
+        while True:
+            for _ in range(20):
+                await asyncio.sleep(0)
+            if self._sleepers:
+                when, _, fut = heapq.heappop(self._sleepers)
+                self.now = max(self.now, when)
+                fut.set_result(None)
 
 
 class World:
@@ -162,8 +179,21 @@ def healthy(**changes: tuple[float, int, Any]) -> None:
     World.plan.update(changes)
 
 
+def drive(clock: Clock, coro: Any) -> Any:
+    """Run ``coro`` to the end in virtual time."""
+
+    async def main() -> Any:
+        driver = asyncio.create_task(clock.drive())
+        try:
+            return await coro
+        finally:
+            driver.cancel()
+
+    return asyncio.run(main())
+
+
 def run(engine: Engine, *args: Any, **kwargs: Any) -> Any:
-    return asyncio.run(engine.run(*args, **kwargs))
+    return drive(World.clock, engine.run(*args, **kwargs))
 
 
 def test_healthy_run_is_ok_and_cleans_every_tool(world: Clock) -> None:
@@ -273,7 +303,7 @@ def test_crash_after_inject_is_resumed_and_cleaned_up(world: Clock, tmp_path: An
     assert [r["tool"] for r in store.pending_cleanup(run_id)] == ["form", "crm", "mail", "billing"]
     world.now += 120  # the lease expired long ago
     second = engine_for(world, store)
-    [result] = asyncio.run(second.resume_interrupted())
+    [result] = drive(world, second.resume_interrupted())
     assert result.run_id == run_id
     # Deadlines passed while nobody watched: "could not check", never a leak.
     assert result.verdict == Verdict.ERROR
@@ -290,7 +320,7 @@ def test_resume_within_deadline_watches_on(world: Clock, tmp_path: Any) -> None:
     store = Store(sqlite_utils.Database(db_path))
     store.db.execute("UPDATE stages SET deadline_ts = deadline_ts + 100, grace_ts = grace_ts + 100")
     store.db.conn.commit()
-    [result] = asyncio.run(engine_for(world, store).resume_interrupted())
+    [result] = drive(world, engine_for(world, store).resume_interrupted())
     assert result.run_id == run_id and result.verdict == Verdict.OK
 
 
@@ -336,6 +366,6 @@ def test_hundreds_of_concurrent_runs(world: Clock) -> None:
     async def many() -> list[Any]:
         return await asyncio.gather(*(engine.run("lead") for _ in range(200)))
 
-    results = asyncio.run(many())
+    results = drive(world, many())
     assert len({r.run_id for r in results}) == 200
     assert all(r.verdict == Verdict.OK for r in results)

@@ -50,7 +50,9 @@ def test_start_stop_leaves_no_thread(http: httpx.Client) -> None:
     sb.start()
     assert sb.running
     assert sb.url.startswith("http://127.0.0.1:")
-    assert sb.urls == {name: f"{sb.url}/{name}" for name in ("hsforms", "hubspot", "sendgrid", "stripe", "glue")}
+    assert sb.urls == {
+        name: f"{sb.url}/{name}" for name in ("hsforms", "hubspot", "sendgrid", "stripe", "glue")
+    }
     state_url = f"{sb.control_url}/state"
     assert http.get(state_url).status_code == 200
     sb.stop()
@@ -139,9 +141,16 @@ def test_request_log_hides_authorization(sb: Sandbox, http: httpx.Client) -> Non
         data={"email": EMAIL, "metadata[marker]": "bt1a2b3c"},
         headers={**AUTH, "X-Trace": "t1"},
     )
-    http.get(f"{sb.urls['hubspot']}/crm/v3/objects/contacts/1", params={"properties": "email"}, headers=AUTH)
+    http.get(
+        f"{sb.urls['hubspot']}/crm/v3/objects/contacts/1",
+        params={"properties": "email"},
+        headers=AUTH,
+    )
     log = http.get(f"{sb.control_url}/requests").json()["requests"]
-    assert [(e["tool"], e["method"], e["status"]) for e in log] == [("stripe", "POST", 200), ("hubspot", "GET", 404)]
+    assert [(e["tool"], e["method"], e["status"]) for e in log] == [
+        ("stripe", "POST", 200),
+        ("hubspot", "GET", 404),
+    ]
     first = log[0]
     assert first["path"] == "/stripe/v1/customers"
     assert first["body"] == {"email": EMAIL, "metadata[marker]": "bt1a2b3c"}
@@ -156,7 +165,11 @@ def test_request_log_hides_authorization(sb: Sandbox, http: httpx.Client) -> Non
 
 
 def test_reset_and_state(sb: Sandbox, http: httpx.Client) -> None:
-    http.post(f"{sb.urls['hubspot']}/crm/v3/objects/contacts", json={"properties": {"email": EMAIL}}, headers=AUTH)
+    http.post(
+        f"{sb.urls['hubspot']}/crm/v3/objects/contacts",
+        json={"properties": {"email": EMAIL}},
+        headers=AUTH,
+    )
     http.post(f"{sb.urls['stripe']}/v1/customers", data={"email": EMAIL}, headers=AUTH)
     counts = http.get(f"{sb.control_url}/state").json()["counts"]
     assert counts["hubspot"]["contacts"] == 1
@@ -185,7 +198,12 @@ def test_unknown_paths(sb: Sandbox, http: httpx.Client) -> None:
     ("tool", "method", "path", "check"),
     [
         ("hubspot", "GET", "/crm/v3/objects/contacts/1", lambda b: b["status"] == "error"),
-        ("hsforms", "POST", "/submissions/v3/integration/submit/1/f", lambda b: b["status"] == "error"),
+        (
+            "hsforms",
+            "POST",
+            "/submissions/v3/integration/submit/1/f",
+            lambda b: b["status"] == "error",
+        ),
         ("sendgrid", "GET", "/v3/messages?query=x", lambda b: b["errors"][0]["message"]),
         ("stripe", "GET", "/v1/customers", lambda b: b["error"]["type"] == "api_error"),
         ("glue", "POST", "/hooks/catch/1/a", lambda b: b["status"] == "error"),
@@ -200,7 +218,10 @@ def test_outage_answers_503_in_vendor_shape(
     assert check(r.json())
     # other tools are untouched
     other = "stripe" if tool != "stripe" else "hubspot"
-    ok = http.get(sb.urls[other] + ("/v1/customers" if other == "stripe" else "/crm/v3/objects/contacts"), headers=AUTH)
+    ok = http.get(
+        sb.urls[other] + ("/v1/customers" if other == "stripe" else "/crm/v3/objects/contacts"),
+        headers=AUTH,
+    )
     assert ok.status_code == 200
 
 
@@ -212,13 +233,22 @@ def test_ratelimit_every_nth_request(sb: Sandbox, http: httpx.Client) -> None:
     assert limited.headers["Retry-After"] == "1"
     assert limited.json()["error"]["code"] == "rate_limit"
     sb.set_faults(["ratelimit@sendgrid=3"])
-    codes = [http.get(f"{sb.urls['sendgrid']}/v3/messages", params={"query": 'to_email="a@b.co"'}, headers=AUTH).status_code for _ in range(3)]
+    codes = [
+        http.get(
+            f"{sb.urls['sendgrid']}/v3/messages",
+            params={"query": 'to_email="a@b.co"'},
+            headers=AUTH,
+        ).status_code
+        for _ in range(3)
+    ]
     assert codes == [200, 200, 429]
 
 
 def test_hubspot_search_ratelimit_has_no_body(sb: Sandbox, http: httpx.Client) -> None:
     sb.set_faults(["ratelimit@hubspot=1"])
-    search = http.post(f"{sb.urls['hubspot']}/crm/v3/objects/contacts/search", json={}, headers=AUTH)
+    search = http.post(
+        f"{sb.urls['hubspot']}/crm/v3/objects/contacts/search", json={}, headers=AUTH
+    )
     assert search.status_code == 429
     assert search.headers["Retry-After"] == "1"
     assert search.content == b""
@@ -230,12 +260,26 @@ def test_hubspot_search_ratelimit_has_no_body(sb: Sandbox, http: httpx.Client) -
 @pytest.mark.parametrize(
     ("tool", "path", "check"),
     [
-        ("hubspot", "/crm/v3/objects/contacts", lambda b: b["category"] == "INVALID_AUTHENTICATION"),
-        ("sendgrid", "/v3/messages?query=x", lambda b: b == {"errors": [{"field": None, "message": "authorization required"}]}),
-        ("stripe", "/v1/customers", lambda b: "did not provide an API key" in b["error"]["message"]),
+        (
+            "hubspot",
+            "/crm/v3/objects/contacts",
+            lambda b: b["category"] == "INVALID_AUTHENTICATION",
+        ),
+        (
+            "sendgrid",
+            "/v3/messages?query=x",
+            lambda b: b == {"errors": [{"field": None, "message": "authorization required"}]},
+        ),
+        (
+            "stripe",
+            "/v1/customers",
+            lambda b: "did not provide an API key" in b["error"]["message"],
+        ),
     ],
 )
-def test_auth_required(sb: Sandbox, http: httpx.Client, tool: str, path: str, check: Callable[[Any], Any]) -> None:
+def test_auth_required(
+    sb: Sandbox, http: httpx.Client, tool: str, path: str, check: Callable[[Any], Any]
+) -> None:
     for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Token abc"}):
         r = http.get(sb.urls[tool] + path, headers=headers)
         assert r.status_code == 401
@@ -244,12 +288,16 @@ def test_auth_required(sb: Sandbox, http: httpx.Client, tool: str, path: str, ch
 
 # HubSpot CRM ---------------------------------------------------------------------------
 def _create_contact(sb: Sandbox, http: httpx.Client, **props: str) -> httpx.Response:
-    return http.post(f"{sb.urls['hubspot']}/crm/v3/objects/contacts", json={"properties": props}, headers=AUTH)
+    return http.post(
+        f"{sb.urls['hubspot']}/crm/v3/objects/contacts", json={"properties": props}, headers=AUTH
+    )
 
 
 def test_hubspot_create_read_archive(sb: Sandbox, http: httpx.Client) -> None:
     base = f"{sb.urls['hubspot']}/crm/v3/objects/contacts"
-    r = _create_contact(sb, http, email=EMAIL, firstname="Ada", lastname="Probe-bt1a2b3c", phone="+447700900123")
+    r = _create_contact(
+        sb, http, email=EMAIL, firstname="Ada", lastname="Probe-bt1a2b3c", phone="+447700900123"
+    )
     assert r.status_code == 201
     created = r.json()
     cid = created["id"]
@@ -259,12 +307,25 @@ def test_hubspot_create_read_archive(sb: Sandbox, http: httpx.Client) -> None:
     assert created["createdAt"].endswith("Z")
 
     by_id = http.get(f"{base}/{cid}", headers=AUTH).json()
-    assert set(by_id["properties"]) == {"createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"}
-    by_email = http.get(f"{base}/{EMAIL.upper()}", params={"idProperty": "email", "properties": "phone,company"}, headers=AUTH).json()
+    assert set(by_id["properties"]) == {
+        "createdate",
+        "email",
+        "firstname",
+        "hs_object_id",
+        "lastmodifieddate",
+        "lastname",
+    }
+    by_email = http.get(
+        f"{base}/{EMAIL.upper()}",
+        params={"idProperty": "email", "properties": "phone,company"},
+        headers=AUTH,
+    ).json()
     assert by_email["id"] == cid
     assert by_email["properties"]["phone"] == "+447700900123"
     assert by_email["properties"]["company"] is None
-    repeated = http.get(f"{base}/{cid}", params=[("properties", "phone"), ("properties", "email")], headers=AUTH).json()
+    repeated = http.get(
+        f"{base}/{cid}", params=[("properties", "phone"), ("properties", "email")], headers=AUTH
+    ).json()
     assert {"phone", "email"} <= set(repeated["properties"])
 
     dup = _create_contact(sb, http, email=EMAIL)
@@ -297,29 +358,92 @@ def test_hubspot_validation_errors(sb: Sandbox, http: httpx.Client) -> None:
     assert "PROPERTY_DOESNT_EXIST" in body["message"]
     bad_email = _create_contact(sb, http, email="not-an-email")
     assert "INVALID_EMAIL" in bad_email.json()["message"]
-    not_json = http.post(f"{sb.urls['hubspot']}/crm/v3/objects/contacts", content=b"{", headers=AUTH)
+    not_json = http.post(
+        f"{sb.urls['hubspot']}/crm/v3/objects/contacts", content=b"{", headers=AUTH
+    )
     assert not_json.status_code == 400
-    bad_id_prop = http.get(f"{sb.urls['hubspot']}/crm/v3/objects/contacts/x", params={"idProperty": "phone"}, headers=AUTH)
+    bad_id_prop = http.get(
+        f"{sb.urls['hubspot']}/crm/v3/objects/contacts/x",
+        params={"idProperty": "phone"},
+        headers=AUTH,
+    )
     assert bad_id_prop.status_code == 400
 
 
 def _search(sb: Sandbox, http: httpx.Client, body: dict[str, Any]) -> httpx.Response:
-    return http.post(f"{sb.urls['hubspot']}/crm/v3/objects/contacts/search", json=body, headers=AUTH)
+    return http.post(
+        f"{sb.urls['hubspot']}/crm/v3/objects/contacts/search", json=body, headers=AUTH
+    )
 
 
 def test_hubspot_search_filters_query_paging(sb: Sandbox, http: httpx.Client) -> None:
     for i in range(3):
-        _create_contact(sb, http, email=f"probe+bt00000{i}@example.com", firstname="Ada", lastname=f"Probe-bt00000{i}", company="Baton Probe")
+        _create_contact(
+            sb,
+            http,
+            email=f"probe+bt00000{i}@example.com",
+            firstname="Ada",
+            lastname=f"Probe-bt00000{i}",
+            company="Baton Probe",
+        )
     _create_contact(sb, http, email="someone@else.org", firstname="Grace", lastname="Hopper")
 
-    eq = _search(sb, http, {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "PROBE+BT000001@example.com"}]}]}).json()
+    eq = _search(
+        sb,
+        http,
+        {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "email",
+                            "operator": "EQ",
+                            "value": "PROBE+BT000001@example.com",
+                        }
+                    ]
+                }
+            ]
+        },
+    ).json()
     assert eq["total"] == 1
     assert eq["results"][0]["properties"]["email"] == "probe+bt000001@example.com"
     assert set(eq["results"][0]) == {"id", "properties", "createdAt", "updatedAt", "archived"}
 
-    token = _search(sb, http, {"filterGroups": [{"filters": [{"propertyName": "lastname", "operator": "CONTAINS_TOKEN", "value": "bt000002"}]}]}).json()
+    token = _search(
+        sb,
+        http,
+        {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "lastname",
+                            "operator": "CONTAINS_TOKEN",
+                            "value": "bt000002",
+                        }
+                    ]
+                }
+            ]
+        },
+    ).json()
     assert [r["properties"]["lastname"] for r in token["results"]] == ["Probe-bt000002"]
-    wildcard = _search(sb, http, {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "*bt00000*"}]}]}).json()
+    wildcard = _search(
+        sb,
+        http,
+        {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "email",
+                            "operator": "CONTAINS_TOKEN",
+                            "value": "*bt00000*",
+                        }
+                    ]
+                }
+            ]
+        },
+    ).json()
     assert wildcard["total"] == 3
 
     either = _search(
@@ -328,13 +452,27 @@ def test_hubspot_search_filters_query_paging(sb: Sandbox, http: httpx.Client) ->
         {
             "filterGroups": [
                 {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "grace"}]},
-                {"filters": [{"propertyName": "email", "operator": "EQ", "value": "probe+bt000000@example.com"}]},
+                {
+                    "filters": [
+                        {
+                            "propertyName": "email",
+                            "operator": "EQ",
+                            "value": "probe+bt000000@example.com",
+                        }
+                    ]
+                },
             ],
             "properties": ["email", "company"],
         },
     ).json()
     assert either["total"] == 2
-    assert set(either["results"][0]["properties"]) == {"email", "company", "createdate", "hs_object_id", "lastmodifieddate"}
+    assert set(either["results"][0]["properties"]) == {
+        "email",
+        "company",
+        "createdate",
+        "hs_object_id",
+        "lastmodifieddate",
+    }
 
     assert _search(sb, http, {"query": "bt000001"}).json()["total"] == 1
     assert _search(sb, http, {"query": "baton probe"}).json()["total"] == 3
@@ -345,10 +483,22 @@ def test_hubspot_search_filters_query_paging(sb: Sandbox, http: httpx.Client) ->
     after = page1["paging"]["next"]["after"]
     page2 = _search(sb, http, {"query": "probe", "limit": 2, "after": after}).json()
     assert len(page2["results"]) == 1 and "paging" not in page2
-    desc = _search(sb, http, {"query": "probe", "sorts": [{"propertyName": "lastname", "direction": "DESCENDING"}]}).json()
+    desc = _search(
+        sb,
+        http,
+        {"query": "probe", "sorts": [{"propertyName": "lastname", "direction": "DESCENDING"}]},
+    ).json()
     assert desc["results"][0]["properties"]["lastname"] == "Probe-bt000002"
 
-    bad = _search(sb, http, {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "LIKE", "value": "x"}]}]})
+    bad = _search(
+        sb,
+        http,
+        {
+            "filterGroups": [
+                {"filters": [{"propertyName": "email", "operator": "LIKE", "value": "x"}]}
+            ]
+        },
+    )
     assert bad.status_code == 400 and "operator" in bad.json()["message"]
     assert _search(sb, http, {"limit": 500}).status_code == 400
 
@@ -356,16 +506,38 @@ def test_hubspot_search_filters_query_paging(sb: Sandbox, http: httpx.Client) ->
 def test_hubspot_search_is_eventually_consistent(http: httpx.Client) -> None:
     with Sandbox(search_lag_s=0.3) as sb:
         cid = _create_contact(sb, http, email=EMAIL, lastname="Probe-bt1a2b3c").json()["id"]
-        body = {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": EMAIL}]}]}
+        body = {
+            "filterGroups": [
+                {"filters": [{"propertyName": "email", "operator": "EQ", "value": EMAIL}]}
+            ]
+        }
         assert _search(sb, http, body).json() == {"total": 0, "results": []}
         # reads by id and by email are immediately consistent
-        assert http.get(f"{sb.urls['hubspot']}/crm/v3/objects/contacts/{EMAIL}", params={"idProperty": "email"}, headers=AUTH).status_code == 200
+        assert (
+            http.get(
+                f"{sb.urls['hubspot']}/crm/v3/objects/contacts/{EMAIL}",
+                params={"idProperty": "email"},
+                headers=AUTH,
+            ).status_code
+            == 200
+        )
         assert eventually(lambda: _search(sb, http, body).json()["total"] == 1)
         # an update shows the old value until the index catches up
-        http.patch(f"{sb.urls['hubspot']}/crm/v3/objects/contacts/{cid}", json={"properties": {"lastname": "Renamed"}}, headers=AUTH)
+        http.patch(
+            f"{sb.urls['hubspot']}/crm/v3/objects/contacts/{cid}",
+            json={"properties": {"lastname": "Renamed"}},
+            headers=AUTH,
+        )
         hit = _search(sb, http, {**body, "properties": ["lastname"]}).json()["results"][0]
         assert hit["properties"]["lastname"] == "Probe-bt1a2b3c"
-        assert eventually(lambda: _search(sb, http, {**body, "properties": ["lastname"]}).json()["results"][0]["properties"]["lastname"] == "Renamed")
+        assert eventually(
+            lambda: (
+                _search(sb, http, {**body, "properties": ["lastname"]}).json()["results"][0][
+                    "properties"
+                ]["lastname"]
+                == "Renamed"
+            )
+        )
         sb.set_faults(["lag@hubspot=60"])
         assert _search(sb, http, body).json()["total"] == 0
 
@@ -383,7 +555,9 @@ def _mail(**overrides: Any) -> dict[str, Any]:
 
 
 def _activity(sb: Sandbox, http: httpx.Client, query: str, **params: Any) -> httpx.Response:
-    return http.get(f"{sb.urls['sendgrid']}/v3/messages", params={"query": query, **params}, headers=AUTH)
+    return http.get(
+        f"{sb.urls['sendgrid']}/v3/messages", params={"query": query, **params}, headers=AUTH
+    )
 
 
 def test_sendgrid_send_and_activity(sb: Sandbox, http: httpx.Client) -> None:
@@ -395,10 +569,24 @@ def test_sendgrid_send_and_activity(sb: Sandbox, http: httpx.Client) -> None:
     found = _activity(sb, http, f'to_email="{EMAIL.upper()}"').json()["messages"]
     assert [m["subject"] for m in found] == ["Second", "Welcome, Ada!"]  # newest first
     msg = found[1]
-    assert set(msg) == {"from_email", "msg_id", "subject", "to_email", "status", "opens_count", "clicks_count", "last_event_time"}
+    assert set(msg) == {
+        "from_email",
+        "msg_id",
+        "subject",
+        "to_email",
+        "status",
+        "opens_count",
+        "clicks_count",
+        "last_event_time",
+    }
     assert msg["msg_id"].startswith(r.headers["X-Message-Id"])
     assert msg["status"] == "delivered" and msg["from_email"] == "hello@example.com"
-    assert _activity(sb, http, f'to_email="{EMAIL}" AND subject="Second"').json()["messages"][0]["subject"] == "Second"
+    assert (
+        _activity(sb, http, f'to_email="{EMAIL}" AND subject="Second"').json()["messages"][0][
+            "subject"
+        ]
+        == "Second"
+    )
     assert len(_activity(sb, http, f'msg_id="{msg["msg_id"]}"').json()["messages"]) == 1
     assert len(_activity(sb, http, 'subject LIKE "%Ada%"').json()["messages"]) == 1
     assert len(_activity(sb, http, f'to_email="{EMAIL}"', limit=1).json()["messages"]) == 1
@@ -410,13 +598,19 @@ def test_sendgrid_send_and_activity(sb: Sandbox, http: httpx.Client) -> None:
     [
         (_mail(personalizations=[]), "personalizations", "personalizations field is required"),
         (_mail(personalizations=[{"to": []}]), "personalizations.0.to", "to array is required"),
-        (_mail(personalizations=[{"to": [{"email": "nope"}]}]), "personalizations.0.to.0.email", "valid address"),
+        (
+            _mail(personalizations=[{"to": [{"email": "nope"}]}]),
+            "personalizations.0.to.0.email",
+            "valid address",
+        ),
         (_mail(**{"from": {}}), "from.email", "from object must be provided"),
         (_mail(subject=None), "subject", "subject is required"),
         (_mail(content=None), "content", "content parameter is required"),
     ],
 )
-def test_sendgrid_send_validation(sb: Sandbox, http: httpx.Client, body: dict[str, Any], field: str, fragment: str) -> None:
+def test_sendgrid_send_validation(
+    sb: Sandbox, http: httpx.Client, body: dict[str, Any], field: str, fragment: str
+) -> None:
     r = http.post(f"{sb.urls['sendgrid']}/v3/mail/send", json=body, headers=AUTH)
     assert r.status_code == 400
     error = r.json()["errors"][0]
@@ -426,7 +620,9 @@ def test_sendgrid_send_validation(sb: Sandbox, http: httpx.Client, body: dict[st
 
 def test_sendgrid_template_needs_no_subject_or_content(sb: Sandbox, http: httpx.Client) -> None:
     body = _mail(subject=None, content=None, template_id="d-123")
-    assert http.post(f"{sb.urls['sendgrid']}/v3/mail/send", json=body, headers=AUTH).status_code == 202
+    assert (
+        http.post(f"{sb.urls['sendgrid']}/v3/mail/send", json=body, headers=AUTH).status_code == 202
+    )
 
 
 def test_sendgrid_activity_errors_and_lag(http: httpx.Client) -> None:
@@ -436,7 +632,9 @@ def test_sendgrid_activity_errors_and_lag(http: httpx.Client) -> None:
         assert eventually(lambda: _activity(sb, http, f'to_email="{EMAIL}"').json()["messages"])
         bad = _activity(sb, http, 'bad_field="x"')
         assert bad.status_code == 400
-        assert bad.json()["errors"][0]["message"] == "invalid syntax: 'bad_field' is not a known field"
+        assert (
+            bad.json()["errors"][0]["message"] == "invalid syntax: 'bad_field' is not a known field"
+        )
         assert _activity(sb, http, "to_email=unquoted").status_code == 400
         assert _activity(sb, http, 'to_email="a" AND').status_code == 400
         assert _activity(sb, http, f'to_email="{EMAIL}"', limit=0).status_code == 400
@@ -449,7 +647,13 @@ def _stripe(sb: Sandbox, http: httpx.Client, method: str, path: str, **kw: Any) 
 
 
 def test_stripe_customers(sb: Sandbox, http: httpx.Client) -> None:
-    r = _stripe(sb, http, "POST", "/v1/customers", data={"email": EMAIL, "name": "Ada Probe", "metadata[marker]": "bt1a2b3c"})
+    r = _stripe(
+        sb,
+        http,
+        "POST",
+        "/v1/customers",
+        data={"email": EMAIL, "name": "Ada Probe", "metadata[marker]": "bt1a2b3c"},
+    )
     assert r.status_code == 200
     cus = r.json()
     assert cus["id"].startswith("cus_") and cus["object"] == "customer"
@@ -457,12 +661,33 @@ def test_stripe_customers(sb: Sandbox, http: httpx.Client) -> None:
     assert _stripe(sb, http, "GET", f"/v1/customers/{cus['id']}").json() == cus
     listed = _stripe(sb, http, "GET", "/v1/customers", params={"email": EMAIL}).json()
     assert listed["object"] == "list" and [c["id"] for c in listed["data"]] == [cus["id"]]
-    assert _stripe(sb, http, "GET", "/v1/customers", params={"email": EMAIL.upper()}).json()["data"] == []
+    assert (
+        _stripe(sb, http, "GET", "/v1/customers", params={"email": EMAIL.upper()}).json()["data"]
+        == []
+    )
 
-    search = _stripe(sb, http, "GET", "/v1/customers/search", params={"query": f"email:'{EMAIL}' AND metadata['marker']:'bt1a2b3c'"}).json()
+    search = _stripe(
+        sb,
+        http,
+        "GET",
+        "/v1/customers/search",
+        params={"query": f"email:'{EMAIL}' AND metadata['marker']:'bt1a2b3c'"},
+    ).json()
     assert search["object"] == "search_result" and search["data"][0]["id"] == cus["id"]
-    for query in ["name~'Probe'", "-name:'Someone Else'", f'email:"{EMAIL}" OR name:"x"', "phone:null"]:
-        assert len(_stripe(sb, http, "GET", "/v1/customers/search", params={"query": query}).json()["data"]) == 1, query
+    for query in [
+        "name~'Probe'",
+        "-name:'Someone Else'",
+        f'email:"{EMAIL}" OR name:"x"',
+        "phone:null",
+    ]:
+        assert (
+            len(
+                _stripe(sb, http, "GET", "/v1/customers/search", params={"query": query}).json()[
+                    "data"
+                ]
+            )
+            == 1
+        ), query
 
     deleted = _stripe(sb, http, "DELETE", f"/v1/customers/{cus['id']}").json()
     assert deleted == {"id": cus["id"], "object": "customer", "deleted": True}
@@ -502,15 +727,28 @@ def test_stripe_basic_auth_and_errors(sb: Sandbox, http: httpx.Client) -> None:
         assert r.status_code == 400, query
         assert fragment in r.json()["error"]["message"], query
         assert r.json()["error"]["param"] == "query"
-    assert _stripe(sb, http, "GET", "/v1/customers/search").json()["error"]["code"] == "parameter_missing"
+    assert (
+        _stripe(sb, http, "GET", "/v1/customers/search").json()["error"]["code"]
+        == "parameter_missing"
+    )
 
 
 def test_stripe_invoice_lifecycle(sb: Sandbox, http: httpx.Client) -> None:
-    cus = _stripe(sb, http, "POST", "/v1/customers", data={"email": EMAIL, "name": "Ada Probe"}).json()
-    item = _stripe(sb, http, "POST", "/v1/invoiceitems", data={"customer": cus["id"], "amount": "4900", "currency": "usd", "description": "Plan"}).json()
+    cus = _stripe(
+        sb, http, "POST", "/v1/customers", data={"email": EMAIL, "name": "Ada Probe"}
+    ).json()
+    item = _stripe(
+        sb,
+        http,
+        "POST",
+        "/v1/invoiceitems",
+        data={"customer": cus["id"], "amount": "4900", "currency": "usd", "description": "Plan"},
+    ).json()
     assert item["id"].startswith("ii_") and item["invoice"] is None
     excluded = _stripe(sb, http, "POST", "/v1/invoices", data={"customer": cus["id"]}).json()
-    assert excluded["lines"]["data"] == [] and excluded["amount_due"] == 0  # Stripe's default: exclude
+    assert (
+        excluded["lines"]["data"] == [] and excluded["amount_due"] == 0
+    )  # Stripe's default: exclude
 
     inv = _stripe(
         sb,
@@ -535,13 +773,24 @@ def test_stripe_invoice_lifecycle(sb: Sandbox, http: httpx.Client) -> None:
 
     listed = _stripe(sb, http, "GET", "/v1/invoices", params={"customer": cus["id"]}).json()["data"]
     assert {i["id"] for i in listed} == {inv["id"], excluded["id"]}
-    hits = _stripe(sb, http, "GET", "/v1/invoices/search", params={"query": f"customer:'{cus['id']}' AND total>=4900"}).json()["data"]
+    hits = _stripe(
+        sb,
+        http,
+        "GET",
+        "/v1/invoices/search",
+        params={"query": f"customer:'{cus['id']}' AND total>=4900"},
+    ).json()["data"]
     assert [i["id"] for i in hits] == [inv["id"]]
-    items = _stripe(sb, http, "GET", "/v1/invoiceitems", params={"invoice": inv["id"]}).json()["data"]
+    items = _stripe(sb, http, "GET", "/v1/invoiceitems", params={"invoice": inv["id"]}).json()[
+        "data"
+    ]
     assert [i["id"] for i in items] == [item["id"]]
 
     void_draft = _stripe(sb, http, "POST", f"/v1/invoices/{inv['id']}/void")
-    assert void_draft.status_code == 400 and "open or uncollectible" in void_draft.json()["error"]["message"]
+    assert (
+        void_draft.status_code == 400
+        and "open or uncollectible" in void_draft.json()["error"]["message"]
+    )
 
     final = _stripe(sb, http, "POST", f"/v1/invoices/{inv['id']}/finalize").json()
     assert final["status"] == "open" and final["number"].endswith("-0001")
@@ -550,13 +799,23 @@ def test_stripe_invoice_lifecycle(sb: Sandbox, http: httpx.Client) -> None:
     assert again.status_code == 400 and again.json()["error"]["code"] == "invoice_not_editable"
     delete_open = _stripe(sb, http, "DELETE", f"/v1/invoices/{inv['id']}")
     assert delete_open.status_code == 400 and "draft" in delete_open.json()["error"]["message"]
-    add_late = _stripe(sb, http, "POST", "/v1/invoiceitems", data={"customer": cus["id"], "amount": "1", "currency": "usd", "invoice": inv["id"]})
+    add_late = _stripe(
+        sb,
+        http,
+        "POST",
+        "/v1/invoiceitems",
+        data={"customer": cus["id"], "amount": "1", "currency": "usd", "invoice": inv["id"]},
+    )
     assert add_late.json()["error"]["code"] == "invoice_not_editable"
 
     voided = _stripe(sb, http, "POST", f"/v1/invoices/{inv['id']}/void").json()
     assert voided["status"] == "void" and voided["status_transitions"]["voided_at"]
 
-    assert _stripe(sb, http, "DELETE", f"/v1/invoices/{excluded['id']}").json() == {"id": excluded["id"], "object": "invoice", "deleted": True}
+    assert _stripe(sb, http, "DELETE", f"/v1/invoices/{excluded['id']}").json() == {
+        "id": excluded["id"],
+        "object": "invoice",
+        "deleted": True,
+    }
     assert _stripe(sb, http, "GET", f"/v1/invoices/{excluded['id']}").status_code == 404
 
 
@@ -569,40 +828,108 @@ def test_stripe_invoice_errors(sb: Sandbox, http: httpx.Client) -> None:
         "code": "parameter_missing",
         "doc_url": "https://stripe.com/docs/error-codes/parameter-missing",
     }
-    ghost = _stripe(sb, http, "POST", "/v1/invoiceitems", data={"customer": "cus_ghost", "amount": "1", "currency": "usd"})
+    ghost = _stripe(
+        sb,
+        http,
+        "POST",
+        "/v1/invoiceitems",
+        data={"customer": "cus_ghost", "amount": "1", "currency": "usd"},
+    )
     assert ghost.status_code == 400 and ghost.json()["error"]["code"] == "resource_missing"
     cus = _stripe(sb, http, "POST", "/v1/customers", data={"email": EMAIL}).json()
-    not_int = _stripe(sb, http, "POST", "/v1/invoiceitems", data={"customer": cus["id"], "amount": "49.00", "currency": "usd"})
+    not_int = _stripe(
+        sb,
+        http,
+        "POST",
+        "/v1/invoiceitems",
+        data={"customer": cus["id"], "amount": "49.00", "currency": "usd"},
+    )
     assert not_int.json()["error"]["code"] == "parameter_invalid_integer"
-    send = _stripe(sb, http, "POST", "/v1/invoices", data={"customer": cus["id"], "collection_method": "send_invoice"})
+    send = _stripe(
+        sb,
+        http,
+        "POST",
+        "/v1/invoices",
+        data={"customer": cus["id"], "collection_method": "send_invoice"},
+    )
     assert send.json()["error"]["param"] == "days_until_due"
-    draft = _stripe(sb, http, "POST", "/v1/invoices", data={"customer": cus["id"], "currency": "usd"}).json()
-    attached = _stripe(sb, http, "POST", "/v1/invoiceitems", data={"customer": cus["id"], "amount": "500", "currency": "usd", "invoice": draft["id"]}).json()
+    draft = _stripe(
+        sb, http, "POST", "/v1/invoices", data={"customer": cus["id"], "currency": "usd"}
+    ).json()
+    attached = _stripe(
+        sb,
+        http,
+        "POST",
+        "/v1/invoiceitems",
+        data={"customer": cus["id"], "amount": "500", "currency": "usd", "invoice": draft["id"]},
+    ).json()
     assert _stripe(sb, http, "GET", f"/v1/invoices/{draft['id']}").json()["amount_due"] == 500
-    assert _stripe(sb, http, "DELETE", f"/v1/invoiceitems/{attached['id']}").json()["deleted"] is True
+    assert (
+        _stripe(sb, http, "DELETE", f"/v1/invoiceitems/{attached['id']}").json()["deleted"] is True
+    )
     assert _stripe(sb, http, "GET", f"/v1/invoices/{draft['id']}").json()["amount_due"] == 0
-    wrong_currency = _stripe(sb, http, "POST", "/v1/invoiceitems", data={"customer": cus["id"], "amount": "5", "currency": "eur", "invoice": draft["id"]})
-    assert wrong_currency.status_code == 400 and wrong_currency.json()["error"]["param"] == "currency"
+    wrong_currency = _stripe(
+        sb,
+        http,
+        "POST",
+        "/v1/invoiceitems",
+        data={"customer": cus["id"], "amount": "5", "currency": "eur", "invoice": draft["id"]},
+    )
+    assert (
+        wrong_currency.status_code == 400 and wrong_currency.json()["error"]["param"] == "currency"
+    )
     assert _stripe(sb, http, "GET", "/v1/invoices", params={"limit": "500"}).status_code == 400
-    assert _stripe(sb, http, "GET", "/v1/invoices/in_nope").json()["error"]["code"] == "resource_missing"
+    assert (
+        _stripe(sb, http, "GET", "/v1/invoices/in_nope").json()["error"]["code"]
+        == "resource_missing"
+    )
 
 
 def test_stripe_list_pagination_and_search_lag(http: httpx.Client) -> None:
     with Sandbox(search_lag_s=0.3) as sb:
-        ids = [_stripe(sb, http, "POST", "/v1/customers", data={"email": f"p{i}@example.com", "name": "Pager"}).json()["id"] for i in range(3)]
+        ids = [
+            _stripe(
+                sb,
+                http,
+                "POST",
+                "/v1/customers",
+                data={"email": f"p{i}@example.com", "name": "Pager"},
+            ).json()["id"]
+            for i in range(3)
+        ]
         page = _stripe(sb, http, "GET", "/v1/customers", params={"limit": "2"}).json()
         assert page["has_more"] is True and len(page["data"]) == 2
-        rest = _stripe(sb, http, "GET", "/v1/customers", params={"limit": "2", "starting_after": page["data"][-1]["id"]}).json()
+        rest = _stripe(
+            sb,
+            http,
+            "GET",
+            "/v1/customers",
+            params={"limit": "2", "starting_after": page["data"][-1]["id"]},
+        ).json()
         assert not rest["has_more"]
         assert {c["id"] for c in page["data"] + rest["data"]} == set(ids)
         query = {"query": "name:'Pager'", "limit": "2"}
         assert _stripe(sb, http, "GET", "/v1/customers/search", params=query).json()["data"] == []
 
         def all_indexed() -> dict[str, Any] | None:
-            body: dict[str, Any] = _stripe(sb, http, "GET", "/v1/customers/search", params=query).json()
+            body: dict[str, Any] = _stripe(
+                sb, http, "GET", "/v1/customers/search", params=query
+            ).json()
             return body if body["has_more"] else None
 
         first = eventually(all_indexed)
         assert first is not None and first["next_page"]
-        second = _stripe(sb, http, "GET", "/v1/customers/search", params={**query, "page": first["next_page"]}).json()
+        second = _stripe(
+            sb, http, "GET", "/v1/customers/search", params={**query, "page": first["next_page"]}
+        ).json()
         assert len(second["data"]) == 1 and second["next_page"] is None
+
+
+@pytest.mark.anyio
+async def test_async_clients_work_against_the_sandbox(sb: Sandbox) -> None:
+    """How connector tests use it: an ``httpx.AsyncClient`` on the test's own loop."""
+    async with httpx.AsyncClient(base_url=sb.urls["stripe"], headers=AUTH) as client:
+        created = await client.post("/v1/customers", data={"email": EMAIL})
+        listed = await client.get("/v1/customers", params={"email": EMAIL})
+    assert listed.json()["data"][0]["id"] == created.json()["id"]
+    assert [e["method"] for e in sb.requests("stripe")] == ["POST", "GET"]

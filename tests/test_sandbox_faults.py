@@ -69,11 +69,17 @@ def test_spec_round_trips() -> None:
     ("spec", "fragments"),
     [
         pytest.param("", ["empty fault spec", "KIND[@TARGET][=ARG]"], id="empty"),
-        pytest.param("dorp@crm", ["unknown kind 'dorp'", "did you mean 'drop'", "valid kinds:"], id="typo"),
+        pytest.param(
+            "dorp@crm", ["unknown kind 'dorp'", "did you mean 'drop'", "valid kinds:"], id="typo"
+        ),
         pytest.param("explode", ["unknown kind 'explode'", "cents, currency"], id="unknown"),
         pytest.param("drop", ["drop needs a target", "drop@email", "drop@hsforms"], id="no-target"),
-        pytest.param("drop@stripe", ["cannot target 'stripe'", "drop@invoice"], id="tool-as-action"),
-        pytest.param("outage@crm", ["cannot target 'crm'", "hsforms, hubspot"], id="action-as-tool"),
+        pytest.param(
+            "drop@stripe", ["cannot target 'stripe'", "drop@invoice"], id="tool-as-action"
+        ),
+        pytest.param(
+            "outage@crm", ["cannot target 'crm'", "hsforms, hubspot"], id="action-as-tool"
+        ),
         pytest.param("date_order@email", ["date_order cannot target 'email'", "crm"], id="target"),
         pytest.param("delay@crm", ["delay needs =SECONDS or A-B", "delay@crm=5"], id="no-arg"),
         pytest.param("delay@crm=soon", ["'soon' is not a number of seconds"], id="bad-seconds"),
@@ -84,7 +90,9 @@ def test_spec_round_trips() -> None:
         pytest.param("duplicate@crm=1", ["N (times) must be a whole number ≥ 2"], id="dup-1"),
         pytest.param("swap@crm=firstname", ["swap needs exactly two fields"], id="swap-one"),
         pytest.param("swap@crm=email,email", ["two different fields"], id="swap-same"),
-        pytest.param("swap@crm=frstname,email", ["unknown field 'frstname'", "'firstname'"], id="f"),
+        pytest.param(
+            "swap@crm=frstname,email", ["unknown field 'frstname'", "'firstname'"], id="f"
+        ),
         pytest.param("truncate@crm=lastname", ["truncate needs =FIELD:N"], id="trunc-no-n"),
         pytest.param("truncate@crm=lastname:x", ["N (characters kept)"], id="trunc-bad-n"),
         pytest.param("case@crm=email:title", ["case mode must be upper or lower"], id="case-mode"),
@@ -208,7 +216,12 @@ def test_plan_lookups() -> None:
     assert plan.delay_s("email") == 0
     assert plan.outage("sendgrid")
     assert not plan.outage("stripe")
-    assert plan.specs == ["lag@hubspot=7", "duplicate@email=3", "delay@crm=0.2-0.4", "outage@sendgrid"]
+    assert plan.specs == [
+        "lag@hubspot=7",
+        "duplicate@email=3",
+        "delay@crm=0.2-0.4",
+        "outage@sendgrid",
+    ]
     assert "seed=1" in repr(plan)
 
 

@@ -11,7 +11,7 @@ import json
 from typing import Any, Protocol
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from ._http import Route, VendorError, json_response, read_body
 from ._state import SandboxState
@@ -65,7 +65,16 @@ def _tool_of(request: web.Request) -> str:
     return request.path.lstrip("/").split("/", 1)[0]
 
 
-def _request_log(state: SandboxState) -> Any:
+def _query_dict(request: web.Request) -> dict[str, str | list[str]]:
+    """``?a=1&b=2&b=3`` -> ``{"a": "1", "b": ["2", "3"]}``."""
+    out: dict[str, str | list[str]] = {}
+    for key in request.query:
+        values = request.query.getall(key)
+        out[key] = values if len(values) > 1 else values[0]
+    return out
+
+
+def _request_log(state: SandboxState) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         tool = _tool_of(request)
@@ -76,10 +85,7 @@ def _request_log(state: SandboxState) -> Any:
             "tool": tool,
             "method": request.method,
             "path": request.path,
-            "query": {
-                k: request.query.getall(k) if len(request.query.getall(k)) > 1 else v
-                for k, v in request.query.items()
-            },
+            "query": _query_dict(request),
             "headers": {
                 k: v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS
             },
@@ -98,7 +104,7 @@ def _request_log(state: SandboxState) -> Any:
     return middleware
 
 
-def _vendor_policy(state: SandboxState, vendors: dict[str, Vendor]) -> Any:
+def _vendor_policy(state: SandboxState, vendors: dict[str, Vendor]) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         vendor = vendors.get(_tool_of(request))

@@ -24,6 +24,15 @@ def json_response(
     return web.json_response(data, status=status, headers=headers)
 
 
+def as_text(value: Any) -> str:
+    """A JSON value as vendors store a string property: ``True`` -> ``"true"``, None -> ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 class VendorError(Exception):
     """An error answer in the vendor's own shape; the app turns it into the response.
 

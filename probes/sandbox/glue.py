@@ -267,6 +267,7 @@ class Glue:
             run.steps[action] = f"dropped ({dropped.spec})"
             return True  # nothing failed: the step silently did nothing
         delay = faults.delay_s(action)
+        late = f" (after a {delay:.2f}s delay)" if delay else ""
         if delay:
             run.steps[action] = f"delayed {delay:.2f}s"
             await asyncio.sleep(delay)
@@ -275,9 +276,9 @@ class Glue:
             for copy in range(faults.times(action)):
                 outcomes.append(do(lead, copy))
         except (StepFailed, VendorError) as exc:
-            run.steps[action] = f"error: {exc}"
+            run.steps[action] = f"error: {exc}{late}"
             return False
-        run.steps[action] = "; ".join(outcomes)
+        run.steps[action] = "; ".join(outcomes) + late
         return True
 
     def _reachable(self, tool: str) -> None:
@@ -304,6 +305,8 @@ class Glue:
 
     def _crm(self, lead: Lead, copy: int) -> str:
         self._reachable("hubspot")
+        if not lead.email:
+            raise StepFailed("no email address in the payload")
         # Straight into the store, unvalidated: a swapped-in "email" must land as it is.
         props = self.state.faults.transform("crm", lead.crm_properties())
         if copy == 0:

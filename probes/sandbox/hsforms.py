@@ -14,7 +14,8 @@ firstname, lastname, phone, company, signup_date, amount, currency, payment_meth
 marketing_consent). An accepted submission runs the glue automation with
 ``source="hsforms"``: HubSpot writes the contact, and a workflow sends the welcome mail and
 the invoice. Marketing consent comes from a ``marketing_consent`` field, else from
-``legalConsentOptions``.
+``legalConsentOptions`` (a communications checkbox left unticked withholds it); a form that
+asks neither gets the welcome mail.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ._http import EMAIL_RE, Route, VendorError, bearer_token, json_response, read_json
+from ._http import EMAIL_RE, Route, VendorError, as_text, bearer_token, json_response, read_json
 from .glue import Glue, Lead
 from .hubspot import PROPERTIES, HubSpotApi
 
@@ -48,16 +49,15 @@ def form_error(errors: list[tuple[str, str]], status: int = 400) -> VendorError:
 
 
 def _consent(options: Any) -> bool:
-    """Marketing consent from ``legalConsentOptions`` (any communication ticked, or a
-    legitimate interest basis)."""
-    if not isinstance(options, dict):
-        return False
-    if isinstance(options.get("legitimateInterest"), dict):
+    """Marketing consent from ``legalConsentOptions``: withheld only when the form asked
+    (``consent.communications``) and no box was ticked. A form that does not ask mails
+    everyone, as a HubSpot workflow sending a welcome mail to new contacts does."""
+    if not isinstance(options, dict) or isinstance(options.get("legitimateInterest"), dict):
         return True
     consent = options.get("consent")
-    if not isinstance(consent, dict):
-        return False
-    comms = consent.get("communications") or []
+    comms = consent.get("communications") if isinstance(consent, dict) else None
+    if not isinstance(comms, list) or not comms:
+        return True
     return any(isinstance(c, dict) and c.get("value") is True for c in comms)
 
 
@@ -94,10 +94,7 @@ def parse_submission(body: Any) -> tuple[dict[str, str], bool]:
                 )
             )
             continue
-        value = item.get("value")
-        values[name] = (
-            "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-        )
+        values[name] = as_text(item.get("value"))
     email = values.get("email", "").strip()
     if not email and not problems:
         problems.append(

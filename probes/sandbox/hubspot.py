@@ -22,7 +22,16 @@ from typing import Any
 
 from aiohttp import web
 
-from ._http import EMAIL_RE, Route, VendorError, bearer_token, iso_ms, json_response, read_json
+from ._http import (
+    EMAIL_RE,
+    Route,
+    VendorError,
+    as_text,
+    bearer_token,
+    iso_ms,
+    json_response,
+    read_json,
+)
 from ._state import Obj, SandboxState
 
 __all__ = [
@@ -110,9 +119,7 @@ def clean_properties(properties: Any) -> dict[str, str]:
         if isinstance(value, (dict, list)):
             problems.append(_problem(name, "INVALID_OPTION", f"{value!r} is not a valid value"))
             continue
-        text = (
-            "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-        )
+        text = as_text(value)
         if name == "email" and text and not EMAIL_RE.match(text.strip()):
             problems.append(_problem(name, "INVALID_EMAIL", f"Email address {text} is invalid"))
             continue
@@ -314,7 +321,7 @@ class HubSpotApi:
         return [
             ("POST", f"{base}/search", self.search),
             ("POST", base, self.create),
-            ("GET", base, self.list),
+            ("GET", base, self.list_contacts),
             ("GET", base + "/{contactId}", self.read),
             ("PATCH", base + "/{contactId}", self.update),
             ("DELETE", base + "/{contactId}", self.archive),
@@ -431,7 +438,7 @@ class HubSpotApi:
             self.state.contacts.put(contact)
         return web.Response(status=204)
 
-    async def list(self, request: web.Request) -> web.Response:
+    async def list_contacts(self, request: web.Request) -> web.Response:
         try:
             limit = int(request.query.get("limit", "10"))
             after = int(request.query.get("after", "0"))

@@ -328,13 +328,18 @@ def finalize_invoice(state: SandboxState, iid: str) -> Obj:
     return invoice
 
 
+def _created(obj: Obj) -> int:
+    # invoice items carry ``date`` where other objects carry ``created``
+    return int(obj["created"] if "created" in obj else obj["date"])
+
+
 def _page(table_rows: list[Obj], query: Mapping[str, str], url: str) -> dict[str, Any]:
     """Stripe list pagination: newest first, ``limit`` (1-100), ``starting_after``."""
     limit = _int(query, "limit", 10) or 10
     if not 1 <= limit <= 100:
         raise stripe_error(400, "Invalid limit: must be between 1 and 100", param="limit")
     # Newest first; ties (same second) by creation order, newest first too.
-    rows = sorted(reversed(table_rows), key=lambda o: o.get("created", o.get("date")), reverse=True)
+    rows = sorted(reversed(table_rows), key=_created, reverse=True)
     after = query.get("starting_after")
     if after:
         ids = [o["id"] for o in rows]

@@ -1,0 +1,173 @@
+"""The stand-ins answer in the vendors' own shapes: checked against the published specs in
+``/work/shared/specs`` (HubSpot and SendGrid OpenAPI files, Stripe's example objects)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openapi_schema_validator import OAS30Validator, OAS31Validator
+
+from probes.sandbox import Sandbox
+
+SPECS = Path("/work/shared/specs")
+AUTH = {"Authorization": "Bearer test-token"}
+EMAIL = "probe+bt1a2b3c@example.com"
+
+pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason="vendor specs not available")
+
+
+def _load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((SPECS / name).read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(search_lag_s=0, glue_delay_s=(0, 0), seed=9) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5.0) as client:
+        yield client
+
+
+def _errors(validator: Any, instance: Any) -> list[str]:
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(instance)]
+
+
+# HubSpot ------------------------------------------------------------------------------
+def _hubspot(schema: str) -> OAS30Validator:
+    spec = _load("hubspot.crm.contacts.v3.json")
+    return OAS30Validator(
+        {"$ref": f"#/components/schemas/{schema}", "components": spec["components"]}
+    )
+
+
+def test_hubspot_shapes(sb: Sandbox, http: httpx.Client) -> None:
+    base = f"{sb.urls['hubspot']}/crm/v3/objects/contacts"
+    created = http.post(
+        base,
+        json={"properties": {"email": EMAIL, "firstname": "Ada", "lastname": "Probe"}},
+        headers=AUTH,
+    )
+    assert _errors(_hubspot("SimplePublicObject"), created.json()) == []
+    read = http.get(f"{base}/{EMAIL}", params={"idProperty": "email"}, headers=AUTH)
+    assert _errors(_hubspot("SimplePublicObjectWithAssociations"), read.json()) == []
+    search = http.post(f"{base}/search", json={"query": "probe", "limit": 1}, headers=AUTH)
+    assert _errors(_hubspot("CollectionResponseWithTotalSimplePublicObject"), search.json()) == []
+    listed = http.get(base, params={"limit": "1"}, headers=AUTH)
+    assert (
+        _errors(
+            _hubspot("CollectionResponseSimplePublicObjectWithAssociationsForwardPaging"),
+            listed.json(),
+        )
+        == []
+    )
+    for response in (
+        http.get(f"{base}/nope", headers=AUTH),  # 404
+        http.post(base, json={"properties": {"email": EMAIL}}, headers=AUTH),  # 409
+        http.post(base, json={"properties": {"nope": "x"}}, headers=AUTH),  # 400
+        http.get(base),  # 401
+    ):
+        assert response.status_code >= 400
+        assert _errors(_hubspot("Error"), response.json()) == []
+
+
+def test_hubspot_search_request_we_document_is_valid() -> None:
+    """The request shape the docs and tests use is one the spec accepts."""
+    body = {
+        "filterGroups": [
+            {"filters": [{"propertyName": "email", "operator": "EQ", "value": EMAIL}]}
+        ],
+        "properties": ["email"],
+        "limit": 10,
+        "after": "0",
+        "sorts": [],
+    }
+    assert _errors(_hubspot("PublicObjectSearchRequest"), body) == []
+
+
+# SendGrid -----------------------------------------------------------------------------
+def test_sendgrid_shapes(sb: Sandbox, http: httpx.Client) -> None:
+    activity = _load("sendgrid.email_activity.v3.json")
+    op = activity["paths"]["/v3/messages"]["get"]["responses"]
+    ok_schema = {
+        **op["200"]["content"]["application/json"]["schema"],
+        "components": activity["components"],
+    }
+    mail = {
+        "personalizations": [{"to": [{"email": EMAIL}]}],
+        "from": {"email": "hello@example.com"},
+        "subject": "Hi",
+        "content": [{"type": "text/plain", "value": "Hi"}],
+    }
+    assert (
+        http.post(f"{sb.urls['sendgrid']}/v3/mail/send", json=mail, headers=AUTH).status_code == 202
+    )
+    found = http.get(
+        f"{sb.urls['sendgrid']}/v3/messages", params={"query": f'to_email="{EMAIL}"'}, headers=AUTH
+    ).json()
+    assert found["messages"]
+    assert _errors(OAS31Validator(ok_schema), found) == []
+    bad = http.get(
+        f"{sb.urls['sendgrid']}/v3/messages", params={"query": 'nope="x"'}, headers=AUTH
+    ).json()
+    assert _errors(OAS31Validator(op["400"]["content"]["application/json"]["schema"]), bad) == []
+
+    send = _load("sendgrid.mail_send.v3.json")
+    error_schema = {"$ref": "#/components/schemas/ErrorResponse", "components": send["components"]}
+    refused = http.post(
+        f"{sb.urls['sendgrid']}/v3/mail/send", json={**mail, "personalizations": []}, headers=AUTH
+    )
+    assert _errors(OAS31Validator(error_schema), refused.json()) == []
+    request_schema = {
+        **send["components"]["requestBodies"]["PostMailSend"]["content"]["application/json"][
+            "schema"
+        ],
+        "components": send["components"],
+    }
+    assert _errors(OAS31Validator(request_schema), mail) == []
+
+
+# Stripe -------------------------------------------------------------------------------
+def test_stripe_objects_have_the_fixtures_field_sets(sb: Sandbox, http: httpx.Client) -> None:
+    fixtures = _load("stripe.fixtures3.json")["resources"]
+
+    def post(path: str, **data: str) -> dict[str, Any]:
+        body: dict[str, Any] = http.post(
+            f"{sb.urls['stripe']}{path}", data=data, headers=AUTH
+        ).json()
+        return body
+
+    customer = post("/v1/customers", email=EMAIL, name="Ada Probe")
+    item = post("/v1/invoiceitems", customer=customer["id"], amount="4900", currency="usd")
+    invoice = post(
+        "/v1/invoices", customer=customer["id"], pending_invoice_items_behavior="include"
+    )
+    line = invoice["lines"]["data"][0]
+    deleted_invoice = http.delete(
+        f"{sb.urls['stripe']}/v1/invoices/{invoice['id']}", headers=AUTH
+    ).json()
+    deleted_customer = http.delete(
+        f"{sb.urls['stripe']}/v1/customers/{customer['id']}", headers=AUTH
+    ).json()
+
+    for name, obj in [
+        ("customer", customer),
+        ("invoiceitem", item),
+        ("invoice", invoice),
+        ("line_item", line),
+        ("deleted_invoice", deleted_invoice),
+        ("deleted_customer", deleted_customer),
+    ]:
+        assert set(obj) == set(fixtures[name]), name
+    assert set(invoice["lines"]) == set(fixtures["invoice"]["lines"])
+    assert set(customer["invoice_settings"]) == set(fixtures["customer"]["invoice_settings"])
+    assert set(invoice["status_transitions"]) == set(fixtures["invoice"]["status_transitions"])
