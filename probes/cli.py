@@ -259,7 +259,12 @@ def cleanup(config_path: str | None) -> None:
 @cli.command()
 @click.option("--config", "-c", "config_path", metavar="PATH", help="Config file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the results.")
-def resume(config_path: str | None, as_json: bool) -> None:
+@click.option(
+    "--takeover",
+    is_flag=True,
+    help="Also take runs whose process still holds a lease (it is known to be gone).",
+)
+def resume(config_path: str | None, as_json: bool, takeover: bool) -> None:
     """Finish probe runs that a crash or restart interrupted, and clean up after them.
 
     Runs whose deadline is still ahead are watched to the end; the others are closed as
@@ -273,7 +278,7 @@ def resume(config_path: str | None, as_json: bool) -> None:
         config = load(config_path)
 
         async def body(engine: Engine) -> list[RunResult]:
-            results = await engine.resume_interrupted()
+            results = await engine.resume_interrupted(takeover=takeover)
             await engine.cleanup_pending()
             return results
 
@@ -352,3 +357,7 @@ def main() -> None:  # pragma: no cover - bot.cli:main is the console script
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+from .cli_ops import register as _register_ops  # noqa: E402
+
+_register_ops(cli)

@@ -255,14 +255,17 @@ class Engine:
                 finished.append(result)
         return finished
 
-    async def resume_interrupted(self) -> list[RunResult]:
+    async def resume_interrupted(self, *, takeover: bool = False) -> list[RunResult]:
         """Pick up runs whose process died: watch on if a deadline is still ahead, else close
         them as interrupted (stages not yet decided become "could not check"). Their cleanup
-        runs either way."""
+        runs either way. A run whose owner still holds its lease is left alone unless
+        ``takeover`` (the operator knows that process is gone)."""
         now = self.clock()
         results: list[RunResult] = []
         for run in self.store.active_runs():
-            if not self.store.claim(run["id"], self.owner, now=now, lease_s=LEASE_S):
+            if not self.store.claim(
+                run["id"], self.owner, now=now, lease_s=LEASE_S, force=takeover
+            ):
                 continue
             rows = self.store.stages(run["id"])
             pending = [r for r in rows if r.state != DONE]

@@ -4,7 +4,8 @@ A digest needs counts per status, finding kinds and latency percentiles per seam
 every row of ``stages`` for that takes seconds at a million rows (percentiles need every
 latency), so each finished run is also added, once, to two small tables:
 
-``stage_rollup`` (one row per hour, workflow, stage, metric and key; ``n`` counts)
+``stage_rollup`` (one row per hour, workflow, stage, metric and key; ``n`` counts; the
+primary key starts with the UTC day so a digest groups by day without sorting)
     ============  =================================================================
     metric        key
     ============  =================================================================
@@ -15,6 +16,8 @@ latency), so each finished run is also added, once, to two small tables:
     ``latency``   the latency histogram bucket (see below)
     ``verdict``   on stage ``*`` only: the run's verdict (ok / leak / error)
     ============  =================================================================
+
+``rollup_stages``: the seam label and position of each (workflow, stage), newest wins.
 
 ``rollup_runs`` (one row per run rolled up)
     makes rolling up idempotent (a run is counted once, however often it is offered) and
@@ -29,7 +32,6 @@ The engine calls :func:`record_stage_rollup` when a run finishes; :func:`sync_ro
 adds any finished run that was missed (a crash between the two writes, or a store from
 before the rollup existed).
 
-    >>> db = sqlite_utils.Database(memory=True)
     >>> latency_bucket(1.0), latency_bucket(12.0)
     (0, 21)
     >>> round(bucket_value(21), 2)
@@ -46,10 +48,12 @@ from typing import Any
 
 import sqlite_utils
 
-from .model import STATUS_OK, STATUS_PENDING, STATUS_SKIPPED, FindingKind
+from ._sqlite import create_tables
+from .model import STATUS_PENDING, STATUS_SKIPPED, FindingKind
 
 ROLLUP_TABLE = "stage_rollup"
 RUNS_TABLE = "rollup_runs"
+STAGES_TABLE = "rollup_stages"
 #: The ``stage`` value of the run-level rows (metric ``verdict``).
 RUN_STAGE = "*"
 
@@ -71,20 +75,27 @@ MAX_BUCKET = 5 * BUCKETS_PER_DECADE  # 100,000 s
 BUCKET_PRECISION = 10 ** (0.5 / BUCKETS_PER_DECADE) - 1
 
 HOUR_S = 3600
+DAY_S = 86_400
 _FINDING_KINDS = frozenset(str(k) for k in FindingKind)
 
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS {ROLLUP_TABLE} (
-    hour_ts INTEGER NOT NULL,
+    day_ts INTEGER NOT NULL,
     workflow TEXT NOT NULL,
     stage TEXT NOT NULL,
     metric TEXT NOT NULL,
     key TEXT NOT NULL,
+    hour_ts INTEGER NOT NULL,
     n INTEGER NOT NULL,
+    PRIMARY KEY (day_ts, workflow, stage, metric, key, hour_ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS {STAGES_TABLE} (
+    workflow TEXT NOT NULL,
+    stage TEXT NOT NULL,
     seam TEXT NOT NULL,
     position INTEGER NOT NULL,
-    PRIMARY KEY (hour_ts, workflow, stage, metric, key)
-) WITHOUT ROWID;
+    PRIMARY KEY (workflow, stage)
+);
 CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
     run_id TEXT PRIMARY KEY,
     workflow TEXT NOT NULL,
@@ -95,10 +106,13 @@ CREATE INDEX IF NOT EXISTS {RUNS_TABLE}_verdicts ON {RUNS_TABLE} (workflow, verd
 """
 
 _UPSERT = (
-    f"INSERT INTO {ROLLUP_TABLE} (hour_ts, workflow, stage, metric, key, n, seam, position) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (hour_ts, workflow, stage, metric, key) DO UPDATE SET "
-    "n = n + excluded.n, seam = excluded.seam, position = excluded.position"
+    f"INSERT INTO {ROLLUP_TABLE} (day_ts, workflow, stage, metric, key, hour_ts, n) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (day_ts, workflow, stage, metric, key, hour_ts) DO UPDATE SET n = n + excluded.n"
+)
+_UPSERT_STAGE = (
+    f"INSERT INTO {STAGES_TABLE} (workflow, stage, seam, position) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (workflow, stage) DO UPDATE SET seam = excluded.seam, position = excluded.position"
 )
 
 _Key = tuple[int, str, str, str, str]  # hour_ts, workflow, stage, metric, key
@@ -124,7 +138,7 @@ def hour_of(ts: float) -> int:
 
 def ensure_rollup(db: sqlite_utils.Database) -> None:
     """Create the rollup tables if they are missing (idempotent)."""
-    db.conn.executescript(_DDL)
+    create_tables(db, _DDL)
 
 
 def stage_outcome(status: str, upstream_found: int | None) -> str:
@@ -193,7 +207,10 @@ def prune_rollup(db: sqlite_utils.Database, *, before_ts: float) -> int:
     """Forget rollup hours that start before ``before_ts``; return the rows removed."""
     ensure_rollup(db)
     with db.conn:
-        cur = db.execute(f"DELETE FROM {ROLLUP_TABLE} WHERE hour_ts < ?", [hour_of(before_ts)])
+        cur = db.execute(
+            f"DELETE FROM {ROLLUP_TABLE} WHERE day_ts <= ? AND hour_ts < ?",
+            [before_ts, hour_of(before_ts)],
+        )
         db.execute(f"DELETE FROM {RUNS_TABLE} WHERE started_ts < ?", [hour_of(before_ts)])
     return int(cur.rowcount)
 
@@ -227,9 +244,12 @@ def _apply(db: sqlite_utils.Database, runs: Iterable[tuple[str, list[dict[str, A
         conn.executemany(
             _UPSERT,
             [
-                (hour, wf, stage, metric, key, n, *labels.get((wf, stage), (stage, -1)))
+                (hour // DAY_S * DAY_S, wf, stage, metric, key, hour, n)
                 for (hour, wf, stage, metric, key), n in counts.items()
             ],
+        )
+        conn.executemany(
+            _UPSERT_STAGE, [(wf, stage, *label) for (wf, stage), label in labels.items()]
         )
     return added
 
@@ -244,7 +264,6 @@ def _count_run(
 ) -> None:
     found = {r["name"]: int(r.get("found") or 0) for r in rows}
     counts[(hour, workflow, RUN_STAGE, VERDICT, verdict)] += 1
-    labels[(workflow, RUN_STAGE)] = (RUN_STAGE, -1)
     for row in rows:
         status = str(row.get("status") or STATUS_PENDING)
         if status == STATUS_PENDING:

@@ -209,13 +209,18 @@ class Store:
         rows = self.db.table("runs").rows_where("status = ?", [RUN_ACTIVE], order_by="started_ts")
         return [_decode_run(r) for r in rows]
 
-    def claim(self, run_id: str, owner: str, *, now: float, lease_s: float) -> bool:
-        """Take (or renew) the lease on an active run; False if another live owner holds it."""
+    def claim(
+        self, run_id: str, owner: str, *, now: float, lease_s: float, force: bool = False
+    ) -> bool:
+        """Take (or renew) the lease on an active run; False if another live owner holds it.
+
+        ``force`` takes it whoever holds it: for an operator who knows that process is gone.
+        """
         with self.db.conn:
             cur = self.db.execute(
                 "UPDATE runs SET lease_owner = ?, lease_until = ? WHERE id = ? AND status = ? "
-                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
-                [owner, now + lease_s, run_id, RUN_ACTIVE, owner, now],
+                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ? OR ?)",
+                [owner, now + lease_s, run_id, RUN_ACTIVE, owner, now, force],
             )
         return cur.rowcount == 1
 

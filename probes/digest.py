@@ -1,0 +1,395 @@
+"""Health digests: how often each workflow and each seam passed over a period, in words.
+
+``build_digest(store, now)`` is a plain function over the store's rollup
+(:mod:`probes.rollup`); scheduling only calls it, Slack only formats its result. Per
+workflow and per seam it gives runs, passes, the pass rate with its 95% Wilson interval, the
+leak rate in words, p50/p95 seam latency, the most frequent finding kinds, a point per UTC
+day for the chart, and the runs that failed with their Slack thread when one is known.
+
+"Could not check" is not a leak: runs with verdict ``error`` (and seams whose status is
+``unreachable``) are counted apart, in ``could_not_check``, and left out of the pass rate's
+denominator, as are seams never exercised (``skipped``, or missing because the record was
+already missing upstream: ``not_checked``).
+
+Periods are whole UTC hours: the first hour holding ``now - period_s`` is counted in full.
+
+    >>> digest = build_digest(store, now=time.time(), period_s=7 * 86400)  # doctest: +SKIP
+    >>> print(render_digest_text(digest))  # doctest: +SKIP
+    lead-to-invoice: 1,204 runs: 1,180 ok, 20 leaks, 4 could not check
+      pass rate 98.3% (97.4–98.9%); leaks about 1 in 60, between 1 in 95 and 1 in 38
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from . import rollup
+from .model import STATUS_OK, FindingKind, Verdict
+from .rollup import COULD_NOT_CHECK, NOT_CHECKED, RUN_STAGE, RUNS_TABLE
+from .stats import Estimate, estimate, format_seconds, percentile
+from .store import Store
+
+DAY_S = 86_400
+#: How many failed (and could-not-check) runs a digest lists per workflow.
+FAILED_RUNS_LIMIT = 20
+_ORIGIN_KEYS = {
+    "permalink": ("slack_permalink", "permalink"),
+    "channel": ("slack_channel", "channel"),
+    "thread_ts": ("slack_thread_ts", "thread_ts", "slack_ts"),
+}
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    """One seam on one UTC day (a point of the chart)."""
+
+    day_ts: int
+    passes: int
+    failures: int
+    could_not_check: int
+    p50_s: float | None
+    p95_s: float | None
+
+    @property
+    def pass_rate(self) -> float | None:
+        checked = self.passes + self.failures
+        return self.passes / checked if checked else None
+
+
+@dataclass(frozen=True)
+class SeamDigest:
+    """One stage of a workflow: the handoff ``seam`` into it (``"Form → CRM"``)."""
+
+    stage: str
+    seam: str
+    position: int
+    runs: int  # decided stage results: passes + failures + could_not_check + not_checked
+    could_not_check: int
+    not_checked: int
+    estimate: Estimate
+    p50_s: float | None
+    p95_s: float | None
+    top_kinds: list[tuple[str, int]]
+    daily: list[DayPoint]
+
+    @property
+    def passes(self) -> int:
+        return self.estimate.passes
+
+    @property
+    def failures(self) -> int:
+        return self.estimate.failures
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run that leaked or could not be checked, and where it was reported in Slack."""
+
+    run_id: str
+    started_ts: float
+    verdict: str
+    variant: str | None = None
+    seam: str | None = None
+    kind: str | None = None
+    message: str | None = None
+    permalink: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkflowDigest:
+    workflow: str
+    runs: int  # finished runs: passes + leaks + could_not_check
+    could_not_check: int
+    estimate: Estimate  # over runs that were checked (verdict ok or leak)
+    top_kinds: list[tuple[str, int]]
+    seams: list[SeamDigest]
+    failed_runs: list[RunRef] = field(default_factory=list)  # verdict leak, newest first
+    unchecked_runs: list[RunRef] = field(default_factory=list)  # verdict error, newest first
+
+    @property
+    def passes(self) -> int:
+        return self.estimate.passes
+
+    @property
+    def leaks(self) -> int:
+        return self.estimate.failures
+
+
+@dataclass(frozen=True)
+class Digest:
+    since_ts: float
+    until_ts: float
+    period_s: float
+    days: list[int]  # the UTC days of the period (chart x axis), day start timestamps
+    workflows: list[WorkflowDigest]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``baton digest --json``)."""
+
+        def est(e: Estimate) -> dict[str, Any]:
+            return {
+                "passes": e.passes,
+                "failures": e.failures,
+                "pass_rate": e.pass_rate,
+                "interval": list(e.interval) if e.interval else None,
+                "words": e.words,
+            }
+
+        out = asdict(self)
+        for wf_json, wf in zip(out["workflows"], self.workflows, strict=True):
+            wf_json["estimate"] = est(wf.estimate)
+            for seam_json, seam in zip(wf_json["seams"], wf.seams, strict=True):
+                seam_json["estimate"] = est(seam.estimate)
+        return out
+
+
+def build_digest(
+    store: Store | sqlite_utils.Database,
+    now: float,
+    *,
+    period_s: float = 7 * DAY_S,
+    workflow: str | None = None,
+    failed_limit: int = FAILED_RUNS_LIMIT,
+) -> Digest:
+    """The health of every workflow (or just ``workflow``) over ``period_s`` before ``now``.
+
+    Reads only the rollup (run :func:`probes.rollup.sync_rollup` first when runs may have
+    finished without being rolled up) and, for the runs that failed, their ``runs`` rows.
+    """
+    db = store.db if isinstance(store, Store) else store
+    rollup.ensure_rollup(db)
+    since = rollup.hour_of(now - period_s)
+    sql = (
+        f"SELECT day_ts, workflow, stage, metric, key, SUM(n) FROM {rollup.ROLLUP_TABLE} "
+        "WHERE day_ts >= ? AND day_ts <= ? AND hour_ts >= ? AND hour_ts <= ?"
+        + (" AND workflow = ?" if workflow else "")
+        + " GROUP BY day_ts, workflow, stage, metric, key"
+    )
+    params: list[Any] = [since - since % DAY_S, now, since, now] + ([workflow] if workflow else [])
+    labels = {
+        (wf, stage): (seam, position)
+        for wf, stage, seam, position in db.execute(
+            f"SELECT workflow, stage, seam, position FROM {rollup.STAGES_TABLE}"
+        ).fetchall()
+    }
+    tree: dict[str, dict[str, _Acc]] = defaultdict(dict)
+    for day, wf, stage, metric, key, n in db.execute(sql, params).fetchall():
+        acc = tree[wf].get(stage)
+        if acc is None:
+            acc = tree[wf][stage] = _Acc(*labels.get((wf, stage), (stage, -1)))
+        acc.add(int(day), metric, key, int(n))
+    days = list(range(int(since // DAY_S) * DAY_S, int(now // DAY_S) * DAY_S + 1, DAY_S))
+    workflows = [
+        _workflow_digest(db, name, tree[name], days, since, now, failed_limit)
+        for name in sorted(tree)
+    ]
+    return Digest(since_ts=since, until_ts=now, period_s=period_s, days=days, workflows=workflows)
+
+
+class _Acc:
+    """Counts of one (workflow, stage) over the period, in total and per day."""
+
+    def __init__(self, seam: str, position: int) -> None:
+        self.seam, self.position = seam, position
+        self.status: Counter[str] = Counter()
+        self.kinds: Counter[str] = Counter()
+        self.latency: Counter[int] = Counter()
+        self.day_status: dict[int, Counter[str]] = defaultdict(Counter)
+        self.day_latency: dict[int, Counter[int]] = defaultdict(Counter)
+
+    def add(self, day: int, metric: str, key: str, n: int) -> None:
+        if metric in (rollup.STATUS, rollup.VERDICT):
+            self.status[key] += n
+            self.day_status[day][key] += n
+        elif metric == rollup.KIND:
+            self.kinds[key] += n
+        elif metric == rollup.LATENCY:
+            self.latency[int(key)] += n
+            self.day_latency[day][int(key)] += n
+
+
+def _split(status: Counter[str]) -> tuple[int, int, int, int]:
+    """(passes, failures, could_not_check, not_checked) from outcome counts."""
+    passes = status[STATUS_OK]
+    cnc = status[COULD_NOT_CHECK] + status[str(Verdict.ERROR)]
+    not_checked = sum(status[k] for k in NOT_CHECKED)
+    failures = sum(status.values()) - passes - cnc - not_checked
+    return passes, failures, cnc, not_checked
+
+
+def _leak_kinds(kinds: Counter[str]) -> list[tuple[str, int]]:
+    """Finding kinds, most frequent first; "could not check" is counted apart."""
+    return [(k, n) for k, n in kinds.most_common() if k != COULD_NOT_CHECK]
+
+
+def _seam_digest(stage: str, acc: _Acc, days: list[int]) -> SeamDigest:
+    passes, failures, cnc, not_checked = _split(acc.status)
+    top = _leak_kinds(acc.kinds)
+    verb = "drops" if top and top[0][0] == str(FindingKind.MISSING) else "leaks"
+    daily = []
+    for day in days:
+        d_pass, d_fail, d_cnc, _ = _split(acc.day_status.get(day, Counter()))
+        hist = acc.day_latency.get(day, Counter())
+        daily.append(
+            DayPoint(day, d_pass, d_fail, d_cnc, percentile(hist, 0.5), percentile(hist, 0.95))
+        )
+    return SeamDigest(
+        stage=stage,
+        seam=acc.seam,
+        position=acc.position,
+        runs=passes + failures + cnc + not_checked,
+        could_not_check=cnc,
+        not_checked=not_checked,
+        estimate=estimate(passes, failures, verb=verb),
+        p50_s=percentile(acc.latency, 0.5),
+        p95_s=percentile(acc.latency, 0.95),
+        top_kinds=top[:3],
+        daily=daily,
+    )
+
+
+def _workflow_digest(
+    db: sqlite_utils.Database,
+    name: str,
+    stages: dict[str, _Acc],
+    days: list[int],
+    since: float,
+    until: float,
+    limit: int,
+) -> WorkflowDigest:
+    run_acc = stages.pop(RUN_STAGE, None) or _Acc(RUN_STAGE, -1)
+    passes, failures, cnc, _ = _split(run_acc.status)
+    seams = sorted(
+        (_seam_digest(stage, acc, days) for stage, acc in stages.items()),
+        key=lambda s: (s.position, s.stage),
+    )
+    kinds: Counter[str] = Counter()
+    for acc in stages.values():
+        kinds.update(acc.kinds)
+    return WorkflowDigest(
+        workflow=name,
+        runs=passes + failures + cnc,
+        could_not_check=cnc,
+        estimate=estimate(passes, failures),
+        top_kinds=_leak_kinds(kinds)[:3],
+        seams=seams,
+        failed_runs=_runs(db, name, Verdict.LEAK, since, until, limit) if failures else [],
+        unchecked_runs=_runs(db, name, Verdict.ERROR, since, until, limit) if cnc else [],
+    )
+
+
+def _runs(
+    db: sqlite_utils.Database, workflow: str, verdict: Verdict, since: float, until: float, n: int
+) -> list[RunRef]:
+    sql = (
+        f"SELECT rr.run_id, rr.started_ts, runs.variant, runs.origin, runs.result "
+        f"FROM {RUNS_TABLE} rr LEFT JOIN runs ON runs.id = rr.run_id "
+        "WHERE rr.workflow = ? AND rr.verdict = ? AND rr.started_ts >= ? AND rr.started_ts < ? "
+        "ORDER BY rr.started_ts DESC LIMIT ?"
+    )
+    refs = []
+    rows = db.execute(sql, [workflow, str(verdict), since, rollup.hour_of(until) + 3600, n])
+    for run_id, started, variant, origin_text, result_text in rows.fetchall():
+        origin = json.loads(origin_text or "{}")
+        first_break = (json.loads(result_text or "{}") or {}).get("first_break") or {}
+        found = {
+            name: next((str(origin[k]) for k in keys if origin.get(k)), None)
+            for name, keys in _ORIGIN_KEYS.items()
+        }
+        refs.append(
+            RunRef(
+                run_id=run_id,
+                started_ts=started,
+                verdict=str(verdict),
+                variant=variant,
+                seam=first_break.get("seam"),
+                kind=first_break.get("kind"),
+                message=first_break.get("message"),
+                **found,
+            )
+        )
+    return refs
+
+
+def render_digest_text(digest: Digest) -> str:
+    """The digest as plain text (``baton digest --print``)."""
+    since = _when(digest.since_ts)
+    lines = [f"Baton digest: {since} to {_when(digest.until_ts)} UTC"]
+    if not digest.workflows:
+        lines.append("no finished probe runs in this period")
+    for wf in digest.workflows:
+        lines += ["", _workflow_line(wf)]
+        if wf.estimate.checked:
+            lines.append(f"  pass rate {_rate(wf.estimate)}; {wf.estimate.words}")
+        for seam in wf.seams:
+            lines += _seam_lines(seam)
+        for title, refs, total in (
+            ("leaked", wf.failed_runs, wf.leaks),
+            ("could not check", wf.unchecked_runs, wf.could_not_check),
+        ):
+            if refs:
+                lines.append(f"  {title} ({total}, newest first):")
+                lines += [f"    {_run_line(r)}" for r in refs[:10]]
+                if total > 10:
+                    lines.append(f"    … and {total - 10} more")
+    return "\n".join(lines)
+
+
+def _workflow_line(wf: WorkflowDigest) -> str:
+    parts = [f"{wf.passes:,} ok", f"{wf.leaks:,} leak" + ("" if wf.leaks == 1 else "s")]
+    if wf.could_not_check:
+        parts.append(f"{wf.could_not_check:,} could not check")
+    return f"{wf.workflow}: {wf.runs:,} run{'' if wf.runs == 1 else 's'}: " + ", ".join(parts)
+
+
+def _seam_lines(seam: SeamDigest) -> list[str]:
+    est = seam.estimate
+    head = f"  {seam.seam}: {est.checked:,} checked"
+    if est.checked:
+        head += f", {_rate(est)} pass"
+    head += f", p50 {format_seconds(seam.p50_s)}, p95 {format_seconds(seam.p95_s)}"
+    extra = [est.words]
+    kinds = [f"{k.replace('_', ' ')} {n}" for k, n in seam.top_kinds]
+    if kinds:
+        extra.append(", ".join(kinds))
+    if seam.could_not_check:
+        extra.append(f"{seam.could_not_check} could not check")
+    if seam.not_checked:
+        extra.append(f"{seam.not_checked} not reached")
+    return [head, "    " + "; ".join(extra)]
+
+
+def _rate(est: Estimate) -> str:
+    low, high = est.interval or (0.0, 1.0)
+    return f"{100 * (est.pass_rate or 0):.1f}% ({100 * low:.1f}–{100 * high:.1f}%)"
+
+
+def _run_line(ref: RunRef) -> str:
+    where = f" {ref.seam}: {ref.kind}" if ref.seam else ""
+    link = f" {ref.permalink}" if ref.permalink else ""
+    if not link and ref.channel and ref.thread_ts:
+        link = f" (Slack {ref.channel} thread {ref.thread_ts})"
+    return f"{ref.run_id} {_when(ref.started_ts)}{where}{link}"
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+__all__ = [
+    "DayPoint",
+    "Digest",
+    "RunRef",
+    "SeamDigest",
+    "WorkflowDigest",
+    "build_digest",
+    "render_digest_text",
+]

@@ -1,0 +1,358 @@
+"""Scheduled probes without Slack: the schedule model, slot claiming, pause and catch-up.
+
+A schedule fires at *slots*: the fire times of its APScheduler 3 trigger (a crontab
+expression, or an interval anchored at the Unix epoch so every process computes the same
+slots). Before a slot runs it is claimed in ``schedule_slots`` (``INSERT OR IGNORE`` on
+``(workflow, slot_ts)``), so two processes sharing a store never run the same slot twice.
+Each claimed slot gets the next ``slot_index`` of its workflow, and slot ``n`` probes
+``variants[n % len(variants)]``. Pause and resume are kept in ``schedule_state`` and win over
+the config's ``paused`` flag. On start, :func:`register_schedules` runs only the *latest*
+missed slot of each schedule (coalesced, never a burst) and only for schedules that ran
+before.
+
+    spec = ScheduleSpec("lead-to-invoice", cron="*/15 * * * *", variants=("card", "paypal"))
+    scheduler = AsyncIOScheduler()
+    register_schedules(scheduler, [spec], run_probe, db=store.db)
+    scheduler.start()
+
+    async def run_probe(slot: ScheduledRun) -> None:   # the bot's callback
+        result = await engine.run(slot.workflow, slot.variant, origin={"schedule": ...})
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from ._sqlite import create_tables
+from .windows import parse_zone
+
+RunCallback = Callable[["ScheduledRun"], Awaitable[Any]]
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: How late (seconds) a slot may still start when the process was busy or briefly down.
+DEFAULT_MISFIRE_GRACE_S = 300
+#: How far back :meth:`ScheduleSpec.latest_slot` looks, widening until a slot is found.
+_LOOKBACK_S = (120, 7_200, 86_400, 8 * 86_400, 32 * 86_400, 367 * 86_400, 5 * 366 * 86_400)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS schedule_slots (
+    workflow TEXT NOT NULL,
+    slot_ts REAL NOT NULL,
+    slot_index INTEGER NOT NULL,
+    claimed_ts REAL NOT NULL,
+    owner TEXT,
+    PRIMARY KEY (workflow, slot_ts)
+);
+CREATE TABLE IF NOT EXISTS schedule_state (
+    workflow TEXT PRIMARY KEY,
+    paused INTEGER NOT NULL,
+    updated_ts REAL NOT NULL,
+    updated_by TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """When to probe one workflow (config: ``workflows.<name>.schedule``).
+
+    Exactly one of ``cron`` (five crontab fields, in ``timezone``) or ``every_s``.
+    ``variants`` rotate per slot; an empty tuple probes the default record.
+
+    >>> ScheduleSpec("wf", every_s=900, variants=("a", "b")).variant_for(3)
+    'b'
+    """
+
+    workflow: str
+    cron: str | None = None
+    every_s: float | None = None
+    channel: str | None = None
+    variants: tuple[str | None, ...] = ()
+    paused: bool = False
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if (self.cron is None) == (self.every_s is None):
+            raise ValueError(f"schedule of {self.workflow}: give either cron or every, not both")
+        if self.every_s is not None and self.every_s <= 0:
+            raise ValueError(f"schedule of {self.workflow}: every must be more than 0s")
+        self.trigger()  # raises ValueError on a bad crontab or time zone
+
+    def trigger(self) -> Any:
+        """The APScheduler 3 trigger (CronTrigger or epoch-anchored IntervalTrigger)."""
+        tz = parse_zone(self.timezone)
+        if self.cron is not None:
+            return CronTrigger.from_crontab(self.cron, timezone=tz)
+        return IntervalTrigger(seconds=self.every_s or 0, start_date=EPOCH, timezone=tz)
+
+    def describe(self) -> str:
+        """``cron '*/15 * * * *' (UTC)`` or ``every 15m``."""
+        if self.cron is not None:
+            return f"cron {self.cron!r} ({self.timezone})"
+        return f"every {_span(self.every_s or 0)}"
+
+    def next_slot(self, now: float) -> float | None:
+        """The first slot at or after ``now``."""
+        fire = self.trigger().get_next_fire_time(None, _utc(now))
+        return None if fire is None else _slot_ts(fire)
+
+    def latest_slot(self, now: float) -> float | None:
+        """The newest slot at or before ``now`` (``None`` if there is none in five years)."""
+        trigger = self.trigger()
+        for back in _LOOKBACK_S:
+            fire = trigger.get_next_fire_time(None, _utc(now - back))
+            if fire is None or _slot_ts(fire) > now:
+                continue
+            latest = fire
+            while True:
+                nxt = trigger.get_next_fire_time(None, latest + dt.timedelta(microseconds=1))
+                if nxt is None or _slot_ts(nxt) > now:
+                    return _slot_ts(latest)
+                latest = nxt
+        return None
+
+    def variant_for(self, slot_index: int) -> str | None:
+        return self.variants[slot_index % len(self.variants)] if self.variants else None
+
+
+@dataclass(frozen=True)
+class ScheduledRun:
+    """One claimed slot, handed to the run callback."""
+
+    workflow: str
+    slot_ts: float
+    slot_index: int
+    variant: str | None
+    channel: str | None
+
+
+def ensure_schedule_tables(db: sqlite_utils.Database) -> None:
+    create_tables(db, _DDL)
+
+
+def claim_slot(
+    db: sqlite_utils.Database,
+    workflow: str,
+    slot_ts: float,
+    *,
+    owner: str = "",
+    now: float | None = None,
+) -> bool:
+    """Claim one slot; False if any process claimed it before (one statement, atomic)."""
+    ensure_schedule_tables(db)
+    with db.conn:
+        cur = db.execute(
+            "INSERT OR IGNORE INTO schedule_slots (workflow, slot_ts, slot_index, claimed_ts, "
+            "owner) SELECT ?, ?, COALESCE(MAX(slot_index) + 1, 0), ?, ? FROM schedule_slots "
+            "WHERE workflow = ?",
+            [workflow, _norm(slot_ts), time.time() if now is None else now, owner, workflow],
+        )
+    return cur.rowcount == 1
+
+
+def slot_index(db: sqlite_utils.Database, workflow: str, slot_ts: float) -> int | None:
+    """The index a claimed slot got (for variant rotation); ``None`` if not claimed."""
+    ensure_schedule_tables(db)
+    row = db.execute(
+        "SELECT slot_index FROM schedule_slots WHERE workflow = ? AND slot_ts = ?",
+        [workflow, _norm(slot_ts)],
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def last_slot(db: sqlite_utils.Database, workflow: str) -> float | None:
+    """The newest claimed slot of a workflow."""
+    ensure_schedule_tables(db)
+    row = db.execute(
+        "SELECT MAX(slot_ts) FROM schedule_slots WHERE workflow = ?", [workflow]
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def set_paused(
+    db: sqlite_utils.Database, workflow: str, paused: bool, *, now: float, by: str | None = None
+) -> None:
+    """Pause or resume a workflow's schedule (kept across restarts; wins over the config)."""
+    ensure_schedule_tables(db)
+    with db.conn:
+        db.execute(
+            "INSERT INTO schedule_state (workflow, paused, updated_ts, updated_by) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (workflow) DO UPDATE SET paused = excluded.paused, "
+            "updated_ts = excluded.updated_ts, updated_by = excluded.updated_by",
+            [workflow, int(paused), now, by],
+        )
+
+
+def pause_state(db: sqlite_utils.Database, spec: ScheduleSpec) -> tuple[bool, float | None]:
+    """``(paused, when it was last paused or resumed)``; the config's flag if never."""
+    ensure_schedule_tables(db)
+    row = db.execute(
+        "SELECT paused, updated_ts FROM schedule_state WHERE workflow = ?", [spec.workflow]
+    ).fetchone()
+    return (spec.paused, None) if row is None else (bool(row[0]), float(row[1]))
+
+
+def missed_slot(db: sqlite_utils.Database, spec: ScheduleSpec, now: float) -> float | None:
+    """The latest slot that passed unclaimed while no process ran (only one: coalesced).
+
+    ``None`` when the schedule never ran here before, is paused, or missed nothing since it
+    last ran or was resumed.
+    """
+    paused, changed = pause_state(db, spec)
+    last = last_slot(db, spec.workflow)
+    latest = spec.latest_slot(now)
+    if paused or last is None or latest is None:
+        return None
+    return latest if latest > max(last, changed or last) else None
+
+
+async def fire_slot(
+    db: sqlite_utils.Database,
+    spec: ScheduleSpec,
+    run_callback: RunCallback,
+    *,
+    clock: Callable[[], float] = time.time,
+    slot_ts: float | None = None,
+    owner: str = "",
+) -> ScheduledRun | None:
+    """Run the slot due now (or ``slot_ts``) unless paused or claimed elsewhere."""
+    now = clock()
+    slot = spec.latest_slot(now) if slot_ts is None else slot_ts
+    if slot is None or pause_state(db, spec)[0]:
+        return None
+    if not claim_slot(db, spec.workflow, slot, owner=owner, now=now):
+        return None
+    index = slot_index(db, spec.workflow, slot) or 0
+    run = ScheduledRun(spec.workflow, slot, index, spec.variant_for(index), spec.channel)
+    await run_callback(run)
+    return run
+
+
+def job_id(workflow: str) -> str:
+    return f"baton-probe:{workflow}"
+
+
+def register_schedules(
+    scheduler: Any,
+    specs: list[ScheduleSpec],
+    run_callback: RunCallback,
+    *,
+    db: sqlite_utils.Database,
+    clock: Callable[[], float] = time.time,
+    misfire_grace_s: int = DEFAULT_MISFIRE_GRACE_S,
+    owner: str | None = None,
+) -> list[str]:
+    """Add one APScheduler job per schedule (plus a one-off catch-up job for the latest
+    missed slot, if any); return the job ids. The scheduler need not be started.
+
+    Jobs coalesce (a backlog fires once), never overlap (``max_instances=1``) and may start
+    up to ``misfire_grace_s`` late; slot claiming makes them safe in several processes.
+    """
+    owner = owner or uuid.uuid4().hex
+    now = clock()
+    ids = []
+    for spec in specs:
+        common: dict[str, Any] = {
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": misfire_grace_s,
+            "replace_existing": True,
+        }
+        kwargs = {"db": db, "spec": spec, "run_callback": run_callback, "clock": clock}
+        scheduler.add_job(
+            fire_slot,
+            trigger=spec.trigger(),
+            id=job_id(spec.workflow),
+            name=f"probe {spec.workflow} {spec.describe()}",
+            kwargs={**kwargs, "owner": owner},
+            **common,
+        )
+        ids.append(job_id(spec.workflow))
+        missed = missed_slot(db, spec, now)
+        if missed is not None:
+            catch_up = job_id(spec.workflow) + ":catch-up"
+            scheduler.add_job(
+                fire_slot,
+                trigger="date",
+                run_date=_utc(now),
+                id=catch_up,
+                name=f"probe {spec.workflow}: the missed slot {_utc(missed).isoformat()}",
+                kwargs={**kwargs, "owner": owner, "slot_ts": missed},
+                **common,
+            )
+            ids.append(catch_up)
+    return ids
+
+
+def spec_from_config(name: str, workflow: Any) -> ScheduleSpec | None:
+    """The schedule of a config workflow: ``workflow.schedule`` as a ScheduleSpec, a mapping
+    (keys cron, every / every_s, channel, variants, paused, timezone) or an object with
+    those attributes; ``None`` when it has none."""
+    raw = getattr(workflow, "schedule", None)
+    if raw is None or isinstance(raw, ScheduleSpec):
+        return raw
+
+    def get(key: str, default: Any = None) -> Any:
+        if isinstance(raw, Mapping):
+            return raw.get(key, default)
+        return getattr(raw, key, default)
+
+    every = get("every_s", get("every"))
+    return ScheduleSpec(
+        workflow=name,
+        cron=get("cron"),
+        every_s=float(every) if every is not None else None,
+        channel=get("channel"),
+        variants=tuple(get("variants") or ()),
+        paused=bool(get("paused", False)),
+        timezone=get("timezone") or "UTC",
+    )
+
+
+def specs_from_config(config: Any) -> list[ScheduleSpec]:
+    """Every workflow schedule in a config, by workflow name."""
+    specs = (spec_from_config(n, wf) for n, wf in sorted(config.workflows.items()))
+    return [s for s in specs if s is not None]
+
+
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def _slot_ts(fire: dt.datetime) -> float:
+    return _norm(fire.timestamp())
+
+
+def _norm(ts: float) -> float:
+    return round(ts, 3)
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+__all__ = [
+    "ScheduleSpec",
+    "ScheduledRun",
+    "claim_slot",
+    "fire_slot",
+    "last_slot",
+    "missed_slot",
+    "pause_state",
+    "register_schedules",
+    "set_paused",
+    "slot_index",
+    "spec_from_config",
+    "specs_from_config",
+]

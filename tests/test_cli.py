@@ -1,0 +1,182 @@
+"""The `baton` command: exit codes, --json shape, JUnit, clean errors, crash and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_integration import FAST
+
+from probes.cli import cli
+from probes.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(search_lag_s=0.3, glue_delay_s=(0.05, 0.2)) as sb:
+        yield sb
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("BATON_SANDBOX_URL", sandbox.url)
+    path = tmp_path / "baton.yaml"
+    path.write_text(FAST, encoding="utf-8")
+    return path
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_run_ok_exits_0_with_a_readable_trail(config_file: Path) -> None:
+    code, out, _ = invoke("run", "lead-to-invoice", "-c", str(config_file), "-q")
+    assert code == 0, out
+    assert "Form → CRM" in out and "Verdict: OK" in out
+    assert "Cleanup: done" in out
+
+
+def test_run_json_has_the_documented_shape(config_file: Path, sandbox: Sandbox) -> None:
+    sandbox.set_faults(["swap@crm=firstname,email"])
+    code, out, _ = invoke(
+        "run", "lead-to-invoice", "--variant", "card", "-c", str(config_file), "--json"
+    )
+    assert code == 1
+    data = json.loads(out)
+    assert set(data) == {
+        "run_id",
+        "workflow",
+        "variant",
+        "started_at",
+        "finished_at",
+        "verdict",
+        "stages",
+        "first_break",
+        "cleanup",
+    }
+    assert data["verdict"] == "leak" and data["variant"] == "card"
+    assert set(data["stages"][1]) == {
+        "name",
+        "tool",
+        "after",
+        "status",
+        "found",
+        "latency_s",
+        "findings",
+    }
+    crm = next(s for s in data["stages"] if s["name"] == "crm")
+    assert crm["status"] == "swapped"
+    assert set(crm["findings"][0]) == {"kind", "fields", "expected", "observed", "message"}
+    assert data["first_break"]["seam"] == "Form → CRM"
+    assert data["first_break"]["kind"] == "swapped"
+    assert set(data["cleanup"]) == {"status", "removed"}
+
+
+def test_could_not_check_exits_3_and_junit_marks_an_error(
+    config_file: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.set_faults(["outage@stripe"])
+    junit = tmp_path / "report.xml"
+    code, out, _ = invoke(
+        "run", "lead-to-invoice", "-c", str(config_file), "-q", "--junit", str(junit)
+    )
+    assert code == 3, out
+    assert "could not check" in out
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "1" and suite.get("failures") == "0"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["run", "lead-to-invioce"], "did you mean 'lead-to-invoice'", id="workflow"),
+        pytest.param(
+            ["run", "lead-to-invoice", "-v", "paypall"], "did you mean 'paypal'", id="variant"
+        ),
+        pytest.param(["run", "lead-to-invoice", "--set", "nope"], "use field=value", id="set"),
+        pytest.param(
+            ["run", "lead-to-invoice", "--set", "colour=red"], "unknown record field", id="field"
+        ),
+        pytest.param(
+            ["run", "lead-to-invoice", "--set", "email=ceo@realcustomer.com"],
+            "reserved domains",
+            id="real-domain",
+        ),
+    ],
+)
+def test_usage_errors_exit_2_with_one_clean_line(
+    config_file: Path, args: list[str], message: str
+) -> None:
+    code, out, err = invoke(*args, "-c", str(config_file))
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err + out
+
+
+def test_missing_config_names_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = invoke("run", "lead-to-invoice")
+    assert code == 2
+    assert "pass --config PATH" in err
+
+
+def test_check_config_ok_and_bad(config_file: Path, tmp_path: Path) -> None:
+    code, out, _ = invoke("check-config", str(config_file))
+    assert code == 0 and "ok" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(FAST.replace("tool: stripe", "tool: strpe"), encoding="utf-8")
+    code, _, err = invoke("check-config", str(bad))
+    assert code == 2
+    assert "unknown tool 'strpe'" in err and "did you mean 'stripe'" in err
+    assert "Traceback" not in err
+
+
+def test_crash_mid_run_then_resume_finishes_and_cleans_up(
+    config_file: Path, sandbox: Sandbox
+) -> None:
+    # A glue that needs longer than the first process lives.
+    sandbox.set_faults(["delay@invoice=1.0"])
+    env = {**os.environ, "BATON_SANDBOX_URL": sandbox.url}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from bot.cli import main; main()",
+            "run",
+            "lead-to-invoice",
+            "-c",
+            str(config_file),
+            "-q",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while sandbox.state()["counts"]["hubspot"]["contacts"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)  # a crash: no cleanup code runs
+    proc.wait(timeout=10)
+    assert sandbox.state()["counts"]["hubspot"]["contacts"] == 1
+
+    # A new process (after the lease expires, which --takeover skips) resumes the run.
+    code, out, _ = invoke("resume", "-c", str(config_file), "--takeover", "--json")
+    assert code == 0, out
+    [result] = json.loads(out)
+    assert result["verdict"] == "ok", json.dumps(result["stages"], indent=1)
+    assert result["cleanup"]["status"] == "done"
+    counts = sandbox.state()["counts"]
+    assert counts["hubspot"]["contacts"] == 0 and counts["stripe"]["customers"] == 0
