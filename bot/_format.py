@@ -53,11 +53,13 @@ BREAK_WORDS = {
 
 
 def esc(text: object) -> str:
-    """Escape what Slack's mrkdwn treats as markup: ``&``, ``<``, ``>``.
+    """Escape what Slack's mrkdwn treats as markup: ``&``, ``<``, ``>``; and break up
+    triple backticks, so a value cannot open or close a code block.
 
     Without this a test value such as ``<!channel>`` would notify a whole channel.
     """
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("```", "`\u200b`\u200b`")
 
 
 def code(text: object) -> str:
@@ -67,7 +69,7 @@ def code(text: object) -> str:
 
 def fence(text: str) -> str:
     """A code block; a literal ``` inside is broken up so it cannot end the block early."""
-    return "```" + esc(text).replace("```", "`\u200b`\u200b`") + "```"
+    return "```" + esc(text) + "```"
 
 
 def clip(text: str, limit: int) -> str:
@@ -184,6 +186,18 @@ def headline(result: RunResult, workflow: WorkflowConfig | None) -> tuple[str, s
 
 def _first_status(result: RunResult, status: str) -> str | None:
     return next((s.name for s in result.stages if s.status == status), None)
+
+
+def sentence(message: str, seam: str | None = None) -> str:
+    """A finding's message as a sentence, without the ``"Form → CRM: "`` it starts with
+    when the seam is already shown next to it."""
+    text = message.strip()
+    if seam and text.startswith(seam + ":"):
+        text = text[len(seam) + 1 :].strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
 
 
 def plain(text: str) -> str:

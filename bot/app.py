@@ -13,17 +13,20 @@ the run to a background task. Read-only answers (``list``, ``status``, ``history
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -42,6 +45,23 @@ from .store import BotStore
 
 log = logging.getLogger("bot.app")
 
+#: Work a listener asked to start, held until the HTTP response is on the wire (see
+#: ``bot.server``): a new run's first steps would otherwise delay its own ack.
+_deferred: contextvars.ContextVar[list[Coroutine[Any, Any, Any]] | None] = contextvars.ContextVar(
+    "baton_deferred_work", default=None
+)
+
+
+@contextlib.contextmanager
+def deferring_work() -> Iterator[list[Coroutine[Any, Any, Any]]]:
+    """Within this block ``Bot.start_soon`` collects work instead of starting it."""
+    held: list[Coroutine[Any, Any, Any]] = []
+    token = _deferred.set(held)
+    try:
+        yield held
+    finally:
+        _deferred.reset(token)
+
 
 @dataclass(frozen=True, kw_only=True)
 class BotSettings:
@@ -55,6 +75,8 @@ class BotSettings:
     dedupe_window_s: float = 10.0
     #: At most one chat.update of a parent message per this many seconds.
     update_interval_s: float = 1.0
+    #: After a restart: how often to look whether a run left behind has its result.
+    resume_poll_s: float = 2.0
 
     @classmethod
     def from_slack_config(cls, slack: SlackConfig, **overrides: Any) -> BotSettings:
@@ -100,11 +122,23 @@ class Bot:
             workflows=config.workflows,
             command=self.settings.command,
             update_interval_s=self.settings.update_interval_s,
+            resume_poll_s=self.settings.resume_poll_s,
             sleep=sleep,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._identity: AuthorizeResult | None = None
+        # bolt's own client carries no token: ``_authorize`` hands it one per request from
+        # one auth.test done up front, so no request waits for an auth.test of its own.
+        bolt_client = AsyncWebClient(
+            base_url=client.base_url, timeout=client.timeout, ssl=client.ssl, proxy=client.proxy
+        )
+
+        async def authorize() -> AuthorizeResult:  # bolt reads the argument names: no self
+            return await self._authorize()
+
         self.app = AsyncApp(
-            client=client,
+            client=bolt_client,
+            authorize=authorize,
             signing_secret=signing_secret or "",
             process_before_response=True,  # our listener acks itself, fast; runs go to tasks
             name="baton",
@@ -112,6 +146,25 @@ class Bot:
         )
         self.app.command(self.settings.command)(self._on_command)
         self.app.error(self._on_error)
+
+    # -- identity --------------------------------------------------------------------------
+
+    async def prepare(self, auth_test: Mapping[str, Any] | None = None) -> None:
+        """Learn who the bot is (``auth.test``, or its answer if the caller has it)."""
+        data = auth_test if auth_test is not None else await self.api.call("auth.test", {})
+        self._identity = AuthorizeResult(
+            enterprise_id=data.get("enterprise_id"),
+            team_id=data.get("team_id"),
+            bot_token=self.api.client.token,
+            bot_id=data.get("bot_id"),
+            bot_user_id=data.get("user_id"),
+        )
+
+    async def _authorize(self) -> AuthorizeResult:
+        if self._identity is None:
+            await self.prepare()
+        assert self._identity is not None
+        return self._identity
 
     # -- the listener ----------------------------------------------------------------------
 
@@ -162,7 +215,7 @@ class Bot:
             await ack(**replies.duplicate(run_id).payload())
             return
         await ack()
-        self.spawn(
+        self.start_soon(
             self.reporter.run(
                 RunRequest(
                     workflow=workflow,
@@ -246,6 +299,14 @@ class Bot:
 
     # -- background work -------------------------------------------------------------------
 
+    def start_soon(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """``spawn`` now, or right after the HTTP response is sent (``deferring_work``)."""
+        held = _deferred.get()
+        if held is None:
+            self.spawn(coro)
+        else:
+            held.append(coro)
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` in the background, tracked so shutdown and tests can wait for it."""
         task = asyncio.create_task(coro)
@@ -287,4 +348,4 @@ class Bot:
                 await asyncio.wait(pending)
 
 
-__all__ = ["Bot", "BotSettings"]
+__all__ = ["Bot", "BotSettings", "deferring_work"]

@@ -34,6 +34,7 @@ from ._format import (
     mention,
     seam_of,
     seconds,
+    sentence,
     stage_icon,
     value,
 )
@@ -170,12 +171,13 @@ def stage_reply(stage: StageResult, wf: WorkflowConfig | None) -> Message:
     seam = esc(seam_of(stage, wf))
     icon = stage_icon(stage.status)
     words = STATUS_WORDS.get(stage.status, esc(stage.status))
-    if stage.after is None and stage.status == STATUS_OK:
-        words = "injected"
     timing = f" after {seconds(stage.latency_s)}" if stage.latency_s is not None else ""
+    if stage.after is None and stage.status == STATUS_OK:
+        words, timing = "injected", timing.replace(" after ", " in ")
     copies = f" ({stage.found} copies)" if stage.found > 1 else ""
     line = f"{icon} *{seam}* · {words}{timing}{copies}"
-    notes = [f"> {esc(clip(f.message, 600))}" for f in stage.findings[:3]]
+    plain_seam = seam_of(stage, wf)
+    notes = [f"> {esc(clip(sentence(f.message, plain_seam), 600))}" for f in stage.findings[:3]]
     if len(stage.findings) > 3:
         notes.append(f"> … and {len(stage.findings) - 3} more in the evidence below")
     return Message(
@@ -221,11 +223,10 @@ def _diagnosis_lead(result: RunResult, wf: WorkflowConfig | None) -> str:
         return f"✅ *No leaks.* The test record arrived intact at all {len(result.stages)} stages."
     if result.verdict == Verdict.ERROR:
         _, phrase = headline(result, wf)
-        why = f" {esc(fb.message)}" if fb else ""
-        title = esc(phrase[0].upper() + phrase[1:])
-        return f"⚠️ *{title}.*{why} This is not a leak: Baton could not look."
+        why = esc(sentence(fb.message, fb.seam)) if fb else esc(sentence(phrase))
+        return f"⚠️ *Not a leak: Baton could not look.* {why}"
     if fb is not None:
-        return f"❌ *First break: {esc(fb.seam)}.* {esc(fb.message)}"
+        return f"❌ *First break: {esc(fb.seam)}.* {esc(sentence(fb.message, fb.seam))}"
     _, phrase = headline(result, wf)
     return f"❌ *{esc(phrase[0].upper() + phrase[1:])}.*"
 
@@ -270,9 +271,10 @@ def _evidence_text(
 ) -> str | None:
     if not _has_evidence(f) and not repeat:
         return None
-    title = f"*Evidence at {esc(seam_of(stage, wf))}* · {esc(f.kind)}"
+    seam = seam_of(stage, wf)
+    title = f"*Evidence at {esc(seam)}* · {esc(f.kind)}"
     if repeat:
-        title += f"\n{esc(clip(f.message, 500))}"
+        title += f"\n{esc(clip(sentence(f.message, seam), 500))}"
     if not _has_evidence(f):
         return title
     table = evidence_table(f)
@@ -283,17 +285,23 @@ def _evidence_text(
 
 
 def evidence_table(f: Finding) -> str:
-    """Expected vs observed, one field per pair of lines, values quoted JSON-style."""
+    """Expected vs observed, a line each per field, values quoted JSON-style.
+
+    >>> print(evidence_table(Finding("swapped", "", ("email",), {"email": "a"}, {"email": "b"})))
+    email  expected "a"
+           observed "b"
+    """
     keys = list(dict.fromkeys([*f.fields, *f.expected, *f.observed]))
+    keys = [k for k in keys if k in f.expected or k in f.observed]
     width = min(max((len(k) for k in keys), default=0), 24)
     lines: list[str] = []
     for key in keys:
-        exp = value(f.expected[key]) if key in f.expected else "(not checked)"
-        obs = value(f.observed[key]) if key in f.observed else "(absent)"
-        lines.append(f"{clip(key, 24):<{width}}  expected {exp}")
-        lines.append(f"{'':<{width}}  observed {obs}")
-    if not f.observed:
-        lines.append(f"{'':<{width}}  (nothing was found)")
+        label = clip(key, 24)
+        if key in f.expected:
+            lines.append(f"{label:<{width}}  expected {value(f.expected[key])}")
+            label = ""
+        if key in f.observed:
+            lines.append(f"{label:<{width}}  observed {value(f.observed[key])}")
     return "\n".join(lines[: EVIDENCE_LINES * 2])
 
 

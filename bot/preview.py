@@ -8,6 +8,7 @@ messages the bot sends (the same builders), so what you read is what Slack shows
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -45,7 +46,7 @@ def render_preview(
 def message_text(message: Message) -> str:
     """One message's blocks as text (its fallback text when it has no blocks)."""
     if not message.blocks:
-        return plain(message.text)
+        return readable(message.text)
     return blocks_text(b.to_dict() for b in message.blocks)
 
 
@@ -56,8 +57,8 @@ def blocks_text(blocks: Iterable[dict[str, Any]]) -> str:
         kind = block.get("type")
         if kind in ("section", "header"):
             if "text" in block:
-                lines.append(plain(block["text"]["text"]))
-            lines.extend(plain(f["text"]) for f in block.get("fields", []))
+                lines.append(readable(block["text"]["text"]))
+            lines.extend(readable(f["text"]) for f in block.get("fields", []))
         elif kind == "context":
             lines.append(" · ".join(_texts(block.get("elements", []))))
         elif kind == "divider":
@@ -65,8 +66,20 @@ def blocks_text(blocks: Iterable[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def readable(text: str) -> str:
+    """Mrkdwn as plain text: no bold stars; code blocks indented; mentions as @U123."""
+    parts = plain(text).split("```")
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:  # inside a code block
+            out.append("\n" + "\n".join("    " + line for line in part.split("\n")) + "\n")
+        else:
+            out.append(re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", part))
+    return "".join(out).replace("\n\n", "\n").strip("\n")
+
+
 def _texts(elements: Sequence[dict[str, Any]]) -> list[str]:
-    return [plain(e["text"]) for e in elements if "text" in e]
+    return [readable(e["text"]) for e in elements if "text" in e]
 
 
 def _indent(text: str, prefix: str) -> list[str]:

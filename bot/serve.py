@@ -83,8 +83,8 @@ def resolve_tokens(
     return Tokens(bot_token=bot, signing_secret=secret, app_token=app)
 
 
-async def check_bot_token(client: AsyncWebClient) -> str:
-    """``auth.test``; a ConfigError naming SLACK_BOT_TOKEN if Slack refuses it."""
+async def check_bot_token(client: AsyncWebClient) -> dict[str, Any]:
+    """``auth.test``'s answer; a ConfigError naming SLACK_BOT_TOKEN if Slack refuses it."""
     try:
         response = await client.auth_test()
     except SlackApiError as exc:
@@ -100,7 +100,7 @@ async def check_bot_token(client: AsyncWebClient) -> str:
             f"cannot reach the Slack API at {client.base_url} ({type(exc).__name__}); "
             "check slack.api_url and the network"
         ) from None
-    return str(response.get("team") or response.get("team_id") or "")
+    return dict(response.data) if isinstance(response.data, dict) else {}
 
 
 def configure_logging(redactor: Redactor, level: int = logging.INFO) -> None:
@@ -145,11 +145,17 @@ async def serve(
     from .server import EVENTS_PATH, start_http
 
     stop = stop or _stop_on_signals()
-    store = open_store(config.store)
     client = AsyncWebClient(
-        token=tokens.bot_token, base_url=config.slack.api_url or DEFAULT_API_URL
+        token=tokens.bot_token,
+        base_url=config.slack.api_url or DEFAULT_API_URL,
+        retry_handlers=[],  # one retry policy for Slack calls: bot.slack_api's
     )
-    team = await check_bot_token(client)
+    identity = await check_bot_token(client)
+    team = str(identity.get("team") or identity.get("team_id") or "your workspace")
+    wss_url = None
+    if tokens.app_token is not None:
+        wss_url = await open_socket_url(client.base_url, tokens.app_token)
+    store = open_store(config.store)  # only now, once every token is known to work
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     async with httpx.AsyncClient(limits=limits) as http:
         bot = Bot(
@@ -159,12 +165,14 @@ async def serve(
             db=store.db,
             signing_secret=tokens.signing_secret,
         )
+        await bot.prepare(identity)
         bot.resume()
         sweeper = asyncio.create_task(janitor(Engine(config, store=store, client=http)))
         command = bot.settings.command
         try:
-            if tokens.app_token is not None:
-                await _socket_mode(bot, tokens.app_token, stop, ready, f"{command} in {team}")
+            if tokens.app_token is not None and wss_url is not None:
+                what = f"{command} in {team}"
+                await _socket_mode(bot, tokens.app_token, wss_url, stop, ready, what)
             else:
                 runner, bound = await start_http(
                     bot, signing_secret=tokens.signing_secret or "", host=host, port=port
@@ -182,9 +190,33 @@ async def serve(
             await bot.aclose()
 
 
+async def open_socket_url(base_url: str, app_token: str) -> str:
+    """``apps.connections.open``: a WebSocket URL, or a ConfigError naming SLACK_APP_TOKEN.
+
+    slack_sdk's Socket Mode client retries a refused token forever, quietly; asking first
+    makes a wrong token one clear line at start-up (and the URL is then used, not wasted).
+    """
+    opener = AsyncWebClient(base_url=base_url, retry_handlers=[])
+    try:
+        opened = await opener.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        raise ConfigError(
+            f"SLACK_APP_TOKEN was refused by Slack ({error}): set it to an app-level token "
+            "(xapp-…) with the connections:write scope"
+        ) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ConfigError(
+            f"cannot reach the Slack API at {base_url} ({type(exc).__name__}); "
+            "check slack.api_url and the network"
+        ) from None
+    return str(opened["url"])
+
+
 async def _socket_mode(
     bot: Bot,
     app_token: str,
+    wss_url: str,
     stop: asyncio.Event,
     ready: Callable[[str], None] | None,
     what: str,
@@ -192,15 +224,9 @@ async def _socket_mode(
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     handler = AsyncSocketModeHandler(bot.app, app_token)
+    handler.client.wss_uri = wss_url
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
-    except SlackApiError as exc:
-        error = str(exc.response.get("error"))
-        raise ConfigError(
-            f"SLACK_APP_TOKEN was refused by Slack ({error}): set it to an app-level token "
-            "with the connections:write scope"
-        ) from None
-    try:
         if ready:
             ready(f"connected to Slack in Socket Mode, listening for {what}")
         await stop.wait()

@@ -22,7 +22,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from .app import Bot
+from .app import Bot, deferring_work
 
 log = logging.getLogger("bot.server")
 
@@ -97,8 +97,16 @@ def make_web_app(
             k.lower(): request.headers.getall(k) for k in request.headers
         }
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
-        bolt_response = await bot.app.async_dispatch(bolt_request)
-        return await to_aiohttp_response(bolt_response)
+        with deferring_work() as held:
+            bolt_response = await bot.app.async_dispatch(bolt_request)
+        response = await to_aiohttp_response(bolt_response)
+        if held:
+            # Send the ack first; only then let the run's first steps have the loop.
+            await response.prepare(request)
+            await response.write_eof()
+            for work in held:
+                bot.spawn(work)
+        return response
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "runs_in_flight": bot.busy})

@@ -78,8 +78,9 @@ class BotStore:
     def claim(self, keys: Mapping[str, float | None]) -> bool:
         """Claim every key at once; False if any of them was claimed before.
 
-        Each key maps to its window: ``None`` for once ever (a ``trigger_id``), or seconds
-        after which it may be claimed again (a user's identical command). One conditional
+        Each key maps to its window: ``None`` for once (a ``trigger_id``; kept a day, far
+        beyond Slack's retries and the five-minute signature window), or seconds after
+        which it may be claimed again (a user's identical command). One conditional
         upsert per key inside a savepoint, so two workers never both win, and a lost claim
         undoes only its own writes.
         """

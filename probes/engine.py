@@ -97,6 +97,7 @@ class Engine:
         retry: RetryPolicy | None = None,
         poll_wait: wait_base | None = None,
         allow_unreserved_domains: bool = False,
+        max_concurrent_checks: int = 64,
     ) -> None:
         self.config = config
         self.store = store
@@ -108,6 +109,9 @@ class Engine:
         self.poll_wait = poll_wait or default_poll_wait()
         self.allow_unreserved_domains = allow_unreserved_domains
         self.owner = uuid.uuid4().hex
+        # Bounds the requests in flight: hundreds of runs polling at once would otherwise
+        # queue thousands of requests in the HTTP pool, whose bookkeeping grows with it.
+        self._checks = asyncio.Semaphore(max_concurrent_checks)
         self._connectors: dict[str, Connector] = {}
 
     # -- public API ----------------------------------------------------------------------
@@ -393,7 +397,8 @@ class Engine:
         expect = self._expectation(wf, run["variant"], stage)
         seam, where = wf.seam(stage), stage.display
         try:
-            observed = await self._connector(stage.tool).observe(record, stage)
+            async with self._checks:
+                observed = await self._connector(stage.tool).observe(record, stage)
         except ConnectorError as exc:
             row.last_error = str(exc)
             now = self.clock()

@@ -44,6 +44,7 @@ class Call:
     http_verb: str
     path: str
     at: float = field(default_factory=time.monotonic)
+    answer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,13 +53,23 @@ class _Failure:
     status: int
     retry_after: int | None
     times: int
+    skip: int = 0
 
 
 class SlackStandIn:
     """See the module docstring. Usable in the test's loop or in a thread of its own."""
 
-    def __init__(self, *, token: str | None = "xoxb-test", latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        token: str | None = "xoxb-test",
+        app_token: str | None = None,
+        latency_s: float = 0.0,
+    ) -> None:
         self.token = token
+        self.app_token = app_token
+        self._sockets: list[web.WebSocketResponse] = []
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.latency_s = latency_s
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
@@ -75,6 +86,7 @@ class SlackStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/hooks/{name}", self._hook)
+        app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -84,6 +96,8 @@ class SlackStandIn:
         return self
 
     async def stop(self) -> None:
+        for ws in self._sockets:
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -125,9 +139,12 @@ class SlackStandIn:
 
     # -- programming failures ----------------------------------------------------------------
 
-    def fail(self, method: str, error: str, *, times: int = 1, status: int = 200) -> None:
-        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
-        self._failures.setdefault(method, []).append(_Failure(error, status, None, times))
+    def fail(
+        self, method: str, error: str, *, times: int = 1, status: int = 200, skip: int = 0
+    ) -> None:
+        """After ``skip`` calls of ``method``, the next ``times`` answer ``{"ok": false,
+        "error": error}``."""
+        self._failures.setdefault(method, []).append(_Failure(error, status, None, times, skip))
 
     def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer 429 with ``Retry-After``."""
@@ -140,6 +157,9 @@ class SlackStandIn:
         if not queue:
             return None
         failure = queue[0]
+        if failure.skip > 0:
+            failure.skip -= 1
+            return None
         failure.times -= 1
         if failure.times <= 0:
             queue.pop(0)
@@ -174,22 +194,28 @@ class SlackStandIn:
         method = request.match_info["method"]
         params, ctype = await self._read(request)
         headers = dict(request.headers)
-        self.calls.append(Call(method, params, headers, ctype, request.method, request.path))
+        call = Call(method, params, headers, ctype, request.method, request.path)
+        self.calls.append(call)
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
         if not token:
             return web.json_response({"ok": False, "error": "not_authed"})
+        if method == "apps.connections.open":
+            if self.app_token is None or token != self.app_token:
+                return web.json_response({"ok": False, "error": "invalid_auth"})
+            call.answer = {"ok": True, "url": self.url.replace("http", "ws", 1) + "/link"}
+            return web.json_response(call.answer)
         if self.token is not None and token != self.token:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         failure = self._take_failure(method)
         if failure is not None:
             hdrs = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
-            return web.json_response(
-                {"ok": False, "error": failure.error}, status=failure.status, headers=hdrs
-            )
-        return web.json_response(self._answer(method, params))
+            call.answer = {"ok": False, "error": failure.error}
+            return web.json_response(call.answer, status=failure.status, headers=hdrs)
+        call.answer = self._answer(method, params)
+        return web.json_response(call.answer)
 
     def _next_ts(self) -> str:
         self._ts += 1
@@ -239,6 +265,45 @@ class SlackStandIn:
             hdrs = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
             return web.Response(status=failure.status or 404, text=failure.error, headers=hdrs)
         return web.Response(text="ok")
+
+
+    # -- Socket Mode -------------------------------------------------------------------------
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": len(self._sockets)})
+        async for msg in ws:
+            if msg.type == web.WSMsgType.TEXT:
+                data = json.loads(msg.data)
+                future = self._acks.pop(data.get("envelope_id", ""), None)
+                if future is not None and not future.done():
+                    future.set_result(data)
+        return ws
+
+    async def connected(self, timeout_s: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self._sockets and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert self._sockets, "no Socket Mode connection"
+
+    async def socket_command(self, text: str, **fields: str) -> dict[str, Any]:
+        """Send a slash command over Socket Mode; returns the app's ack envelope."""
+        form = urllib.parse.parse_qs(slash_body(text, **fields).decode())
+        payload = {k: v[-1] for k, v in form.items()}
+        envelope_id = f"env-{time.monotonic_ns()}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[envelope_id] = future
+        await self._sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": payload,
+            }
+        )
+        return await asyncio.wait_for(future, 5)
 
 
 # -- signing like Slack ------------------------------------------------------------------------
@@ -302,6 +367,8 @@ def spec_violations(call: Call) -> list[str]:
     """
     if call.method == "response_url":
         return response_url_violations(call)
+    if call.method in NEWER_THAN_SPEC:
+        return _newer_method_violations(call)
     spec = load_spec()
     path = spec["paths"].get(f"/{call.method}")
     if path is None:
@@ -313,9 +380,9 @@ def spec_violations(call: Call) -> list[str]:
         problems.append(f"{call.method}: content type {call.content_type} not in {consumes}")
     declared = {p["name"]: p for p in op.get("parameters", [])}
     auth = call.headers.get("Authorization", "")
-    if "token" in declared and declared["token"].get("required"):
-        if not auth.startswith("Bearer xox") and "token" not in call.params:
-            problems.append(f"{call.method}: no token (Authorization: Bearer header)")
+    needs_token = "token" in declared and declared["token"].get("required")
+    if needs_token and not auth.startswith("Bearer xox") and "token" not in call.params:
+        problems.append(f"{call.method}: no token (Authorization: Bearer header)")
     for name, p in declared.items():
         if name != "token" and p.get("required") and name not in call.params:
             problems.append(f"{call.method}: required parameter {name!r} missing")
@@ -331,6 +398,20 @@ def spec_violations(call: Call) -> list[str]:
         problems.extend(f"{call.method}: {x}" for x in block_violations(b))
     if len(call.params.get("blocks") or []) > 50:
         problems.append(f"{call.method}: more than 50 blocks")
+    return problems
+
+
+#: Methods newer than the 2021 spec, with the parameters Slack's docs give them.
+#: apps.connections.open (Socket Mode, called by slack_sdk's client): an xapp- token only.
+NEWER_THAN_SPEC: dict[str, set[str]] = {"apps.connections.open": set()}
+
+
+def _newer_method_violations(call: Call) -> list[str]:
+    problems = []
+    if not call.headers.get("Authorization", "").startswith("Bearer xapp-"):
+        problems.append(f"{call.method}: needs an app-level token (Bearer xapp-…)")
+    allowed = NEWER_THAN_SPEC[call.method]
+    problems.extend(f"{call.method}: unexpected {k!r}" for k in call.params if k not in allowed)
     return problems
 
 
@@ -382,7 +463,14 @@ def response_url_violations(call: Call) -> list[str]:
         out.append("response_url: neither text nor blocks")
     if p.get("response_type") not in (None, "ephemeral", "in_channel"):
         out.append(f"response_url: response_type {p.get('response_type')!r}")
-    allowed = {"text", "blocks", "response_type", "replace_original", "delete_original", "thread_ts"}
+    allowed = {
+        "text",
+        "blocks",
+        "response_type",
+        "replace_original",
+        "delete_original",
+        "thread_ts",
+    }
     out.extend(f"response_url: unexpected field {k!r}" for k in p if k not in allowed)
     for b in p.get("blocks") or []:
         out.extend(f"response_url: {x}" for x in block_violations(b))

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from probes import diagnosis
 from probes.config import (
     Config,
     SlackConfig,
@@ -35,7 +36,7 @@ from probes.model import (
     Verdict,
 )
 from probes.record import FIELD_NAMES
-from probes.store import Store, StageRow
+from probes.store import StageRow, Store
 
 SECRET = "8f14e45fceea167a5a36dedd4bea2543"
 BOT_TOKEN = "xoxb-1-test-token"
@@ -109,20 +110,18 @@ def make_result(
     first_break = None
     cleanup = CleanupResult(status="done", removed=3)
     if outcome == "drop":
-        message = f"The record never reached CRM: no contact with email {email} after 90 s."
-        crm = replace(
-            crm,
-            status="missing",
-            found=0,
-            latency_s=None,
-            findings=[Finding(FindingKind.MISSING, message, ("email",), {"email": email}, {})],
-        )
+        finding = diagnosis.missing_finding(seam="Form → CRM", where="CRM", deadline_s=30)
+        message = finding.message
+        crm = replace(crm, status="missing", found=0, latency_s=None, findings=[finding])
         mail = replace(mail, status="skipped", found=0, latency_s=None)
         invoice = replace(invoice, status="skipped", found=0, latency_s=None)
         first_break = FirstBreak(seam="Form → CRM", stage="crm", kind="missing", message=message)
         cleanup = CleanupResult(status="done", removed=1)
     elif outcome == "swap":
-        message = "CRM has first name and email swapped: firstname holds the email address."
+        message = (
+            f"Form → CRM: email and first name are swapped (CRM has email='Ada', "
+            f"firstname='{email}')"
+        )
         finding = Finding(
             FindingKind.SWAPPED,
             message,
@@ -133,9 +132,13 @@ def make_result(
         crm = replace(crm, status="swapped", findings=[finding])
         first_break = FirstBreak(seam="Form → CRM", stage="crm", kind="swapped", message=message)
     elif outcome == "outage":
-        message = "Could not check Invoice: stripe answered HTTP 503 until the deadline."
-        finding = Finding(FindingKind.UNREACHABLE, message)
-        invoice = replace(invoice, status="unreachable", found=0, latency_s=None, findings=[finding])
+        finding = diagnosis.unreachable_finding(
+            seam="CRM → Invoice", where="Invoice", error="stripe: HTTP 503 Service Unavailable"
+        )
+        message = finding.message
+        invoice = replace(
+            invoice, status="unreachable", found=0, latency_s=None, findings=[finding]
+        )
         first_break = FirstBreak(
             seam="CRM → Invoice", stage="invoice", kind="unreachable", message=message
         )

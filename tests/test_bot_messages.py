@@ -1,0 +1,344 @@
+"""Message builders: whole payloads compared with the expected ones, and Slack's limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+from slack_standin import block_violations
+from test_bot_support import T0, make_result, sample_config
+
+from bot import messages, replies
+from bot.messages import RunInfo
+from bot.preview import render_preview
+from probes.model import CleanupResult, Finding, FindingKind, RunResult
+
+WF = sample_config().workflows["lead-to-invoice"]
+INFO = RunInfo(
+    workflow="lead-to-invoice",
+    run_id="r-7k2xq9",
+    user="U0ALICE",
+    variant="paypal",
+    overrides={"first_name": "Zoë <!channel>"},
+)
+
+
+def md(text: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def section(text: str) -> dict[str, object]:
+    return {"type": "section", "text": md(text)}
+
+
+def context(*texts: str) -> dict[str, object]:
+    return {"type": "context", "elements": [md(t) for t in texts]}
+
+
+def test_started() -> None:
+    assert messages.started(INFO).payload() == {
+        "text": "Probing lead-to-invoice (paypal) … started by <@U0ALICE>, run r-7k2xq9",
+        "blocks": [
+            section(
+                "⏳ Probing *lead-to-invoice* (paypal) … started by <@U0ALICE>, run `r-7k2xq9`"
+            ),
+            context("with first_name=`Zoë &lt;!channel&gt;`"),
+        ],
+    }
+
+
+def test_progress_shows_count_and_latest_stage() -> None:
+    result = make_result(outcome="swap")
+    msg = messages.progress(replace(INFO, overrides={}), result.stages[:2], 4, WF)
+    assert msg.payload()["blocks"][-1] == context("Checked 2 of 4 stages · latest: ❌ Form → CRM")
+
+
+def test_final_leak() -> None:
+    assert messages.final(INFO, make_result(outcome="drop"), WF).payload() == {
+        "text": "❌ lead-to-invoice (paypal): dropped at Form → CRM · run r-7k2xq9 · 12.5 s · "
+        "started by <@U0ALICE>",
+        "blocks": [
+            section("❌ *lead-to-invoice* (paypal): *dropped at Form → CRM*"),
+            context(
+                "run `r-7k2xq9` · 12.5 s · started by <@U0ALICE>",
+                "with first_name=`Zoë &lt;!channel&gt;`",
+                "Stage-by-stage trail, evidence and cleanup in the thread.",
+            ),
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("outcome", "headline"),
+    [
+        pytest.param("ok", "✅ *lead-to-invoice*: *arrived intact at every stage*", id="ok"),
+        pytest.param("swap", "❌ *lead-to-invoice*: *fields swapped at Form → CRM*", id="swap"),
+        pytest.param("outage", "⚠️ *lead-to-invoice*: *could not check Invoice*", id="outage"),
+    ],
+)
+def test_final_headlines(outcome: str, headline: str) -> None:
+    info = RunInfo(workflow="lead-to-invoice", run_id="r-7k2xq9", user="U0ALICE")
+    msg = messages.final(info, make_result(outcome=outcome), WF)
+    assert msg.payload()["blocks"][0] == section(headline)
+
+
+def test_stage_replies() -> None:
+    result = make_result(outcome="swap")
+    assert messages.stage_reply(result.stages[0], WF).payload() == {
+        "text": "✅ Form · injected in 0.2 s",
+        "blocks": [section("✅ *Form* · injected in 0.2 s")],
+    }
+    assert messages.stage_reply(result.stages[1], WF).payload() == {
+        "text": "❌ Form → CRM · fields swapped after 2.1 s",
+        "blocks": [
+            section(
+                "❌ *Form → CRM* · fields swapped after 2.1 s\n"
+                "> Email and first name are swapped (CRM has email='Ada', "
+                "firstname='probe+bt7k2xq9@example.com')."
+            )
+        ],
+    }
+    skipped = make_result(outcome="drop").stages[2]
+    assert messages.stage_reply(skipped, WF).payload()["text"] == (
+        "⏭️ CRM → Email · skipped: nothing arrived upstream to check"
+    )
+
+
+def test_diagnosis_of_a_swap() -> None:
+    assert messages.diagnosis(make_result(outcome="swap"), WF).payload() == {
+        "text": "❌ First break: Form → CRM. Email and first name are swapped (CRM has "
+        "email='Ada', firstname='probe+bt7k2xq9@example.com'). 🧹 Cleanup: removed 3 test "
+        "object(s).",
+        "blocks": [
+            section(
+                "❌ *First break: Form → CRM.* Email and first name are swapped (CRM has "
+                "email='Ada', firstname='probe+bt7k2xq9@example.com')."
+            ),
+            section(
+                "*Evidence at Form → CRM* · swapped\n"
+                '```firstname  expected "Ada"\n'
+                '           observed "probe+bt7k2xq9@example.com"\n'
+                'email      expected "probe+bt7k2xq9@example.com"\n'
+                '           observed "Ada"```'
+            ),
+            context(
+                "🧹 Cleanup: removed 3 test object(s).",
+                "run `r-7k2xq9` · test record marker `bt7k2xq9`",
+            ),
+        ],
+    }
+
+
+def test_diagnosis_of_an_outage_is_not_a_leak() -> None:
+    assert messages.diagnosis(make_result(outcome="outage"), WF).payload() == {
+        "text": "⚠️ Not a leak: Baton could not look. Could not check Invoice: stripe: HTTP 503 "
+        "Service Unavailable. 🧹 Cleanup partial: removed 2; the rest will be retried "
+        "(stripe: HTTP 503).",
+        "blocks": [
+            section(
+                "⚠️ *Not a leak: Baton could not look.* Could not check Invoice: stripe: "
+                "HTTP 503 Service Unavailable."
+            ),
+            section(
+                "*Evidence at CRM → Invoice* · unreachable\n"
+                '```error  observed "stripe: HTTP 503 Service Unavailable"```'
+            ),
+            context(
+                "🧹 Cleanup partial: removed 2; the rest will be retried (stripe: HTTP 503).",
+                "run `r-7k2xq9` · test record marker `bt7k2xq9`",
+            ),
+        ],
+    }
+
+
+def test_diagnosis_ok() -> None:
+    assert messages.diagnosis(make_result(outcome="ok"), WF).payload()["blocks"][0] == section(
+        "✅ *No leaks.* The test record arrived intact at all 4 stages."
+    )
+
+
+def test_values_cannot_ping_or_break_out_of_code_blocks() -> None:
+    nasty = "<!channel> ```x``` <@U999> & <https://evil.example|click>"
+    finding = Finding(
+        FindingKind.WRONG_VALUE,
+        f"Form → CRM: company is {nasty}",
+        ("company",),
+        {"company": "Baton"},
+        {"company": nasty},
+    )
+    result = make_result(outcome="swap")
+    stages = [result.stages[0], replace(result.stages[1], status="wrong_value", findings=[finding])]
+    result = replace(result, stages=stages, first_break=None)
+    payload = messages.diagnosis(result, WF).payload()
+    text = str(payload)
+    assert "<!channel>" not in text and "<@U999>" not in text and "<https" not in text
+    for block in payload["blocks"][1:-1]:
+        assert block["text"]["text"].count("```") == 2  # one code block, opened and closed
+
+
+def _huge_result(findings: int, value_len: int) -> RunResult:
+    big = [
+        Finding(
+            FindingKind.TRUNCATED,
+            f"Form → CRM: field_{i} was cut",
+            (f"field_{i}",),
+            {f"field_{i}": "x" * value_len, "other": "y" * value_len},
+            {f"field_{i}": "x" * (value_len // 2), "other": "z" * value_len},
+        )
+        for i in range(findings)
+    ]
+    result = make_result(outcome="swap")
+    crm = replace(result.stages[1], status="truncated", findings=big)
+    return replace(result, stages=[result.stages[0], crm, *result.stages[2:]])
+
+
+@pytest.mark.parametrize(
+    ("findings", "value_len"),
+    [
+        pytest.param(120, 200, id="many-findings"),
+        pytest.param(3, 20_000, id="huge-values"),
+        pytest.param(60, 2_000, id="both"),
+    ],
+)
+def test_long_evidence_is_folded_within_slack_limits(findings: int, value_len: int) -> None:
+    result = _huge_result(findings, value_len)
+    for msg in (
+        messages.diagnosis(result, WF),
+        messages.fallback_final(RunInfo("lead-to-invoice", "r-1"), result, WF, note="n"),
+    ):
+        payload = msg.payload()  # slack_sdk's models validate their own limits here
+        blocks = payload["blocks"]
+        assert len(blocks) <= 50
+        assert not [v for b in blocks for v in block_violations(b)]
+        assert len(payload["text"]) <= 3000
+        assert sum(len(str(b)) for b in blocks) < 20_000
+    text = str(messages.diagnosis(result, WF).payload())
+    assert ("more finding(s) not shown here" in text) == (findings > 3)
+    assert "x" * 301 not in text  # every value clipped
+
+
+def test_a_stage_stuck_without_findings_still_gets_a_headline() -> None:
+    result = make_result(outcome="swap")
+    result = replace(result, first_break=None)
+    assert messages.final(RunInfo("lead-to-invoice", "r-1"), result, WF).text.startswith(
+        "❌ lead-to-invoice: fields swapped at Form → CRM"
+    )
+
+
+def test_help_with_a_problem() -> None:
+    assert replies.help_message("/baton", "unknown command 'x'").payload() == {
+        "text": "⚠️ unknown command 'x'\n"
+        "Baton traces a marked test record through your automations. Commands:\n"
+        "• `/baton run WORKFLOW [variant] [field=value …]` — inject a test record and trace it\n"
+        "• `/baton list` — workflows and their last verdicts\n"
+        "• `/baton status [WORKFLOW]` — what is running, and the last result\n"
+        "• `/baton history WORKFLOW [N]` — the last N runs (10 unless you say)\n"
+        "• `/baton help` — this message\n"
+        'Values with spaces go in quotes: `first_name="Zoë Ann"`',
+        "blocks": [
+            section("⚠️ unknown command 'x'"),
+            section(
+                "Baton traces a marked test record through your automations. Commands:\n"
+                "• `/baton run WORKFLOW [variant] [field=value …]` — inject a test record and "
+                "trace it\n"
+                "• `/baton list` — workflows and their last verdicts\n"
+                "• `/baton status [WORKFLOW]` — what is running, and the last result\n"
+                "• `/baton history WORKFLOW [N]` — the last N runs (10 unless you say)\n"
+                "• `/baton help` — this message\n"
+                'Values with spaces go in quotes: `first_name="Zoë Ann"`'
+            ),
+        ],
+    }
+
+
+def test_workflow_list() -> None:
+    now = T0 + dt.timedelta(minutes=5)
+    last = {"lead-to-invoice": make_result(outcome="drop")}
+    assert replies.workflow_list(sample_config().workflows, last, now).payload() == {
+        "text": "2 workflows: lead-to-invoice (leak) newsletter (never run)",
+        "blocks": [
+            section("*Workflows* (2)"),
+            section(
+                "*lead-to-invoice* — Web form to CRM, welcome mail and invoice\n"
+                "Form → CRM → Email → Invoice · variants: card, paypal\n"
+                "❌ dropped at Form → CRM · `r-7k2xq9` 5 min ago"
+            ),
+            section("*newsletter*\nForm → Email\n▫️ never run"),
+        ],
+    }
+
+
+def test_status_of_one_workflow() -> None:
+    now = T0 + dt.timedelta(hours=2)
+    active = [{"id": "r-000009", "workflow": "lead-to-invoice", "started_at": now.isoformat()}]
+    msg = replies.status_one("lead-to-invoice", WF, make_result(outcome="drop"), active, now)
+    assert msg.payload() == {
+        "text": "❌ lead-to-invoice: dropped at Form → CRM",
+        "blocks": [
+            section(
+                "❌ *lead-to-invoice*: *dropped at Form → CRM*\n"
+                "Form → CRM: the record never arrived in CRM within 30s\n"
+                "🧹 Cleanup: removed 1 test object(s)."
+            ),
+            context(
+                "last run `r-7k2xq9` 2 h ago · took 12.5 s",
+                "⏳ *1 probe run(s) in flight:* lead-to-invoice `r-000009` just now",
+            ),
+        ],
+    }
+
+
+def test_history_packs_lines_into_sections() -> None:
+    runs = [
+        make_result(f"r-{i:06d}", outcome="drop", started=T0 - dt.timedelta(hours=i))
+        for i in range(50)
+    ]
+    payload = replies.history("lead-to-invoice", WF, runs, T0).payload()
+    assert payload["blocks"][0] == section("*History of lead-to-invoice* (last 50)")
+    lines = "\n".join(b["text"]["text"] for b in payload["blocks"][1:]).split("\n")
+    assert len(lines) == 50
+    assert lines[0] == ("❌ `r-000000` · 2026-05-01 14:00 UTC · dropped at Form → CRM · 12.5 s")
+    assert not [v for b in payload["blocks"] for v in block_violations(b)]
+
+
+def test_refusals_are_polite_and_name_the_fix() -> None:
+    assert replies.refused_user("U0EVE", "/baton").text == (
+        "Sorry <@U0EVE>, you are not on the list of people who can use /baton here. Ask "
+        "whoever runs Baton to add your user id `U0EVE` to `slack.allowed_users`."
+    )
+    assert replies.refused_channel(["C0PROBES"], "/baton").text == (
+        "Sorry, /baton does not run in this channel. Try <#C0PROBES>."
+    )
+
+
+def test_cleanup_lines() -> None:
+    assert messages.cleanup_line(CleanupResult("done", 0)) == (
+        "🧹 Cleanup: nothing was left to remove."
+    )
+    assert messages.cleanup_line(CleanupResult("failed", 0, ["hubspot: 401"])) == (
+        "🧹 Cleanup failed (hubspot: 401); it will be retried (`baton cleanup`)."
+    )
+
+
+def test_preview_renders_parent_and_thread_as_text() -> None:
+    assert render_preview(make_result(outcome="drop"), WF, user="U0ALICE") == "\n".join(
+        [
+            "┌─ #probes · parent message, updated in place when the run ends",
+            "│  ❌ lead-to-invoice: dropped at Form → CRM",
+            "│  run `r-7k2xq9` · 12.5 s · started by @U0ALICE · Stage-by-stage trail, "
+            "evidence and cleanup in the thread.",
+            "└─ thread · 5 replies",
+            "   ↳ ✅ Form · injected in 0.2 s",
+            "   ↳ ❌ Form → CRM · dropped",
+            "     > The record never arrived in CRM within 30s.",
+            "   ↳ ⏭️ CRM → Email · skipped: nothing arrived upstream to check",
+            "   ↳ ⏭️ CRM → Invoice · skipped: nothing arrived upstream to check",
+            "   ↳ ❌ First break: Form → CRM. The record never arrived in CRM within 30s.",
+            "     Evidence at Form → CRM · missing",
+            "         within_s  expected 30",
+            "         count     observed 0",
+            "     🧹 Cleanup: removed 1 test object(s). · run `r-7k2xq9` · test record marker "
+            "`bt7k2xq9`",
+        ]
+    )
