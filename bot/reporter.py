@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probes.config import WorkflowConfig
-from probes.errors import BatonError, UsageError
+from probes.errors import UsageError
 from probes.model import RunResult, StageResult
 
 from . import messages, replies
@@ -144,10 +144,10 @@ class Reporter:
             self.store.release(req.keys)
             await self.tell(req, replies.problem(str(exc), self.command))
             return None
-        except BatonError as exc:
+        except Exception as exc:
             self.store.release(req.keys)
             eid = self.error_id()
-            log.error("%s: could not start a probe of %s: %s", eid, req.workflow, exc)
+            log.error("%s: could not start a probe of %s: %r", eid, req.workflow, exc)
             await self.tell(req, replies.internal_error(eid))
             return None
         self.store.attach_run(req.keys, run_id)
@@ -189,8 +189,11 @@ class Reporter:
         async def sender() -> None:
             while (stage := await queue.get()) is not None:
                 settled.append(stage)
-                await out.reply(messages.stage_reply(stage, wf))
-                out.progress(messages.progress(info, settled, total, wf))
+                try:
+                    await out.reply(messages.stage_reply(stage, wf))
+                    out.progress(messages.progress(info, settled, total, wf))
+                except Exception:  # one bad reply must not cost the rest of the thread
+                    log.exception("%s: reporting stage %s failed", self.error_id(), stage.name)
 
         task = asyncio.create_task(sender())
         try:

@@ -142,52 +142,76 @@ async def serve(
     from probes.engine import Engine
     from probes.store import open_store
 
+    stop = stop or _stop_on_signals()
+    # One keep-alive session for every Slack call (not a new TLS connection per message).
+    async with aiohttp.ClientSession() as session:
+        client = AsyncWebClient(
+            token=tokens.bot_token,
+            base_url=config.slack.api_url or DEFAULT_API_URL,
+            session=session,
+            retry_handlers=[],  # one retry policy for Slack calls: bot.slack_api's
+        )
+        identity = await check_bot_token(client)
+        wss_url = None
+        if tokens.app_token is not None:
+            wss_url = await open_socket_url(client.base_url, tokens.app_token)
+        store = open_store(config.store)  # only now, once every token is known to work
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        async with httpx.AsyncClient(limits=limits) as http:
+            bot = Bot(
+                config=config,
+                engine=Engine(config, store=store, client=http),
+                client=client,
+                db=store.db,
+                signing_secret=tokens.signing_secret,
+            )
+            await bot.prepare(identity)
+            bot.resume()
+            sweeper = asyncio.create_task(janitor(Engine(config, store=store, client=http)))
+            try:
+                await _listen(
+                    bot,
+                    tokens,
+                    wss_url,
+                    stop,
+                    ready,
+                    host=host,
+                    port=port,
+                    team=str(identity.get("team") or "your workspace"),
+                )
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+                await bot.aclose()
+
+
+async def _listen(
+    bot: Bot,
+    tokens: Tokens,
+    wss_url: str | None,
+    stop: asyncio.Event,
+    ready: Callable[[str], None] | None,
+    *,
+    host: str,
+    port: int,
+    team: str,
+) -> None:
     from .server import EVENTS_PATH, start_http
 
-    stop = stop or _stop_on_signals()
-    client = AsyncWebClient(
-        token=tokens.bot_token,
-        base_url=config.slack.api_url or DEFAULT_API_URL,
-        retry_handlers=[],  # one retry policy for Slack calls: bot.slack_api's
+    command = bot.settings.command
+    if tokens.app_token is not None and wss_url is not None:
+        await _socket_mode(bot, tokens.app_token, wss_url, stop, ready, f"{command} in {team}")
+        return
+    runner, bound = await start_http(
+        bot, signing_secret=tokens.signing_secret or "", host=host, port=port
     )
-    identity = await check_bot_token(client)
-    team = str(identity.get("team") or identity.get("team_id") or "your workspace")
-    wss_url = None
-    if tokens.app_token is not None:
-        wss_url = await open_socket_url(client.base_url, tokens.app_token)
-    store = open_store(config.store)  # only now, once every token is known to work
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    async with httpx.AsyncClient(limits=limits) as http:
-        bot = Bot(
-            config=config,
-            engine=Engine(config, store=store, client=http),
-            client=client,
-            db=store.db,
-            signing_secret=tokens.signing_secret,
-        )
-        await bot.prepare(identity)
-        bot.resume()
-        sweeper = asyncio.create_task(janitor(Engine(config, store=store, client=http)))
-        command = bot.settings.command
-        try:
-            if tokens.app_token is not None and wss_url is not None:
-                what = f"{command} in {team}"
-                await _socket_mode(bot, tokens.app_token, wss_url, stop, ready, what)
-            else:
-                runner, bound = await start_http(
-                    bot, signing_secret=tokens.signing_secret or "", host=host, port=port
-                )
-                try:
-                    if ready:
-                        ready(f"listening for {command} on http://{host}:{bound}{EVENTS_PATH}")
-                    await stop.wait()
-                finally:
-                    await runner.cleanup()
-        finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-            await bot.aclose()
+    try:
+        if ready:
+            ready(f"listening for {command} on http://{host}:{bound}{EVENTS_PATH}")
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 async def open_socket_url(base_url: str, app_token: str) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackObjectFormationError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -132,7 +132,7 @@ class SlackApi:
 
     async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
         """chat.postMessage; returns the new message's ``ts``."""
-        params: dict[str, Any] = {"channel": channel, **message.payload()}
+        params: dict[str, Any] = {"channel": channel, **_payload("chat.postMessage", message)}
         if thread_ts is not None:
             params["thread_ts"] = thread_ts
         data = await self.call("chat.postMessage", params)
@@ -140,7 +140,8 @@ class SlackApi:
 
     async def update(self, channel: str, ts: str, message: Message) -> None:
         """chat.update of a message Baton posted."""
-        await self.call("chat.update", {"channel": channel, "ts": ts, **message.payload()})
+        payload = _payload("chat.update", message)
+        await self.call("chat.update", {"channel": channel, "ts": ts, **payload})
 
     async def respond(
         self,
@@ -152,7 +153,7 @@ class SlackApi:
     ) -> None:
         """Answer through a command's ``response_url`` (ephemeral unless ``in_channel``)."""
         body: dict[str, Any] = {
-            **message.payload(),
+            **_payload("response_url", message),
             "response_type": "in_channel" if in_channel else "ephemeral",
         }
         if replace_original:
@@ -185,6 +186,14 @@ class SlackApi:
         wait = min(retry_after if retry_after is not None else 2.0**attempt, self.max_wait_s)
         log.warning("%s rate limited by Slack; retrying in %.1f s", method, wait)
         await self.sleep(wait)
+
+
+def _payload(method: str, message: Message) -> dict[str, Any]:
+    """The message as Slack takes it; blocks slack_sdk refuses to build are our error."""
+    try:
+        return message.payload()
+    except SlackObjectFormationError as exc:
+        raise SlackCallError(method, "invalid_blocks") from exc
 
 
 def _retry_after(headers: Mapping[str, Any] | None) -> float | None:

@@ -134,6 +134,21 @@ class Decision:
     deliver_after_ts: float | None = None  # QUIET: when the deferred message is due
 
 
+def policy_from_config(workflow: Any) -> AlertPolicy:
+    """The alert policy of a config workflow: ``workflow.alerts`` as an AlertPolicy, a mapping
+    or an object with its fields; the defaults when it has none."""
+    raw = getattr(workflow, "alerts", None)
+    if raw is None or isinstance(raw, AlertPolicy):
+        return raw or AlertPolicy()
+
+    def get(key: str) -> Any:
+        return raw.get(key) if isinstance(raw, dict) else getattr(raw, key, None)
+
+    names = ("failures_before_alert", "errors_before_alert", "timezone", "quiet_hours")
+    values: dict[str, Any] = {k: get(k) for k in names if get(k) is not None}
+    return AlertPolicy(**values, maintenance=tuple(get("maintenance") or ()))
+
+
 def next_state(state: AlertState, verdict: str, policy: AlertPolicy) -> tuple[AlertState, Action]:
     """The pure transition: the new state and the action, before quiet hours.
 
@@ -281,5 +296,6 @@ __all__ = [
     "load_state",
     "next_state",
     "observe_result",
+    "policy_from_config",
     "record_delivery",
 ]

@@ -44,6 +44,7 @@ from .model import (
     verdict_for,
 )
 from .record import TestRecord, make_record, new_marker
+from .rollup import record_stage_rollup
 from .store import (
     CLEANUP_DONE,
     CLEANUP_PENDING,
@@ -515,6 +516,8 @@ class Engine:
             marker=record.marker,
         )
         self.store.finish_run(result, status=status, finished_ts=now)
+        # Digests read per-day rollups; sync_rollup() repairs a crash between the two writes.
+        record_stage_rollup(self.store.db, self.store.stages(run["id"]), verdict=str(verdict))
         return result
 
     async def _cleanup(self, run_id: str, record: TestRecord) -> CleanupResult:

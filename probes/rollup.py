@@ -2,7 +2,7 @@
 
 A digest needs counts per status, finding kinds and latency percentiles per seam. Reading
 every row of ``stages`` for that takes seconds at a million rows (percentiles need every
-latency), so each finished run is also added, once, to two small tables:
+latency), so each finished run is also added, once, to three small tables:
 
 ``stage_rollup`` (one row per hour, workflow, stage, metric and key; ``n`` counts; the
 primary key starts with the UTC day so a digest groups by day without sorting)
@@ -204,14 +204,17 @@ def sync_rollup(db: sqlite_utils.Database, *, batch: int = 500) -> int:
 
 
 def prune_rollup(db: sqlite_utils.Database, *, before_ts: float) -> int:
-    """Forget rollup hours that start before ``before_ts``; return the rows removed."""
+    """Forget rollup hours that start before ``before_ts``; return the rows removed.
+
+    ``rollup_runs`` keeps its rows, so :func:`sync_rollup` never adds a pruned run back;
+    they go when the runs themselves are deleted.
+    """
     ensure_rollup(db)
     with db.conn:
         cur = db.execute(
             f"DELETE FROM {ROLLUP_TABLE} WHERE day_ts <= ? AND hour_ts < ?",
             [before_ts, hour_of(before_ts)],
         )
-        db.execute(f"DELETE FROM {RUNS_TABLE} WHERE started_ts < ?", [hour_of(before_ts)])
     return int(cur.rowcount)
 
 

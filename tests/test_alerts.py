@@ -18,6 +18,7 @@ from probes.alerts import (
     load_state,
     next_state,
     observe_result,
+    policy_from_config,
     record_delivery,
 )
 from probes.store import Store
@@ -233,3 +234,23 @@ def test_two_workers_on_one_file_never_both_send(tmp_path: Path) -> None:
 def test_bad_policies(kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
         AlertPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_policy_from_config() -> None:
+    from types import SimpleNamespace
+
+    assert policy_from_config(SimpleNamespace()) == AlertPolicy()
+    policy = AlertPolicy(failures_before_alert=3)
+    assert policy_from_config(SimpleNamespace(alerts=policy)) is policy
+    raw = {
+        "failures_before_alert": 1,
+        "quiet_hours": "22:00-07:00",
+        "maintenance": ["Sun 02:00-04:00"],
+    }
+    assert policy_from_config(SimpleNamespace(alerts=raw)) == AlertPolicy(
+        failures_before_alert=1, quiet_hours="22:00-07:00", maintenance=("Sun 02:00-04:00",)
+    )
+    obj = SimpleNamespace(timezone="Europe/London", errors_before_alert=5)
+    assert policy_from_config(SimpleNamespace(alerts=obj)) == AlertPolicy(
+        timezone="Europe/London", errors_before_alert=5
+    )

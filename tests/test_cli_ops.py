@@ -114,8 +114,8 @@ def python_config(tmp_path: Path, *, schedule: ScheduleSpec | None = None) -> Co
             after="form",
             label="CRM",
             expect=Expectation(fields={"email": "{email}"}),
-            deadline_s=0.3,
-            grace_s=0.2,
+            deadline_s=2.0,
+            grace_s=0.1,
             settle_s=0.0,
         ),
     ]
@@ -196,7 +196,7 @@ def burst_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
 
 def test_burst_with_drops(burst_config: Config) -> None:
     Burst.drop_every = 4
-    result = CliRunner().invoke(cli, ["burst", "lead", "-n", "20", "--concurrency", "8", "--json"])
+    result = CliRunner().invoke(cli, ["burst", "lead", "-n", "20", "--concurrency", "20", "--json"])
     assert result.exit_code == 1, result.output
     data = json.loads(result.output)
     assert (data["runs"], data["ok"], data["leaks"], data["could_not_check"]) == (20, 15, 5, 0)

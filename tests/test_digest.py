@@ -20,7 +20,7 @@ import sqlite_utils
 from probes.chart import render_chart
 from probes.digest import build_digest, render_digest_text
 from probes.model import CleanupResult, Finding, FirstBreak, RunResult, StageResult, Verdict
-from probes.rollup import record_stage_rollup, sync_rollup
+from probes.rollup import prune_rollup, record_stage_rollup, sync_rollup
 from probes.store import DONE, StageRow, Store
 
 DAY = 86_400.0
@@ -208,6 +208,12 @@ def test_rollup_is_idempotent_and_sync_fills_gaps() -> None:
     assert build_digest(backfilled, NOW) == build_digest(by_engine, NOW)
 
 
+def test_pruned_hours_stay_pruned(store: Store) -> None:
+    assert prune_rollup(store.db, before_ts=NOW) > 0
+    assert build_digest(store, NOW).workflows == []
+    assert sync_rollup(store.db) == 0
+
+
 def test_render_text(store: Store) -> None:
     text = render_digest_text(build_digest(store, NOW))
     assert text.splitlines()[:4] == [
@@ -252,7 +258,7 @@ def test_chart_is_a_png(store: Store) -> None:
 
 
 def test_rollup_of_real_engine_runs() -> None:
-    """The call the engine makes when a run finishes, on rows the engine wrote."""
+    """The engine's rollup, written when each run finishes, read by build_digest."""
     from test_engine import Clock, World, engine_for, healthy, run
 
     clock = Clock()
@@ -269,7 +275,10 @@ def test_rollup_of_real_engine_runs() -> None:
         World.down.update({down} - {""})
         healthy(**plan)
         result = run(engine, "lead")
-        assert record_stage_rollup(store.db, store.stages(result.run_id), verdict=result.verdict)
+        # The engine recorded the rollup when the run finished; a second call is a no-op.
+        assert not record_stage_rollup(
+            store.db, store.stages(result.run_id), verdict=result.verdict
+        )
         results.append(result)
     assert [str(r.verdict) for r in results] == ["ok", "leak", "error", "error"]
     (wf,) = build_digest(store, clock.now + 1).workflows
