@@ -148,3 +148,74 @@ def test_rate_limited_tools_are_waited_out_not_reported() -> None:
     faults = ["ratelimit@hubspot=2", "ratelimit@stripe=3", "ratelimit@sendgrid=2"]
     result, _ = asyncio.run(probe(faults))
     assert result.verdict == Verdict.OK, result.to_json()
+
+
+GENERIC = """
+version: 1
+store: ":memory:"
+tools:
+  form:
+    type: webhook
+    url: ${BATON_SANDBOX_URL}/glue/hooks/catch/2002/forms
+    format: form
+  contacts:
+    type: http
+    url: "${BATON_SANDBOX_URL}/hubspot/crm/v3/objects/contacts/{email}?idProperty=email&properties=email,firstname,lastname"
+    records_path: ""
+    id_field: id
+    credentials:
+      token: ${HUBSPOT_TOKEN:-sandbox-token}
+    cleanup_url: "${BATON_SANDBOX_URL}/hubspot/crm/v3/objects/contacts/{id}"
+workflows:
+  generic:
+    stages:
+      - name: form
+        tool: form
+        label: Form
+      - name: crm
+        tool: contacts
+        after: form
+        label: CRM
+        expect:
+          fields:
+            properties.email: "{email}"
+            properties.lastname: "{last_name}"
+        deadline: 4s
+        grace: 2s
+        settle: 0.5s
+"""
+
+
+@pytest.mark.parametrize(
+    ("faults", "status"),
+    [
+        pytest.param([], "ok", id="healthy"),
+        pytest.param(["truncate@crm=lastname:6"], "truncated", id="truncated"),
+    ],
+)
+def test_form_encoded_webhook_and_generic_http_observer(faults: list[str], status: str) -> None:
+    from probes.config import load_config_text
+
+    async def go() -> tuple[RunResult, dict[str, Any]]:
+        sb = Sandbox(faults=faults, search_lag_s=0.2)
+        await asyncio.to_thread(sb.start)
+        try:
+            config = load_config_text(GENERIC, env={"BATON_SANDBOX_URL": sb.url})
+            async with httpx.AsyncClient() as client:
+                engine = Engine(
+                    config, store=Store(sqlite_utils.Database(memory=True)), client=client
+                )
+                result = await engine.run("generic")
+            glue_requests = [r for r in sb.requests() if r["path"].startswith("/glue")]
+            return result, {"glue": glue_requests, "state": sb.state()}
+        finally:
+            await asyncio.to_thread(sb.stop)
+
+    result, seen = asyncio.run(go())
+    assert [s.status for s in result.stages] == ["ok", status], result.to_json()
+    [hook] = seen["glue"]
+    assert "x-www-form-urlencoded" in hook["headers"].get(
+        "Content-Type", hook["headers"].get("content-type", "")
+    )
+    assert result.cleanup.status == "done" and result.cleanup.removed == 1
+    assert seen["state"]["counts"]["hubspot"]["contacts"] == 0

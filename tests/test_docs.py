@@ -1,0 +1,34 @@
+"""Every command is documented: a docstring with an example, and a line in the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+
+from bot.cli import register
+from probes.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+register(cli)
+COMMANDS = sorted(cli.commands)
+
+
+def test_the_command_list_is_complete() -> None:
+    assert {"run", "check-config", "demo", "sandbox", "resume", "cleanup", "serve"} <= set(
+        COMMANDS
+    )
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_command_has_help_with_an_example(name: str) -> None:
+    command = cli.commands[name]
+    assert isinstance(command, click.Command)
+    assert command.help and "Example" in command.help, f"baton {name}: add an example"
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_command_is_in_the_readme(name: str) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"baton {name}" in readme, f"README.md does not mention `baton {name}`"
