@@ -160,7 +160,8 @@ tools:
     format: form
   contacts:
     type: http
-    url: "${BATON_SANDBOX_URL}/hubspot/crm/v3/objects/contacts/{email}?idProperty=email&properties=email,firstname,lastname"
+    url: "${BATON_SANDBOX_URL}/hubspot/crm/v3/objects/contacts/{email}?idProperty=email\\
+      &properties=email,firstname,lastname"
     records_path: ""
     id_field: id
     credentials:
