@@ -28,6 +28,7 @@ import sqlite_utils
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
@@ -88,6 +89,12 @@ class BotSettings:
         )
 
 
+def _not_about_the_token_in_the_environment(record: logging.LogRecord) -> bool:
+    """bolt warns that SLACK_BOT_TOKEN goes unused when given a client; here that is meant
+    (the token reaches bolt through ``authorize``), so the warning would only confuse."""
+    return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 class Bot:
     """The bolt ``AsyncApp`` with Baton's command on it, and the background runs it starts."""
 
@@ -136,13 +143,15 @@ class Bot:
         async def authorize() -> AuthorizeResult:  # bolt reads the argument names: no self
             return await self._authorize()
 
+        bolt_log = logging.getLogger("bot.bolt")
+        bolt_log.addFilter(_not_about_the_token_in_the_environment)
         self.app = AsyncApp(
             client=bolt_client,
             authorize=authorize,
             signing_secret=signing_secret or "",
             process_before_response=True,  # our listener acks itself, fast; runs go to tasks
             name="baton",
-            logger=logging.getLogger("bot.bolt"),
+            logger=bolt_log,
         )
         self.app.command(self.settings.command)(self._on_command)
         self.app.error(self._on_error)

@@ -5,9 +5,9 @@ plain-text fallback (what notifications and old clients show). Messages stay ins
 Slack's limits (50 blocks, 3,000 characters per section); evidence that does not fit is
 folded into a "… more not shown" line rather than cut mid-table.
 
-    >>> msg = started(RunInfo(workflow="lead-to-invoice", run_id="r-7k2xq9", user="U1"))
+    >>> msg = started(RunInfo(workflow="lead-to-invoice", run_id="r-7k2xq9", user="U0ALICE"))
     >>> msg.text
-    'Probing lead-to-invoice … started by <@U1>, run r-7k2xq9'
+    'Probing lead-to-invoice … started by <@U0ALICE>, run r-7k2xq9'
 """
 
 from __future__ import annotations

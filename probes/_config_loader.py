@@ -7,7 +7,8 @@
 
 The pipeline: bytes → UTF-8 text → YAML nodes with lines (``_config_yaml``) → plain
 values checked key by key (``_config_check.Checker``) → the typed model in
-``probes.config``. Workflows are checked in ``_config_workflows``.
+``probes.config``. Workflows are checked in ``_config_workflows``; their schedules and
+alerts, and ``slack.digests``, in ``_config_schedule``.
 
 Secrets only come from the environment: every value under ``tools.<name>.credentials``
 and ``slack.bot_token`` / ``signing_secret`` / ``app_token`` must be ``${VAR}`` or
@@ -25,6 +26,7 @@ from . import _messages as msg
 from ._config_check import Checker, location
 from ._config_connectors import ConnectorSpec, connector_specs
 from ._config_records import check_record, check_tool_templates
+from ._config_schedule import check_digests
 from ._config_values import env_var_hint, is_slug, is_url, single_ref
 from ._config_workflows import parse_workflows
 from ._config_yaml import KeyPath, YamlProblem, parse_yaml
@@ -45,6 +47,7 @@ SLACK_KEYS = (
     "allowed_users",
     "allowed_channels",
     "default_channel",
+    "digests",
 )
 SLACK_SECRETS = ("bot_token", "signing_secret", "app_token")
 
@@ -110,11 +113,19 @@ def _build(ck: Checker, top: dict[str, Any], path: str) -> Config:
     record = check_record(ck, ("record",), top.get("record"))
     specs = connector_specs()
     tools, tool_specs = _tools(ck, top.get("tools"), specs)
+    raw_workflows = top.get("workflows")
+    # Every name written, so a workflow with its own problem is not "unknown" to a digest.
+    names = list(raw_workflows) if isinstance(raw_workflows, dict) else []
+    slack = _slack(ck, top.get("slack"), names)
     workflows = parse_workflows(
-        ck, top.get("workflows"), tool_specs, specs=specs, global_record=record
+        ck,
+        raw_workflows,
+        tool_specs,
+        specs=specs,
+        global_record=record,
+        default_channel=slack.default_channel,
     )
     check_tool_templates(ck, tools, tool_specs, [record, *_records(workflows)])
-    slack = _slack(ck, top.get("slack"))
     return Config(
         tools=tools,
         workflows=workflows,
@@ -271,7 +282,7 @@ def _secret(ck: Checker, path: KeyPath, key: str, value: Any, var_hint: str) -> 
     return resolved if ck.problem_count == before else None
 
 
-def _slack(ck: Checker, value: Any) -> SlackConfig:
+def _slack(ck: Checker, value: Any, workflows: list[str]) -> SlackConfig:
     if value is None:
         return SlackConfig()
     m = ck.mapping(("slack",), value, SLACK_KEYS)
@@ -300,4 +311,5 @@ def _slack(ck: Checker, value: Any) -> SlackConfig:
         allowed_users=ck.text_list(("slack", "allowed_users"), m.get("allowed_users")),
         allowed_channels=ck.text_list(("slack", "allowed_channels"), m.get("allowed_channels")),
         default_channel=ck.text(("slack", "default_channel"), m.get("default_channel")) or None,
+        digests=check_digests(ck, ("slack", "digests"), m.get("digests"), workflows),
     )

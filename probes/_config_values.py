@@ -24,7 +24,9 @@ _SINGLE_REF = re.compile(r"\$\{(" + _NAME + r")(?::-([^${}]*))?\}")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
-_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|secs|sec|s|mins|min|m|hrs|hr|h)\s*")
+_DURATION_PART = re.compile(
+    r"\s*(\d+(?:\.\d+)?)\s*(ms|secs|sec|s|mins|min|m|hrs|hr|h|days|day|d|weeks|week|w)\s*"
+)
 _UNIT_S = {
     "ms": 0.001,
     "s": 1.0,
@@ -36,6 +38,12 @@ _UNIT_S = {
     "h": 3600.0,
     "hr": 3600.0,
     "hrs": 3600.0,
+    "d": 86_400.0,
+    "day": 86_400.0,
+    "days": 86_400.0,
+    "w": 604_800.0,
+    "week": 604_800.0,
+    "weeks": 604_800.0,
 }
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*/\s*([a-z]+)\s*")
 _PER_S = {
@@ -93,7 +101,8 @@ def env_var_hint(*parts: str) -> str:
 
 
 def parse_duration(value: object) -> float | None:
-    """Seconds from ``30``, ``1.5``, ``"30s"``, ``"5m"``, ``"2h"``, ``"1m30s"``, ``"500ms"``.
+    """Seconds from ``30``, ``1.5``, ``"30s"``, ``"5m"``, ``"2h"``, ``"1m30s"``, ``"500ms"``,
+    ``"7d"``, ``"1w"``.
 
     ``None`` when ``value`` is not a duration; negative values are returned for the
     caller to refuse.

@@ -15,6 +15,7 @@ from . import _messages as msg
 from ._config_check import Checker
 from ._config_connectors import ConnectorSpec
 from ._config_records import check_record, check_template, sample_record
+from ._config_schedule import check_alerts, check_schedule
 from ._config_values import is_slug
 from ._config_yaml import KeyPath
 from .config import (
@@ -28,7 +29,7 @@ from .config import (
 )
 from .record import TestRecord
 
-WORKFLOW_KEYS = ("description", "record", "stages", "variants")
+WORKFLOW_KEYS = ("description", "record", "stages", "variants", "schedule", "alerts")
 STAGE_KEYS = ("name", "tool", "after", "label", "expect", "deadline", "grace", "settle", "options")
 EXPECT_KEYS = ("fields", "count", "absent")
 VARIANT_KEYS = ("record", "expect")
@@ -41,8 +42,13 @@ def parse_workflows(
     *,
     specs: Mapping[str, ConnectorSpec],
     global_record: Mapping[str, Any],
+    default_channel: str | None = None,
 ) -> dict[str, WorkflowConfig]:
-    """``workflows.*``; ``tools`` maps each declared tool to its spec (``None``: bad type)."""
+    """``workflows.*``; ``tools`` maps each declared tool to its spec (``None``: bad type).
+
+    ``default_channel`` (``slack.default_channel``) is where a schedule without its own
+    ``channel`` reports.
+    """
     if value is None:
         present = ("workflows",) in ck.doc.lines
         ck.add(
@@ -55,7 +61,7 @@ def parse_workflows(
     mapping = ck.mapping(("workflows",), value)
     if mapping is not None and not mapping:
         ck.add(("workflows",), msg.empty_list("workflow"))
-    checker = _WorkflowChecker(ck, tools, specs, global_record)
+    checker = _WorkflowChecker(ck, tools, specs, global_record, default_channel)
     out: dict[str, WorkflowConfig] = {}
     for name, raw in (mapping or {}).items():
         workflow = checker.workflow(name, raw)
@@ -71,9 +77,11 @@ class _WorkflowChecker:
         tools: Mapping[str, ConnectorSpec | None],
         specs: Mapping[str, ConnectorSpec],
         global_record: Mapping[str, Any],
+        default_channel: str | None = None,
     ) -> None:
         self.ck = ck
         self.tools = tools
+        self.default_channel = default_channel
         self.inject_types = [s.type_name for s in specs.values() if s.can_inject]
         self.observe_types = [s.type_name for s in specs.values() if s.can_observe]
         self.global_record = global_record
@@ -98,10 +106,31 @@ class _WorkflowChecker:
         self.sample = self._sample(record, *variant_records.values())
         stages = self.stages((*path, "stages"), m.get("stages"))
         variants = self.variants((*path, "variants"), m.get("variants"), stages, variant_records)
+        schedule = check_schedule(
+            ck,
+            (*path, "schedule"),
+            m.get("schedule"),
+            workflow=name,
+            # Every name written, so a variant with its own problem is not "unknown" too.
+            variants=list(raw_variants) if isinstance(raw_variants, dict) else [],
+            default_channel=self.default_channel,
+        )
+        alerts = check_alerts(
+            ck,
+            (*path, "alerts"),
+            m.get("alerts"),
+            default_timezone=schedule.timezone if schedule is not None else "UTC",
+        )
         if not stages:
             return None
         return WorkflowConfig(
-            name=name, stages=stages, description=description, record=record, variants=variants
+            name=name,
+            stages=stages,
+            description=description,
+            record=record,
+            variants=variants,
+            schedule=schedule,
+            alerts=alerts,
         )
 
     def _sample(self, *records: Mapping[str, Any]) -> TestRecord:

@@ -318,3 +318,49 @@ def duplicate_stage(name: str, first_index: int) -> str:
 
 def unknown_stage(name: str, stages: Iterable[str]) -> str:
     return unknown("stage", name, stages)
+
+
+# -- schedules, alerts and digests -------------------------------------------------------
+
+
+def cron_and_every() -> str:
+    return "has both 'cron' and 'every'; give one of them"
+
+
+def cron_or_every() -> str:
+    return "needs 'cron' or 'every', e.g. every: 15m or cron: '*/15 * * * *'"
+
+
+def bad_cron(expr: str, reason: str) -> str:
+    return f"bad cron expression {expr!r}: {reason}"
+
+
+def every_too_short(value: Any) -> str:
+    text = f"must be at least 1m (a schedule runs at most once a minute), not {value!r}"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text += f" (a bare number is seconds; did you mean '{value:g}m'?)"
+    return text
+
+
+def bad_timezone(name: str, zones: Iterable[str]) -> str:
+    close = did_you_mean(name, zones)
+    if close:
+        return f"unknown time zone {name!r}{close}"
+    return f"unknown time zone {name!r}; use an IANA name such as 'Europe/London' or 'UTC'"
+
+
+def unknown_variant(name: str, variants: Iterable[str]) -> str:
+    """``variants`` of the workflow; ``default`` (its own record) is always allowed."""
+    return unknown("variant", name, [*variants, "default"])
+
+
+def unknown_workflow(name: str, workflows: Iterable[str]) -> str:
+    return unknown("workflow", name, workflows)
+
+
+def digest_channel_missing() -> str:
+    return "missing; a digest needs the channel to post to (empty turns the digest off)"
+
+
+def digest_cron_missing() -> str:
+    return "missing; a digest needs the time to post, e.g. cron: '0 9 * * mon' (Mondays, 09:00)"

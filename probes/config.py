@@ -11,10 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._config_cron import check_crontab, cron_trigger
+from .alerts import AlertPolicy
+from .schedule import ScheduleSpec
+from .windows import parse_zone
+
 DEFAULT_DEADLINE_S = 60.0
 DEFAULT_GRACE_S = 30.0
 DEFAULT_SETTLE_S = 3.0
 DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_DIGEST_PERIOD_S = 7 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,11 @@ class WorkflowConfig:
     description: str = ""
     record: dict[str, Any] = field(default_factory=dict)
     variants: dict[str, VariantConfig] = field(default_factory=dict)
+    #: When ``baton serve`` probes it on its own (``workflows.<name>.schedule``); its
+    #: ``channel`` is already ``slack.default_channel`` when the schedule names none.
+    schedule: ScheduleSpec | None = None
+    #: When a scheduled result is worth a message (``workflows.<name>.alerts``).
+    alerts: AlertPolicy = field(default_factory=AlertPolicy)
 
     @property
     def entry(self) -> StageConfig:
@@ -95,6 +106,37 @@ class WorkflowConfig:
 
 
 @dataclass(frozen=True)
+class DigestSchedule:
+    """One health digest posted on a schedule (an item of ``slack.digests``).
+
+    ``cron`` is a crontab expression in ``timezone`` (weekdays as crontab numbers them:
+    0 or 7 is Sunday); the digest covers the ``period_s`` before it fires, for
+    ``workflows`` (empty: every workflow). Invalid values raise ``ValueError``.
+
+    >>> DigestSchedule("C0123", "0 9 * * 1").trigger()  # Mondays at 09:00 UTC
+    <CronTrigger (month='*', day='*', day_of_week='mon', hour='9', minute='0', timezone='UTC')>
+    """
+
+    channel: str
+    cron: str
+    period_s: float = DEFAULT_DIGEST_PERIOD_S
+    workflows: tuple[str, ...] = ()
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if not self.channel:
+            raise ValueError("a digest needs the channel to post to")
+        if not self.period_s > 0:
+            raise ValueError(f"a digest period must be more than 0s, not {self.period_s!r}")
+        parse_zone(self.timezone)
+        check_crontab(self.cron, self.timezone)
+
+    def trigger(self) -> Any:
+        """The APScheduler 3 trigger that fires this digest."""
+        return cron_trigger(self.cron, self.timezone)
+
+
+@dataclass(frozen=True)
 class SlackConfig:
     """``slack:``, used by ``baton serve`` (the bot)."""
 
@@ -108,6 +150,7 @@ class SlackConfig:
     allowed_users: list[str] = field(default_factory=list)  # empty: everyone
     allowed_channels: list[str] = field(default_factory=list)  # empty: everywhere
     default_channel: str | None = None
+    digests: list[DigestSchedule] = field(default_factory=list)  # scheduled health digests
 
 
 @dataclass(frozen=True)

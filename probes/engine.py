@@ -433,8 +433,9 @@ class Engine:
             settle_end = row.first_seen_ts + stage.settle_s
             if now >= settle_end:
                 findings = diagnosis.compare(record, expect, observed, seam=seam, where=where)
-                latency = row.first_seen_ts - row.started_ts
-                if row.first_seen_ts > row.deadline_ts:
+                arrived = _arrival(observed, row.started_ts, row.first_seen_ts)
+                latency = arrived - row.started_ts
+                if arrived > row.deadline_ts:
                     findings.insert(
                         0,
                         diagnosis.late_finding(
@@ -552,6 +553,17 @@ class Engine:
         else:
             status = "done"
         return CleanupResult(status=status, removed=removed, errors=errors)
+
+
+def _arrival(observed: list[dict[str, Any]], started: float, first_seen: float) -> float:
+    """When the record arrived: the tool's own creation time when it gives a plausible one
+    (rate limits and backoff can delay our checks, never the tool's clock), else when we
+    first saw it. Allows 5 s of clock skew between the tool and us."""
+    stamps = [r.get("_created_ts") for r in observed]
+    created = [float(t) for t in stamps if isinstance(t, int | float)]
+    if created and started - 5 <= min(created) <= first_seen + 5:
+        return min(max(min(created), started), first_seen)
+    return first_seen
 
 
 def _unknown(what: str, name: str, choices: list[str], where: str = "") -> str:

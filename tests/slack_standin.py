@@ -266,7 +266,6 @@ class SlackStandIn:
             return web.Response(status=failure.status or 404, text=failure.error, headers=hdrs)
         return web.Response(text="ok")
 
-
     # -- Socket Mode -------------------------------------------------------------------------
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:

@@ -553,3 +553,14 @@ async def test_healthz() -> None:
     async with harness() as h:
         response = await h.http.get("/healthz")
         assert response.json() == {"ok": True, "runs_in_flight": 0}
+
+
+async def test_no_warnings_at_start_up_with_the_tokens_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    async with harness() as h:
+        reply = await h.command("help")
+        assert reply.status == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -42,8 +42,7 @@ def fast(config: Config) -> Config:
         name: dataclasses.replace(
             wf,
             stages=[
-                dataclasses.replace(s, deadline_s=2.5, grace_s=0.5, settle_s=0.3)
-                for s in wf.stages
+                dataclasses.replace(s, deadline_s=2.5, grace_s=0.5, settle_s=0.3) for s in wf.stages
             ],
         )
         for name, wf in config.workflows.items()
@@ -59,7 +58,9 @@ class World:
 
     async def command(self, text: str, trigger: str) -> httpx.Response:
         body = slash_body(text, trigger_id=trigger, response_url=self.slack.response_url())
-        return await self.http.post("/slack/events", content=body, headers=signed_headers(SECRET, body))
+        return await self.http.post(
+            "/slack/events", content=body, headers=signed_headers(SECRET, body)
+        )
 
 
 @asynccontextmanager
@@ -161,7 +162,7 @@ async def test_swap_evidence_shows_expected_and_observed() -> None:
         evidence = json.dumps(diagnosis["blocks"], ensure_ascii=False)
         assert "Evidence at Form → CRM" in evidence
         assert 'firstname  expected \\"Zoë\\"' in evidence
-        assert "observed \\\"probe+bt" in evidence
+        assert 'observed \\"probe+bt' in evidence
 
 
 async def test_unknown_variant_is_refused_by_the_engine_with_a_suggestion() -> None:

@@ -12,10 +12,13 @@ import pytest
 
 from probes import _config_loader
 from probes._config_connectors import ConnectorSpec, connector_specs
+from probes._config_cron import cron_trigger, standard_crontab
 from probes._config_values import dotted, expand_env, parse_duration, parse_rate
 from probes._config_yaml import MAX_VALUES, parse_yaml
+from probes.alerts import AlertPolicy
 from probes.config import (
     Config,
+    DigestSchedule,
     Expectation,
     SlackConfig,
     StageConfig,
@@ -26,6 +29,7 @@ from probes.config import (
     load_config_text,
 )
 from probes.errors import ConfigError
+from probes.schedule import ScheduleSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config.example.yaml"
@@ -146,6 +150,10 @@ def _lead_to_invoice() -> WorkflowConfig:
                 expect={"welcome-email": Expectation(absent=True)},
             ),
         },
+        schedule=ScheduleSpec(
+            "lead-to-invoice", every_s=900.0, variants=("card", "paypal", "unicode")
+        ),
+        alerts=AlertPolicy(failures_before_alert=2, errors_before_alert=2, timezone="UTC"),
     )
 
 
@@ -294,20 +302,64 @@ def test_example_as_the_demo_loads_it() -> None:
     assert config.tools["stripe"].base_url == "http://127.0.0.1:9/stripe"
 
 
-def test_the_commented_out_http_tool_is_valid() -> None:
-    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
-    start = lines.index("  # orders:")
+def uncomment(lines: list[str], first: str) -> list[str]:
+    """``lines`` with the commented-out block that starts with the line ``first`` restored."""
+    start = lines.index(first)
+    indent = first[: len(first) - len(first.lstrip())]
     block = []
     for line in lines[start:]:
-        if not line.startswith("  #"):
+        if not line.startswith(indent + "#"):
             break
-        block.append("  " + line[4:])
-    text = "\n".join(lines[:start] + block + lines[start + len(block) :])
+        block.append(indent + line[len(indent) + 2 :])
+    return lines[:start] + block + lines[start + len(block) :]
+
+
+def test_the_commented_out_http_tool_is_valid() -> None:
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    text = "\n".join(uncomment(lines, "  # orders:"))
     config = load_config_text(text, env={"ORDERS_TOKEN": "o-1"})
     orders = config.tools["orders"]
     assert orders.type == "http"
     assert orders.credentials == {"token": "o-1"}
     assert orders.options["records_path"] == "data.items"
+
+
+def test_example_schedule_reports_to_the_default_channel_and_digest_is_off_without_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = load_config(EXAMPLE)
+    assert config.slack.digests == []
+    monkeypatch.setenv("SLACK_DEFAULT_CHANNEL", "C0PROBES")
+    monkeypatch.setenv("SLACK_DIGEST_CHANNEL", "C0DIGEST")
+    config = load_config(EXAMPLE)
+    assert config.workflows["lead-to-invoice"].schedule == ScheduleSpec(
+        "lead-to-invoice",
+        every_s=900.0,
+        channel="C0PROBES",
+        variants=("card", "paypal", "unicode"),
+    )
+    assert config.workflows["hubspot-signup"].schedule is None
+    assert config.workflows["hubspot-signup"].alerts == AlertPolicy()
+    assert config.slack.digests == [DigestSchedule("C0DIGEST", "0 9 * * mon", 7 * 86400.0)]
+
+
+def test_the_commented_out_schedule_and_alert_keys_are_valid() -> None:
+    # cron instead of every, and the commented-out keys after each.
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    lines = [x for x in lines if not x.startswith("      every: ")]
+    for first in ('      # cron: "*/15 * * * *"', '      # quiet_hours: "22:00-07:00"'):
+        lines = uncomment(lines, next(x for x in lines if x.startswith(first)))
+    workflow = load_config_text("\n".join(lines), env={}).workflows["lead-to-invoice"]
+    assert workflow.schedule == ScheduleSpec(
+        "lead-to-invoice",
+        cron="*/15 * * * *",
+        channel="C0123ABCDEF",
+        variants=("card", "paypal", "unicode"),
+    )
+    assert workflow.alerts == AlertPolicy(
+        quiet_hours="22:00-07:00",
+        maintenance=("Sun 02:00-04:00", "2026-03-01T02:00/2026-03-01T06:00"),
+    )
 
 
 # -- documentation: every key of the example has a comment --------------------------------
@@ -612,6 +664,10 @@ def test_slack_absent_or_empty() -> None:
         ("s", None),
         ("", None),
         ("1.5.2s", None),
+        ("7d", 604800.0),
+        ("1w", 604800.0),
+        ("1d12h", 129600.0),
+        ("2 days", 172800.0),
         (True, None),
         ([1], None),
         (float("nan"), None),
@@ -924,3 +980,412 @@ def test_connector_specs_read_the_registry() -> None:
         assert name in specs
     assert specs["webhook"].can_inject and not specs["webhook"].can_observe
     assert specs["hubspot"].can_observe and not specs["hubspot"].can_inject
+
+
+# -- schedules, alerts and digests ----------------------------------------------------------
+
+VARIANTS = "variants:\n  card:\n  paypal:\n    record: {payment_method: paypal}\n"
+
+
+def lead_with(extra: str, slack: str = "") -> str:
+    """BASE with card/paypal variants (lines 28-31) and then ``extra`` under workflows.lead
+    (from line 32), then a top-level ``slack`` section."""
+    return BASE + textwrap.indent(VARIANTS + textwrap.dedent(extra), "    ") + slack
+
+
+def test_schedule_alerts_and_digests_load_into_the_model() -> None:
+    text = lead_with(
+        """\
+        schedule:
+          cron: "0 9 * * 1-5"
+          channel: C0PROBES
+          variants: [card, default, paypal, ~]
+          paused: true
+          timezone: Europe/London
+        alerts:
+          failures_before_alert: 3
+          errors_before_alert: 1
+          quiet_hours: 22:00-07:00
+          maintenance: ["Sun 02:00-04:00", "2026-03-01T02:00/2026-03-01T06:00"]
+        """,
+        textwrap.dedent(
+            """\
+            slack:
+              default_channel: C0DEFAULT
+              digests:
+                - channel: C0WEEKLY
+                  cron: "0 9 * * 1"
+                - channel: C0DAILY
+                  cron: 30 8 * * *
+                  period: 1d
+                  workflows: [lead]
+                  timezone: America/New_York
+            """
+        ),
+    )
+    config = load(text)
+    workflow = config.workflows["lead"]
+    assert workflow.schedule == ScheduleSpec(
+        workflow="lead",
+        cron="0 9 * * mon-fri",  # crontab's weekdays, written as names APScheduler reads alike
+        channel="C0PROBES",
+        variants=("card", None, "paypal", None),
+        paused=True,
+        timezone="Europe/London",
+    )
+    assert workflow.alerts == AlertPolicy(
+        failures_before_alert=3,
+        errors_before_alert=1,
+        timezone="Europe/London",  # the schedule's
+        quiet_hours="22:00-07:00",
+        maintenance=("Sun 02:00-04:00", "2026-03-01T02:00/2026-03-01T06:00"),
+    )
+    assert config.slack.digests == [
+        DigestSchedule(channel="C0WEEKLY", cron="0 9 * * mon"),
+        DigestSchedule(
+            channel="C0DAILY",
+            cron="30 8 * * *",
+            period_s=86400.0,
+            workflows=("lead",),
+            timezone="America/New_York",
+        ),
+    ]
+
+
+def test_schedule_and_alert_defaults() -> None:
+    workflow = load(lead_with("schedule:\n  every: 1h\n")).workflows["lead"]
+    assert workflow.schedule == ScheduleSpec("lead", every_s=3600.0)
+    assert workflow.alerts == AlertPolicy()
+    assert load(BASE).workflows["lead"].schedule is None
+    assert load(BASE).workflows["lead"].alerts == AlertPolicy()
+    assert load(lead_with("schedule:\nalerts:\n")).workflows["lead"].schedule is None
+
+
+def test_schedule_channel_defaults_to_the_slack_default_channel() -> None:
+    slack = "slack:\n  default_channel: ${CHANNEL:-C0DEFAULT}\n"
+    schedule = load(lead_with("schedule: {every: 15m}\n", slack)).workflows["lead"].schedule
+    assert schedule is not None and schedule.channel == "C0DEFAULT"
+    text = lead_with("schedule: {every: 15m, channel: '${PROBES:-}'}\n", slack)
+    schedule = load(text, {"CHANNEL": "C0ENV"}).workflows["lead"].schedule
+    assert schedule is not None and schedule.channel == "C0ENV"
+
+
+def test_schedule_variants_as_text_and_a_variant_called_default() -> None:
+    text = lead_with("schedule: {every: 15m, variants: '${ROTATE:-card, default}'}\n")
+    schedule = load(text).workflows["lead"].schedule
+    assert schedule is not None and schedule.variants == ("card", None)
+    # A workflow's own variant named 'default' is that variant.
+    text = BASE + textwrap.indent(
+        "variants:\n  default:\n    record: {currency: eur}\n"
+        "schedule: {every: 15m, variants: [default, ~]}\n",
+        "    ",
+    )
+    schedule = load(text).workflows["lead"].schedule
+    assert schedule is not None and schedule.variants == ("default", None)
+
+
+def test_alerts_keep_their_own_time_zone_and_take_one_window_as_text() -> None:
+    text = lead_with(
+        """\
+        schedule: {cron: "0 * * * *", timezone: Europe/London}
+        alerts: {timezone: Asia/Tokyo, maintenance: "Mon,Thu 23:30-00:30"}
+        """
+    )
+    alerts = load(text).workflows["lead"].alerts
+    assert alerts == AlertPolicy(timezone="Asia/Tokyo", maintenance=("Mon,Thu 23:30-00:30",))
+
+
+def test_a_digest_with_an_empty_channel_is_off_but_still_checked() -> None:
+    slack = "slack:\n  digests:\n    - channel: ${DIGEST_CHANNEL:-}\n      cron: 0 9 * * mon\n"
+    assert load(lead_with("", slack)).slack.digests == []
+    assert load(lead_with("", slack), {"DIGEST_CHANNEL": "C1"}).slack.digests == [
+        DigestSchedule("C1", "0 9 * * mon")
+    ]
+    assert only_problem(lead_with("", slack.replace("mon", "mun"))).startswith(
+        "baton.yaml:35: slack.digests[0].cron: bad cron expression '0 9 * * mun': "
+    )
+    assert load(lead_with("", "slack:\n  digests: []\n")).slack.digests == []
+
+
+def test_digest_workflows_as_text() -> None:
+    slack = "slack:\n  digests:\n    - {channel: C1, cron: '0 9 * * *', workflows: 'lead, lead'}\n"
+    assert load(lead_with("", slack)).slack.digests[0].workflows == ("lead",)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        pytest.param(
+            "schedule: {cron: '* * * * *', every: 15m}",
+            "32: workflows.lead.schedule: has both 'cron' and 'every'; give one of them",
+            id="cron-and-every",
+        ),
+        pytest.param(
+            "schedule: {channel: C1}",
+            "32: workflows.lead.schedule: needs 'cron' or 'every', e.g. every: 15m or "
+            "cron: '*/15 * * * *'",
+            id="neither",
+        ),
+        pytest.param(
+            "schedule:\n  cron: '*/15 * * *'",
+            "33: workflows.lead.schedule.cron: bad cron expression '*/15 * * *': it has 4 "
+            "fields, not five (minute hour day-of-month month weekday, e.g. '*/15 * * * *' or "
+            "'0 9 * * mon')",
+            id="cron-fields",
+        ),
+        pytest.param(
+            "schedule:\n  cron: '0 25 * * *'",
+            "33: workflows.lead.schedule.cron: bad cron expression '0 25 * * *': Error "
+            "validating expression '25': the last value (25) is higher than the maximum value "
+            "(23)",
+            id="cron-hour",
+        ),
+        pytest.param(
+            "schedule:\n  cron: '0 9 1 * 1'",
+            "33: workflows.lead.schedule.cron: bad cron expression '0 9 1 * 1': it restricts "
+            "both the day of month and the weekday; give one of them (crontab runs when either "
+            "matches, the scheduler only when both do)",
+            id="cron-day-and-weekday",
+        ),
+        pytest.param(
+            "schedule:\n  cron: '0 0 30 2 *'",
+            "33: workflows.lead.schedule.cron: bad cron expression '0 0 30 2 *': it never fires "
+            "(a date that does not exist, such as 31 February?)",
+            id="cron-never",
+        ),
+        pytest.param(
+            "schedule:\n  every: 15",
+            "33: workflows.lead.schedule.every: must be at least 1m (a schedule runs at most "
+            "once a minute), not 15 (a bare number is seconds; did you mean '15m'?)",
+            id="every-seconds",
+        ),
+        pytest.param(
+            "schedule:\n  every: soon",
+            "33: workflows.lead.schedule.every: must be a duration like 30, '30s', '5m', "
+            "'1h30m' or '500ms', not 'soon'",
+            id="every-words",
+        ),
+        pytest.param(
+            "schedule:\n  every: 15m\n  variants: [card, paypl]",
+            "34: workflows.lead.schedule.variants[1]: unknown variant 'paypl' "
+            "(did you mean 'paypal'?)",
+            id="variant-typo",
+        ),
+        pytest.param(
+            "schedule:\n  every: 15m\n  variants: [unicode]",
+            "34: workflows.lead.schedule.variants[0]: unknown variant 'unicode'; "
+            "expected one of: card, default, paypal",
+            id="variant-unknown",
+        ),
+        pytest.param(
+            "schedule:\n  every: 15m\n  variants: {card: 1}",
+            "34: workflows.lead.schedule.variants: must be a list of variant names, not a mapping",
+            id="variants-mapping",
+        ),
+        pytest.param(
+            "schedule:\n  every: 15m\n  timezone: Europe/Londn",
+            "34: workflows.lead.schedule.timezone: unknown time zone 'Europe/Londn' "
+            "(did you mean 'Europe/London'?)",
+            id="timezone-typo",
+        ),
+        pytest.param(
+            "schedule:\n  every: 15m\n  timezone: Middle/Earth",
+            "34: workflows.lead.schedule.timezone: unknown time zone 'Middle/Earth'; use an "
+            "IANA name such as 'Europe/London' or 'UTC'",
+            id="timezone-unknown",
+        ),
+        pytest.param(
+            "schedule:\n  every: 15m\n  paused: maybe",
+            "34: workflows.lead.schedule.paused: must be true or false, not text",
+            id="paused-text",
+        ),
+        pytest.param(
+            "schedule:\n  every: 15m\n  chanel: C1",
+            "34: workflows.lead.schedule.chanel: unknown key 'chanel' (did you mean 'channel'?)",
+            id="schedule-key",
+        ),
+        pytest.param(
+            "schedule: 15m",
+            "32: workflows.lead.schedule: must be a mapping, not text",
+            id="schedule-text",
+        ),
+        pytest.param(
+            "alerts:\n  failures_before_alert: 0",
+            "33: workflows.lead.alerts.failures_before_alert: must be a whole number of 1 or "
+            "more, not 0",
+            id="failures-zero",
+        ),
+        pytest.param(
+            "alerts:\n  errors_before_alert: 1.5",
+            "33: workflows.lead.alerts.errors_before_alert: must be a whole number of 1 or "
+            "more, not 1.5",
+            id="errors-fraction",
+        ),
+        pytest.param(
+            "alerts:\n  quiet_hours: 22:00-22:00",
+            "33: workflows.lead.alerts.quiet_hours: '22:00-22:00': the window starts when it "
+            "ends; it would be empty",
+            id="quiet-empty",
+        ),
+        pytest.param(
+            "alerts:\n  quiet_hours: 10pm-7am",
+            "33: workflows.lead.alerts.quiet_hours: '10pm-7am': not a time window; use "
+            "'22:00-07:00', 'Sun 02:00-04:00' or '2026-03-01T02:00/2026-03-01T06:00'",
+            id="quiet-words",
+        ),
+        pytest.param(
+            "alerts:\n  maintenance: ['Sun 02:00-04:00', 'Sum 02:00-04:00']",
+            "33: workflows.lead.alerts.maintenance[1]: 'Sum 02:00-04:00': unknown day 'Sum'; "
+            "use Mon, Tue, Wed, Thu, Fri, Sat, Sun (or the full names), comma-separated, "
+            "or daily",
+            id="maintenance-day",
+        ),
+        pytest.param(
+            "alerts:\n  maintenance: {sun: 1}",
+            "33: workflows.lead.alerts.maintenance: must be a list of time windows, not a mapping",
+            id="maintenance-mapping",
+        ),
+        pytest.param(
+            "alerts:\n  timezone: utc+1",
+            "33: workflows.lead.alerts.timezone: unknown time zone 'utc+1'",
+            id="alerts-timezone",
+        ),
+        pytest.param(
+            "alerts:\n  quiet: 22:00-07:00",
+            "33: workflows.lead.alerts.quiet: unknown key 'quiet' (did you mean 'quiet_hours'?)",
+            id="alerts-key",
+        ),
+    ],
+)
+def test_bad_schedules_and_alerts(extra: str, expected: str) -> None:
+    found = only_problem(lead_with(extra + "\n"))
+    assert found.startswith(f"baton.yaml:{expected}"), found
+
+
+@pytest.mark.parametrize(
+    ("digests", "expected"),
+    [
+        pytest.param(
+            "- {channel: C1, cron: '0 9 * * *', workflows: [lead, laed]}",
+            "30: slack.digests[0].workflows[1]: unknown workflow 'laed' (did you mean 'lead'?)",
+            id="unknown-workflow",
+        ),
+        pytest.param(
+            "- {channel: C1, cron: '0 9 * * *', workflows: 'lead, billing'}",
+            "30: slack.digests[0].workflows: unknown workflow 'billing'; expected one of: lead",
+            id="unknown-workflow-text",
+        ),
+        pytest.param(
+            "- {cron: '0 9 * * *'}",
+            "30: slack.digests[0].channel: missing; a digest needs the channel to post to "
+            "(empty turns the digest off)",
+            id="no-channel",
+        ),
+        pytest.param(
+            "- {channel: C1}",
+            "30: slack.digests[0].cron: missing; a digest needs the time to post, e.g. "
+            "cron: '0 9 * * mon' (Mondays, 09:00)",
+            id="no-cron",
+        ),
+        pytest.param(
+            "- {channel: C1, cron: '0 9 * * 8'}",
+            "30: slack.digests[0].cron: bad cron expression '0 9 * * 8': cannot read the "
+            "weekday '8'; use 0-7 (0 or 7 is Sunday) or sun-sat",
+            id="cron-weekday",
+        ),
+        pytest.param(
+            "- {channel: C1, cron: '0 9 * * *', period: 0}",
+            "30: slack.digests[0].period: must be more than 0, not 0",
+            id="period-zero",
+        ),
+        pytest.param(
+            "- {channel: C1, cron: '0 9 * * *', period: a week}",
+            "30: slack.digests[0].period: must be a duration like",
+            id="period-words",
+        ),
+        pytest.param(
+            "- {channel: C1, cron: '0 9 * * *', timezone: Europe/Pariss}",
+            "30: slack.digests[0].timezone: unknown time zone 'Europe/Pariss' "
+            "(did you mean 'Europe/Paris'?)",
+            id="timezone",
+        ),
+        pytest.param(
+            "- {channel: C1, crom: '0 9 * * *'}",
+            "30: slack.digests[0].crom: unknown key 'crom' (did you mean 'cron'?)",
+            id="digest-key",
+        ),
+        pytest.param(
+            "{channel: C1, cron: '0 9 * * *'}",
+            "29: slack.digests: must be a list of digests (each with channel and cron), "
+            "not a mapping",
+            id="not-a-list",
+        ),
+    ],
+)
+def test_bad_digests(digests: str, expected: str) -> None:
+    text = BASE + "slack:\n  digests:\n" + textwrap.indent(digests, "    ") + "\n"
+    found = problems(text)
+    assert found[0].startswith(f"baton.yaml:{expected}"), found
+
+
+def test_a_digest_names_a_workflow_with_its_own_problem_without_a_second_one() -> None:
+    text = BASE.replace("        tool: mail\n", "        tool: mial\n")
+    text += "slack:\n  digests:\n    - {channel: C1, cron: '0 9 * * *', workflows: [lead]}\n"
+    assert only_problem(text).startswith("baton.yaml:26: workflows.lead.stages[2].tool: ")
+
+
+def test_a_schedule_names_a_variant_with_its_own_problem_without_a_second_one() -> None:
+    text = lead_with("schedule: {every: 15m, variants: [paypal]}\n").replace(
+        "payment_method: paypal", "payment_methd: paypal"
+    )
+    assert "unknown record field 'payment_methd'" in only_problem(text)
+
+
+# -- crontab expressions --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("*/15 * * * *", "*/15 * * * *"),
+        ("0 9 * * 1", "0 9 * * mon"),
+        ("0 9 * * 0", "0 9 * * sun"),
+        ("0 9 * * 7", "0 9 * * sun"),
+        ("0 9 * * 1-5", "0 9 * * mon-fri"),
+        ("0 9 * * 0,6", "0 9 * * sat-sun"),
+        ("0 9 * * 5-7", "0 9 * * fri-sun"),
+        ("0 9 * * */2", "0 9 * * tue,thu,sat-sun"),
+        ("0 9 * * 1/2", "0 9 * * mon,wed,fri,sun"),
+        ("0 9 * * sun,3", "0 9 * * wed,sun"),
+        ("0 9 * * mon-fri", "0 9 * * mon-fri"),
+        ("0 9 * * MON", "0 9 * * MON"),
+        ("0  9 1 * *", "0 9 1 * *"),
+    ],
+)
+def test_standard_crontab_writes_numeric_weekdays_as_names(expr: str, expected: str) -> None:
+    assert standard_crontab(expr) == expected
+
+
+@pytest.mark.parametrize(
+    ("expr", "weekday"),
+    [("0 9 * * 1", "Mon"), ("0 9 * * 0", "Sun"), ("0 9 * * 7", "Sun"), ("0 9 * * 6", "Sat")],
+)
+def test_cron_weekdays_fire_as_crontab_numbers_them(expr: str, weekday: str) -> None:
+    # APScheduler 3 alone reads '1' as Tuesday.
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    fire = cron_trigger(expr).get_next_fire_time(None, start)
+    assert fire.strftime("%a %H:%M") == f"{weekday} 09:00"
+
+
+def test_digest_schedule_checks_itself() -> None:
+    assert DigestSchedule("C1", "0 9 * * 1").trigger().get_next_fire_time(
+        None, dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    ) == dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+    for bad in (
+        {"channel": "", "cron": "0 9 * * *"},
+        {"channel": "C1", "cron": "0 9 * *"},
+        {"channel": "C1", "cron": "0 9 * * *", "period_s": 0},
+        {"channel": "C1", "cron": "0 9 * * *", "timezone": "Mars/Olympus"},
+    ):
+        with pytest.raises(ValueError):
+            DigestSchedule(**bad)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import httpx
@@ -32,6 +33,10 @@ PROPERTIES = [
     "payment_method",
     "lifecyclestage",
 ]
+
+
+#: createdAt of every contact below, as the Unix timestamp the connector reports.
+CREATED = dt.datetime(2026, 3, 7, 10, 0, tzinfo=dt.UTC).timestamp()
 
 
 def contact(contact_id: str, **props: str | None) -> dict[str, Any]:
@@ -96,8 +101,8 @@ async def test_observe_reads_by_email_then_searches_for_duplicates() -> None:
         "sorts": [],
     }
     assert found == [
-        {**ADA["properties"], "_id": "512", "_matched_by": "email"},
-        {**twin["properties"], "_id": "513", "_matched_by": "email"},
+        {**ADA["properties"], "_id": "512", "_matched_by": "email", "_created_ts": CREATED},
+        {**twin["properties"], "_id": "513", "_matched_by": "email", "_created_ts": CREATED},
     ]
 
 
@@ -118,7 +123,9 @@ async def test_a_mangled_email_is_found_by_marker() -> None:
     marker_search = body(api.requests[2])
     assert marker_search["query"] == "bt7k2xq9"
     assert marker_search["filterGroups"] == []
-    assert found == [{**swapped["properties"], "_id": "600", "_matched_by": "marker"}]
+    assert found == [
+        {**swapped["properties"], "_id": "600", "_matched_by": "marker", "_created_ts": CREATED}
+    ]
 
 
 @pytest.mark.anyio

@@ -122,6 +122,7 @@ async def test_observe_lists_the_customer_then_its_invoices(
         "account_country": "US",  # asked for by the stage's expectation
         "_id": "in_1Pgc6tB7WZ01zgkWu9fdqL6I",
         "_matched_by": "email",
+        "_created_ts": 1234567890.0,  # the invoice's `created`, for the engine's timing
     }
 
 

@@ -369,3 +369,17 @@ def test_hundreds_of_concurrent_runs(world: Clock) -> None:
     results = drive(world, many())
     assert len({r.run_id for r in results}) == 200
     assert all(r.verdict == Verdict.OK for r in results)
+
+
+def test_tool_creation_time_decides_late_not_when_baton_looked(world: Clock) -> None:
+    # Created 3 s in (on time), but Baton only saw it at 12 s (e.g. held back by a rate
+    # limit): on time, not late.
+    healthy(billing=(12.0, 1, lambda r: {"_created_ts": World.clock() + 3}))
+    result = run(engine_for(world), "lead")
+    billing = result.stages[3]
+    assert billing.status == "ok"
+    assert billing.latency_s is not None and abs(billing.latency_s - 3) < 0.01
+    # A creation time that makes no sense (before the run, beyond skew) is ignored.
+    healthy(billing=(12.0, 1, lambda r: {"_created_ts": World.clock() - 3600}))
+    result = run(engine_for(world), "lead")
+    assert result.stages[3].status == "late"

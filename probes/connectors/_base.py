@@ -9,7 +9,10 @@ from ..record import TestRecord
 from ._http import ToolHttp
 
 #: One record as a tool shows it: field name (as the tool names it) -> value.
-#: ``_id`` holds the tool's id for it, ``_matched_by`` how it was found ("email", "marker").
+#: ``_id`` holds the tool's id for it, ``_matched_by`` how it was found ("email", "marker"),
+#: and ``_created_ts`` (optional) when the tool says it was created, as a Unix timestamp:
+#: the engine times the seam with it, so a check delayed by a rate limit never makes an
+#: on-time record look late.
 ObservedRecord = dict[str, Any]
 
 

@@ -133,3 +133,22 @@ def expected_fields(stage: StageConfig | None) -> list[str]:
 def dedupe(items: list[str]) -> list[str]:
     """``items`` without repeats, first occurrence wins."""
     return list(dict.fromkeys(items))
+
+
+def epoch(value: object) -> float | None:
+    """A Unix timestamp from an epoch number or an ISO 8601 string; None if neither."""
+    import datetime as dt
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) / 1000 if value > 1e11 else float(value)  # epoch ms or s
+    if isinstance(value, str) and value:
+        try:
+            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return when.timestamp()
+    return None

@@ -21,7 +21,7 @@ from ..record import TestRecord
 from . import register
 from ._base import Connector, ObservedRecord
 from ._http import ToolHttp
-from ._util import dedupe, expected_fields, json_body, mapping_option, option, render
+from ._util import dedupe, epoch, expected_fields, json_body, mapping_option, option, render
 
 CONTACTS = "/crm/v3/objects/contacts"
 DEFAULT_PROPERTIES = (
@@ -156,6 +156,9 @@ def _flat(contact: Contact, matched_by: str) -> ObservedRecord:
     out: ObservedRecord = dict(props) if isinstance(props, dict) else {}
     out["_id"] = str(contact["id"])
     out["_matched_by"] = matched_by
+    created = epoch(contact.get("createdAt"))
+    if created is not None:
+        out["_created_ts"] = created
     return out
 
 

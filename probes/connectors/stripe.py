@@ -25,7 +25,7 @@ from ..record import TestRecord
 from . import register
 from ._base import Connector, ObservedRecord
 from ._http import ToolHttp
-from ._util import expected_fields, flatten, json_body, option
+from ._util import epoch, expected_fields, flatten, json_body, option
 
 #: Stripe's page size cap; a test record has a handful of objects at most.
 PAGE = 100
@@ -209,6 +209,9 @@ def _invoice(invoice: StripeObject, matched_by: str, wanted: list[str]) -> Obser
                 out.update({f"lines.{i}.metadata.{k}": v for k, v in meta.items()})
     out["_id"] = invoice["id"]
     out["_matched_by"] = matched_by
+    created = epoch(invoice.get("created"))
+    if created is not None:
+        out["_created_ts"] = created
     return out
 
 
