@@ -87,11 +87,40 @@ def manifest(command: str | None, url: str | None, name: str, config_path: str |
     click.echo(manifest_yaml(command, url=url, name=name), nl=False)
 
 
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the results.")
+@click.option(
+    "--slack-preview",
+    is_flag=True,
+    help="Show each diagnosis as the bot would post it in Slack (parent message and thread).",
+)
+def demo(as_json: bool, slack_preview: bool) -> None:
+    """Start the sandbox and probe the example workflows, healthy and with planted faults.
+
+    Finishes in under a minute and exits 0 when every diagnosis matched the planted fault.
+
+    \b
+    Example:
+        baton demo
+        baton demo --slack-preview
+    """
+    import sys
+
+    from probes.cli import clean_errors
+    from probes.demo import run_demo
+
+    from .preview import render_preview
+
+    with clean_errors():
+        sys.exit(run_demo(as_json=as_json, render=render_preview if slack_preview else None))
+
+
 def register(group: click.Group) -> None:
-    """Add ``serve`` and ``manifest`` to ``group`` (idempotent)."""
+    """Add ``serve`` and ``manifest`` to ``group``, and give ``demo`` its Slack preview."""
     for cmd in (serve, manifest):
         if cmd.name not in group.commands:
             group.add_command(cmd)
+    group.add_command(demo)  # replaces the engine's demo: same options, plus --slack-preview
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
-"""The engine half of the ``baton`` command: run, check-config, sandbox, demo, cleanup, resume.
+"""The engine half of the ``baton`` command: run, check-config, sandbox, cleanup, resume.
 
-``bot.cli`` adds the Slack commands (serve, manifest) to this group; the console script
-``baton`` is ``bot.cli:main``. Exit codes (a public interface):
+``bot.cli`` adds the Slack commands (serve, manifest) and ``demo`` (which can preview the
+Slack messages) to this group; the console script ``baton`` is ``bot.cli:main``.
+
+Exit codes (a public interface):
 
     0  ok           the record arrived everywhere, intact
     1  leak         a finding at some seam
@@ -332,23 +334,6 @@ def sandbox(faults: tuple[str, ...], host: str, port: int) -> None:
             pass
         finally:
             sb.stop()
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the results.")
-def demo(as_json: bool) -> None:
-    """Start the sandbox and probe the example workflows, healthy and with planted faults.
-
-    Finishes in under a minute and exits 0 when every diagnosis matched the planted fault.
-
-    \b
-    Example:
-        baton demo
-    """
-    from .demo import run_demo
-
-    with clean_errors():
-        sys.exit(run_demo(as_json=as_json))
 
 
 def main() -> None:  # pragma: no cover - bot.cli:main is the console script

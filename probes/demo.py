@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,7 @@ import click
 import httpx
 import sqlite_utils
 
-from .config import Config, load_config_text
+from .config import Config, WorkflowConfig, load_config_text
 from .engine import Engine
 from .model import RunResult, Verdict
 from .report import render_text
@@ -147,7 +148,16 @@ async def _run_all() -> list[RunResult]:
         return list(await asyncio.gather(*(_scenario(s, store, client) for s in SCENARIOS)))
 
 
-def run_demo(*, as_json: bool = False) -> int:
+#: Renders one result for people: the text trail by default; ``baton demo --slack-preview``
+#: passes the bot's renderer (this package never imports Slack).
+Renderer = Callable[[RunResult, WorkflowConfig], str]
+
+
+def _text(result: RunResult, wf: WorkflowConfig) -> str:
+    return render_text(result, {st.name: wf.seam(st) for st in wf.stages})
+
+
+def run_demo(*, as_json: bool = False, render: Renderer | None = None) -> int:
     """Run every scenario; print the diagnoses; 0 when each matched what was planted."""
     started = time.monotonic()
     if not as_json:
@@ -168,11 +178,9 @@ def run_demo(*, as_json: bool = False) -> int:
     else:
         config = sandbox_config("http://127.0.0.1:0")
         for s, r, m in zip(SCENARIOS, results, ok, strict=True):
-            wf = config.workflows[s.workflow]
-            seams = {st.name: wf.seam(st) for st in wf.stages}
             planted = ", ".join(s.faults) or "none"
             click.echo(f"━━ {s.title}  (planted: {planted})")
-            click.echo(render_text(r, seams))
+            click.echo((render or _text)(r, config.workflows[s.workflow]))
             click.echo(f"   diagnosis {'matches' if m else 'DOES NOT MATCH'} the planted fault\n")
         click.echo(f"{sum(ok)}/{len(ok)} diagnoses matched in {time.monotonic() - started:.1f}s")
     return 0 if all(ok) else 1

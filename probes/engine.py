@@ -433,7 +433,7 @@ class Engine:
             settle_end = row.first_seen_ts + stage.settle_s
             if now >= settle_end:
                 findings = diagnosis.compare(record, expect, observed, seam=seam, where=where)
-                arrived = _arrival(observed, row.started_ts, row.first_seen_ts)
+                arrived = _arrival(observed, row.started_ts, row.first_seen_ts, row.deadline_ts)
                 latency = arrived - row.started_ts
                 if arrived > row.deadline_ts:
                     findings.insert(
@@ -555,10 +555,14 @@ class Engine:
         return CleanupResult(status=status, removed=removed, errors=errors)
 
 
-def _arrival(observed: list[dict[str, Any]], started: float, first_seen: float) -> float:
-    """When the record arrived: the tool's own creation time when it gives a plausible one
-    (rate limits and backoff can delay our checks, never the tool's clock), else when we
-    first saw it. Allows 5 s of clock skew between the tool and us."""
+def _arrival(
+    observed: list[dict[str, Any]], started: float, first_seen: float, deadline: float
+) -> float:
+    """When the record arrived: when Baton first saw it, unless that was after the deadline
+    and the tool's own creation time says it was there in time (rate limits and backoff can
+    delay our checks, never the tool's clock). Allows 5 s of clock skew."""
+    if first_seen <= deadline:
+        return first_seen
     stamps = [r.get("_created_ts") for r in observed]
     created = [float(t) for t in stamps if isinstance(t, int | float)]
     if created and started - 5 <= min(created) <= first_seen + 5:

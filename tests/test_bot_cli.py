@@ -92,13 +92,14 @@ def test_manifest_refuses_a_command_without_a_slash() -> None:
     assert "a slash command starts with '/'" in result.output
 
 
-def test_register_adds_both_commands_once() -> None:
+def test_register_adds_the_slack_commands_once() -> None:
     import click
 
     group = click.Group("baton")
     register(group)
     register(group)
-    assert sorted(group.commands) == ["manifest", "serve"]
+    assert sorted(group.commands) == ["demo", "manifest", "serve"]
+    assert any(p.name == "slack_preview" for p in group.commands["demo"].params)
 
 
 # -- start-up errors: one line naming the variable, exit 2 -------------------------------------

@@ -16,9 +16,7 @@ COMMANDS = sorted(cli.commands)
 
 
 def test_the_command_list_is_complete() -> None:
-    assert {"run", "check-config", "demo", "sandbox", "resume", "cleanup", "serve"} <= set(
-        COMMANDS
-    )
+    assert {"run", "check-config", "demo", "sandbox", "resume", "cleanup", "serve"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("name", COMMANDS)
