@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
+from ._config_cron import cron_trigger
 from ._sqlite import create_tables
 from .windows import parse_zone
 
@@ -90,7 +89,7 @@ class ScheduleSpec:
         """The APScheduler 3 trigger (CronTrigger or epoch-anchored IntervalTrigger)."""
         tz = parse_zone(self.timezone)
         if self.cron is not None:
-            return CronTrigger.from_crontab(self.cron, timezone=tz)
+            return cron_trigger(self.cron, self.timezone)  # crontab weekdays: 1 is Monday
         return IntervalTrigger(seconds=self.every_s or 0, start_date=EPOCH, timezone=tz)
 
     def describe(self) -> str:

@@ -98,7 +98,7 @@ def test_slots(spec: ScheduleSpec, now: float, latest: float, next_: float) -> N
         pytest.param({}, "either cron or every", id="neither"),
         pytest.param({"cron": "* * * * *", "every_s": 60}, "either cron or every", id="both"),
         pytest.param({"every_s": 0}, "more than 0s", id="zero"),
-        pytest.param({"cron": "*/15 * * *"}, "Wrong number of fields", id="bad-cron"),
+        pytest.param({"cron": "*/15 * * *"}, "it has 4 fields, not five", id="bad-cron"),
         pytest.param({"every_s": 60, "timezone": "Nowhere/Land"}, "unknown time zone", id="tz"),
     ],
 )
@@ -251,3 +251,13 @@ def test_specs_from_config() -> None:
         ScheduleSpec("d", every_s=300.0, channel="C9"),
     ]
     assert spec_from_config("b", SimpleNamespace()) is None
+
+
+def test_cron_weekdays_count_as_in_crontab() -> None:
+    """APScheduler counts weekdays from Monday=0; crontab from Sunday=0, so 1 is Monday."""
+    import datetime as dt
+
+    spec = ScheduleSpec("wf", cron="0 9 * * 1")
+    after = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)  # a Wednesday
+    fire = spec.trigger().get_next_fire_time(None, after)
+    assert (fire.strftime("%A"), fire.hour) == ("Monday", 9)
