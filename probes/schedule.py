@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
+from apscheduler.triggers.interval import IntervalTrigger
 
 from ._config_cron import cron_trigger
 from ._sqlite import create_tables
