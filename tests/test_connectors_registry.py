@@ -55,3 +55,28 @@ async def test_config_rate_limit_overrides_the_default() -> None:
 )
 def test_rate_limit_reset_header(value: str | None, expected: float | None) -> None:
     assert parse_rate_limit_reset(value, now=1_700_000_000.0) == expected
+
+
+@pytest.mark.anyio
+async def test_a_token_echoed_back_by_a_tool_never_reaches_the_error_message() -> None:
+    import httpx
+
+    from probes.connectors import ToolHttp
+    from probes.errors import ApiError
+
+    token = "pat-na1-0123456789abcdef"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"message": f"bad request with token {token}"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        http = ToolHttp(
+            client,
+            tool="crm",
+            base_url="https://api.example.com",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with pytest.raises(ApiError) as info:
+            await http.request("GET", "/x")
+    assert token not in str(info.value)
+    assert "***" in str(info.value)

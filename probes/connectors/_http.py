@@ -154,9 +154,21 @@ class ToolHttp:
         self.tool = tool
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers or {})
+        # What must never reach an error message (and so the store, a log or Slack) even
+        # when a tool echoes it back: every header value and its token part.
+        self._secrets = sorted(
+            {p for v in self.headers.values() for p in (v, v.rpartition(" ")[2]) if len(p) >= 6},
+            key=len,
+            reverse=True,
+        )
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
+
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -201,7 +213,7 @@ class ToolHttp:
         status = resp.status_code
         if 200 <= status < 300 or status in ok:
             return resp
-        detail = _short_body(resp)
+        detail = self._mask(_short_body(resp))
         if status == 429:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             if retry_after is None:
