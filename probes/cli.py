@@ -198,8 +198,9 @@ def run(
         stage_seams = seams.get(workflow, {})
 
         async def body(engine: Engine) -> RunResult:
-            await engine.cleanup_pending()
             engine.prepare(workflow, variant, overrides)  # fail fast on names
+            # Leftovers of earlier crashed runs are retried alongside, never delaying this one.
+            leftovers = asyncio.create_task(engine.cleanup_pending())
             progress = Progress(
                 dict(stage_seams),
                 enabled=not quiet and not as_json,
@@ -207,7 +208,9 @@ def run(
             )
             async with progress:
                 run_id = await engine.start(workflow, variant, overrides, origin={"cli": True})
-                return await engine.finish(run_id, on_progress=progress)
+                result = await engine.finish(run_id, on_progress=progress)
+            await leftovers
+            return result
 
         result = asyncio.run(with_engine(config, body))
         if junit:
