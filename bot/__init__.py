@@ -6,21 +6,31 @@
 
 Modules: ``app`` (the bolt app and its listener), ``commands`` (parsing the text),
 ``messages`` / ``replies`` (Block Kit builders), ``reporter`` (one run into one thread),
-``slack_api`` (the one wrapper for Slack calls), ``store`` (threads and processed
-requests), ``server`` / ``serve`` (HTTP and Socket Mode), ``manifest``, ``preview``, ``cli``.
+``schedule`` (the scheduler of ``baton serve``: scheduled probes, digests, the engine's
+tick) with ``schedule_replies``, ``alerts`` (alerting on scheduled runs) with
+``alert_messages``, ``digest`` (digests in Slack, chart upload) with ``digest_messages``,
+``slack_api`` (the one wrapper for Slack calls), ``store`` (threads, processed requests,
+scheduled runs), ``server`` / ``serve`` (HTTP and Socket Mode), ``manifest``, ``preview``,
+``cli``.
 """
 
+from .alerts import Alerter
 from .app import Bot, BotSettings
 from .commands import parse_command
+from .digest import Digests
 from .manifest import build_manifest, manifest_yaml
 from .messages import Message, RunInfo
 from .preview import render_preview
 from .redact import Redactor
+from .schedule import BotScheduler
 from .slack_api import SlackApi, SlackCallError
 
 __all__ = [
+    "Alerter",
     "Bot",
+    "BotScheduler",
     "BotSettings",
+    "Digests",
     "Message",
     "Redactor",
     "RunInfo",

@@ -23,6 +23,8 @@ class StoreLike(Protocol):
 
     def active_runs(self) -> list[dict[str, Any]]: ...
 
+    def run(self, run_id: str) -> dict[str, Any] | None: ...
+
 
 class EngineLike(Protocol):
     @property
@@ -40,6 +42,8 @@ class EngineLike(Protocol):
     async def finish(
         self, run_id: str, *, on_progress: ProgressCallback | None = None
     ) -> RunResult: ...
+
+    async def tick(self) -> list[RunResult]: ...
 
     async def resume_interrupted(self) -> list[RunResult]: ...
 

@@ -206,3 +206,36 @@ def plain(text: str) -> str:
     text = re.sub(r"<#([A-Z0-9]+)(?:\|([^>]*))?>", lambda m: "#" + (m.group(2) or m.group(1)), text)
     text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def chunks(lines: list[str] | tuple[str, ...], limit: int = SECTION_LIMIT - 100) -> list[str]:
+    """Lines packed into section-sized texts (a line longer than ``limit`` is clipped)."""
+    out: list[str] = []
+    current = ""
+    for line in lines:
+        line = clip(line, limit)
+        if current and len(current) + 1 + len(line) > limit:
+            out.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        out.append(current)
+    return out
+
+
+def permalink(
+    workspace_url: str | None, channel: str, ts: str, thread_ts: str | None = None
+) -> str | None:
+    """A message's link, as Slack forms them: ``https://team.slack.com/archives/C1/p17…``.
+
+    Built from ``auth.test``'s workspace URL rather than one chat.getPermalink call per run;
+    Slack redirects these for every client. A reply links to its thread.
+
+    >>> permalink("https://acme.slack.com/", "C0PROBES", "1700000000.000123")
+    'https://acme.slack.com/archives/C0PROBES/p1700000000000123'
+    """
+    if not workspace_url or not channel or not ts:
+        return None
+    link = f"{workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+    return f"{link}?thread_ts={thread_ts}&cid={channel}" if thread_ts else link

@@ -7,7 +7,12 @@
 The listener is thin on purpose: parse the text, check the allowlist, claim the request
 (so retries, replays and double submissions never start a second run), ``ack()``, and hand
 the run to a background task. Read-only answers (``list``, ``status``, ``history``,
-``help``) come back in the ack itself, as an ephemeral message.
+``schedule``, ``help``) come back in the ack itself, as an ephemeral message; ``pause`` and
+``resume`` in the ack too, but in the channel, as everyone's schedule changed. ``digest``
+acks at once and posts the digest, with its chart, in the channel from a background task.
+
+Scheduled runs are not started here: ``bot.schedule`` does that, and reports them through
+``alerts`` (``bot.alerts``) rather than a thread per run.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +42,26 @@ from probes.config import Config, SlackConfig, WorkflowConfig
 
 from . import replies
 from ._engine import EngineLike
-from .commands import Command, Help, History, ListWorkflows, Run, Status, parse_command, suggest
+from .alerts import Alerter
+from .commands import (
+    Command,
+    Digest,
+    Help,
+    History,
+    ListWorkflows,
+    Pause,
+    Run,
+    Schedules,
+    Status,
+    parse_command,
+    suggest,
+)
+from .digest import Digests
 from .messages import Message
 from .redact import Redactor
 from .reporter import Reporter, RunRequest, new_error_id
-from .slack_api import SlackApi
+from .schedule import alert_channel, list_schedules, pause_or_resume
+from .slack_api import SlackApi, SlackCallError
 from .store import BotStore
 
 log = logging.getLogger("bot.app")
@@ -116,7 +136,10 @@ class Bot:
         self.engine = engine
         self.settings = settings or BotSettings.from_slack_config(config.slack)
         self.store = BotStore(db, clock=clock)
+        self.clock = clock
         self.now = now
+        #: The workspace's URL from auth.test, for links to messages (digests, alerts).
+        self.workspace_url: str | None = None
         self.api = SlackApi(
             client=client,
             redactor=redactor or Redactor.from_config(config, signing_secret, client.token),
@@ -131,6 +154,22 @@ class Bot:
             update_interval_s=self.settings.update_interval_s,
             resume_poll_s=self.settings.resume_poll_s,
             sleep=sleep,
+        )
+        self.alerts = Alerter(
+            api=self.api,
+            store=self.store,
+            results=engine.store,
+            workflows=config.workflows,
+            channel_for=lambda workflow: alert_channel(config, workflow),
+            workspace_url=lambda: self.workspace_url,
+            clock=clock,
+        )
+        self.digests = Digests(
+            api=self.api,
+            store=self.store,
+            command=self.settings.command,
+            workspace_url=lambda: self.workspace_url,
+            clock=clock,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._identity: AuthorizeResult | None = None
@@ -161,6 +200,7 @@ class Bot:
     async def prepare(self, auth_test: Mapping[str, Any] | None = None) -> None:
         """Learn who the bot is (``auth.test``, or its answer if the caller has it)."""
         data = auth_test if auth_test is not None else await self.api.call("auth.test", {})
+        self.workspace_url = str(data.get("url") or "") or None
         self._identity = AuthorizeResult(
             enterprise_id=data.get("enterprise_id"),
             team_id=data.get("team_id"),
@@ -204,6 +244,10 @@ class Bot:
                 return
         if isinstance(cmd, Run):
             await self._run(ack, cmd, command, request)
+        elif isinstance(cmd, Digest):
+            await self._digest(ack, cmd, command)
+        elif isinstance(cmd, Pause):
+            await self._pause(ack, cmd, user)
         else:
             await ack(**self._answer(cmd).payload())
 
@@ -237,6 +281,64 @@ class Bot:
                 )
             )
         )
+
+    async def _digest(self, ack: AsyncAck, cmd: Digest, command: dict[str, Any]) -> None:
+        workflow = None
+        if cmd.workflow is not None:
+            workflow = self._canonical(cmd.workflow)
+            if workflow is None:
+                await ack(
+                    **replies.problem(self._unknown(cmd.workflow), self.settings.command).payload()
+                )
+                return
+        trigger = command.get("trigger_id")
+        if trigger and not self.store.claim({f"trigger:{trigger}": None}):
+            await ack()  # Slack's retry of a digest already on its way
+            return
+        await ack()
+        self.start_soon(
+            self.digests.on_demand(
+                channel=str(command.get("channel_id") or ""),
+                user=str(command.get("user_id") or ""),
+                period_s=cmd.period_s,
+                workflow=workflow,
+                tell=self._teller(command.get("response_url") or None),
+            )
+        )
+
+    def _teller(self, response_url: str | None) -> Callable[[Message], Awaitable[None]]:
+        """An ephemeral answer to whoever sent the command, later (through its response URL)."""
+
+        async def tell(message: Message) -> None:
+            if response_url is None:
+                log.info("no response_url to answer with: %s", message.text)
+                return
+            try:
+                await self.api.respond(response_url, message)
+            except SlackCallError as exc:
+                self.reporter.log_slack_error(exc)
+
+        return tell
+
+    async def _pause(self, ack: AsyncAck, cmd: Pause, user: str) -> None:
+        wf = self._workflow(cmd.workflow)
+        if wf is None:
+            await ack(
+                **replies.problem(self._unknown(cmd.workflow), self.settings.command).payload()
+            )
+            return
+        said, changed = pause_or_resume(
+            self.config,
+            self.store.db,
+            wf.name,
+            paused=cmd.paused,
+            user=user,
+            at=self.clock(),
+            now=self.now().timestamp(),
+            command=self.settings.command,
+        )
+        # A change to everyone's schedule is said in the channel; a problem only to the user.
+        await ack(response_type="in_channel" if changed else None, **said.payload())
 
     def _dedupe_keys(
         self, command: Mapping[str, Any], workflow: str, cmd: Run
@@ -274,6 +376,10 @@ class Bot:
             return replies.help_message(self.settings.command, cmd.problem)
         if isinstance(cmd, ListWorkflows):
             return replies.workflow_list(workflows, store.last_verdicts(), now)
+        if isinstance(cmd, Schedules):
+            return list_schedules(
+                self.config, self.store.db, now.timestamp(), self.settings.command
+            )
         if isinstance(cmd, Status) and cmd.workflow is None:
             return replies.status_all(workflows, store.last_verdicts(), store.active_runs(), now)
         name = (cmd.workflow if isinstance(cmd, Status | History) else None) or ""

@@ -29,6 +29,9 @@ from .manifest import manifest_yaml
 def serve(config_path: str | None, host: str, port: int, force_http: bool) -> None:
     """Run the Slack bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on /slack/events.
 
+    Also runs the workflows' schedules (alerts go to each schedule's channel, only when a
+    workflow's state changes) and the digests of slack.digests.
+
     Needs SLACK_BOT_TOKEN, and SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET
     (HTTP mode), in the environment or the config's slack: section. Exits 2, with one
     line naming the variable, when one is missing or refused.

@@ -57,8 +57,19 @@ _ALIASES = {
     "?": "help",
     "-h": "help",
     "--help": "help",
+    "schedule": "schedule",
+    "schedules": "schedule",
+    "pause": "pause",
+    "resume": "resume",
+    "digest": "digest",
 }
-SUBCOMMANDS = ("run", "list", "status", "history", "help")
+SUBCOMMANDS = ("run", "list", "status", "history", "schedule", "pause", "resume", "digest", "help")
+#: ``7d``, ``24h``, ``2w``, ``90m`` (the periods ``baton digest --period`` takes).
+_PERIOD = re.compile(r"(\d+(?:\.\d+)?)(w|d|h|m)\Z", re.IGNORECASE)
+_PERIOD_UNITS = {"w": 7 * 86_400, "d": 86_400, "h": 3_600, "m": 60}
+DEFAULT_DIGEST_PERIOD_S = 7 * 86_400.0
+#: The longest period a digest in Slack covers (the chart has a point per day).
+MAX_DIGEST_PERIOD_S = 366 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -91,13 +102,34 @@ class History:
 
 
 @dataclass(frozen=True)
+class Schedules:
+    """``schedule``: every scheduled workflow, its next run, paused or not."""
+
+
+@dataclass(frozen=True)
+class Pause:
+    """``pause WORKFLOW`` (``resume`` is ``Pause(workflow, paused=False)``)."""
+
+    workflow: str
+    paused: bool = True
+
+
+@dataclass(frozen=True)
+class Digest:
+    """``digest [WORKFLOW] [PERIOD]``: the health digest, posted in the channel."""
+
+    workflow: str | None = None
+    period_s: float = DEFAULT_DIGEST_PERIOD_S
+
+
+@dataclass(frozen=True)
 class Help:
     """``help``, and the answer to anything we could not read (``problem`` says why)."""
 
     problem: str | None = None
 
 
-Command = Run | ListWorkflows | Status | History | Help
+Command = Run | ListWorkflows | Status | History | Schedules | Pause | Digest | Help
 
 
 def clean_text(text: str) -> str:
@@ -187,7 +219,59 @@ def parse_command(text: str) -> Command:
         return Status(workflow=args[0] if args else None)
     if sub == "history":
         return _history(args)
+    if sub == "schedule":
+        return _schedule(args)
+    if sub in ("pause", "resume"):
+        return _pause(sub, args)
+    if sub == "digest":
+        return _digest(args)
     return _run(args)
+
+
+def _schedule(args: list[str]) -> Command:
+    """``schedule``; also ``schedule pause|resume WORKFLOW``, as in the CLI."""
+    if not args or (len(args) == 1 and args[0].casefold() == "list"):
+        return Schedules()
+    if args[0].casefold() in ("pause", "resume"):
+        return _pause(args[0].casefold(), args[1:])
+    return Help(problem="schedule lists the schedules; to stop one: pause WORKFLOW")
+
+
+def _pause(sub: str, args: list[str]) -> Command:
+    if len(args) != 1:
+        return Help(problem=f"{sub} takes one workflow: {sub} WORKFLOW")
+    return Pause(workflow=args[0], paused=sub == "pause")
+
+
+def parse_period(text: str) -> float | None:
+    """Seconds from ``7d``, ``24h``, ``2w`` or ``90m``; ``None`` if it is not a period.
+
+    >>> parse_period("7d"), parse_period("lead-to-invoice")
+    (604800.0, None)
+    """
+    match = _PERIOD.match(unicodedata.normalize("NFKC", text))
+    if not match or not match.group(1).isascii():
+        return None
+    return float(match.group(1)) * _PERIOD_UNITS[match.group(2).lower()]
+
+
+def _digest(args: list[str]) -> Command:
+    usage = "digest [WORKFLOW] [PERIOD], e.g. digest lead-to-invoice 7d"
+    if len(args) > 2:
+        return Help(problem=f"digest takes a workflow and a period at most: {usage}")
+    workflow: str | None = None
+    period: float | None = None
+    for word in args:
+        seconds = parse_period(word)
+        if seconds is None and workflow is None:
+            workflow = word
+        elif seconds is not None and period is None:
+            period = seconds
+        else:
+            return Help(problem=f"digest: {word!r} is not a period such as 7d, 24h or 2w: {usage}")
+    if period is not None and not 0 < period <= MAX_DIGEST_PERIOD_S:
+        return Help(problem="digest: the period must be more than 0 and at most 366d")
+    return Digest(workflow=workflow, period_s=period or DEFAULT_DIGEST_PERIOD_S)
 
 
 def _history(args: list[str]) -> Command:
@@ -228,12 +312,16 @@ def _run(args: list[str]) -> Command:
 
 __all__ = [
     "Command",
+    "Digest",
     "Help",
     "History",
     "ListWorkflows",
+    "Pause",
     "Run",
+    "Schedules",
     "Status",
     "parse_command",
+    "parse_period",
     "split_args",
     "suggest",
 ]

@@ -3,13 +3,15 @@
 Only what the bot uses: the slash command, and the scopes to answer it.
 
 - ``commands``: the slash command itself.
-- ``chat:write``: the parent message, its thread, and ``chat.update`` of the parent.
+- ``chat:write``: the parent message, its thread, and ``chat.update`` of the parent; alerts
+  about scheduled probes and digests.
 - ``chat:write.public``: post in public channels the app was never invited to, so
   ``/baton run`` works anywhere public without ``/invite`` first. (Private channels and
   DMs still need an invite; until then Baton answers through the command's response URL.)
+- ``files:write``: the digest's chart (a PNG), uploaded to the digest's thread
+  (``files_upload_v2``). Long evidence is folded into messages, never uploaded.
 
-No event subscriptions, no interactivity, no user scopes, no ``files:write`` (long
-evidence is folded into the message, not uploaded).
+No event subscriptions, no interactivity, no user scopes.
 
     >>> "chat:write" in manifest_yaml("/baton")
     True
@@ -21,8 +23,11 @@ from typing import Any
 
 import yaml
 
-BOT_SCOPES = ("commands", "chat:write", "chat:write.public")
-USAGE_HINT = "run WORKFLOW [variant] [field=value …] | list | status | history WORKFLOW | help"
+BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "files:write")
+USAGE_HINT = (
+    "run WORKFLOW [variant] [field=value …] | list | status | history WORKFLOW | schedule | "
+    "pause WORKFLOW | resume WORKFLOW | digest [WORKFLOW] [7d] | help"
+)
 
 
 def build_manifest(

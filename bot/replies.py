@@ -1,5 +1,6 @@
 """Block Kit builders for the answers to ``list``, ``status``, ``history``, ``help`` and the
-polite refusals. Pure functions: everything they show is passed in, ``now`` included.
+polite refusals (``schedule``, ``pause`` and ``resume``: ``schedule_replies``; ``digest``:
+``digest_messages``). Pure functions: everything they show is passed in, ``now`` included.
 
     >>> help_message("/baton").text.splitlines()[0]
     'Baton traces a marked test record through your automations. Commands:'
@@ -17,10 +18,10 @@ from probes.config import WorkflowConfig
 from probes.model import RunResult
 
 from ._format import (
-    SECTION_LIMIT,
     TEXT_LIMIT,
     ago,
     channel_link,
+    chunks,
     clip,
     code,
     duration,
@@ -42,6 +43,9 @@ def help_message(command: str, problem: str | None = None) -> Message:
         f"• `{c} list` — workflows and their last verdicts",
         f"• `{c} status [WORKFLOW]` — what is running, and the last result",
         f"• `{c} history WORKFLOW [N]` — the last N runs (10 unless you say)",
+        f"• `{c} schedule` — scheduled probes, their next run, paused or not",
+        f"• `{c} pause WORKFLOW` / `{c} resume WORKFLOW` — stop or restart its schedule",
+        f"• `{c} digest [WORKFLOW] [7d]` — health over a period, with a chart in its thread",
         f"• `{c} help` — this message",
         'Values with spaces go in quotes: `first_name="Zoë Ann"`',
     ]
@@ -158,7 +162,7 @@ def status_all(
         icon, words = _last_run(last.get(name), workflows[name], now)
         lines.append(f"{icon} *{esc(name)}* · {words}")
     blocks: list[Block] = [section(flying)]
-    blocks.extend(section(chunk) for chunk in _chunks(lines)[: MAX_BLOCKS - 1])
+    blocks.extend(section(chunk) for chunk in chunks(lines)[: MAX_BLOCKS - 1])
     return Message(text=clip(flying.replace("*", ""), TEXT_LIMIT), blocks=tuple(blocks))
 
 
@@ -208,7 +212,7 @@ def history(
         )
     head = f"*History of {esc(name)}* (last {len(results)})"
     blocks: list[Block] = [section(head)]
-    blocks.extend(section(chunk) for chunk in _chunks(lines)[: MAX_BLOCKS - 1])
+    blocks.extend(section(chunk) for chunk in chunks(lines)[: MAX_BLOCKS - 1])
     return Message(text=f"History of {esc(name)}: {len(results)} runs", blocks=tuple(blocks))
 
 
@@ -221,22 +225,6 @@ def _in_flight(active: Sequence[Mapping[str, Any]], now: dt.datetime) -> str:
     )
     more = f" and {len(active) - 10} more" if len(active) > 10 else ""
     return f"⏳ *{len(active)} probe run(s) in flight:* {shown}{more}"
-
-
-def _chunks(lines: Sequence[str], limit: int = SECTION_LIMIT - 100) -> list[str]:
-    """Lines packed into section-sized texts."""
-    out: list[str] = []
-    current = ""
-    for line in lines:
-        line = clip(line, limit)
-        if current and len(current) + 1 + len(line) > limit:
-            out.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        out.append(current)
-    return out
 
 
 __all__ = [

@@ -4,8 +4,14 @@
     asyncio.run(serve(config, tokens, host="127.0.0.1", port=3000))
 
 Socket Mode when an app-level token is set (no public URL needed), else HTTP mode. Beside
-the bot runs a janitor: a second engine (its own lease owner, so it never takes a run the
-bot is watching) that finishes runs a previous process left behind and retries cleanups.
+the bot run the scheduler (``bot.schedule``: scheduled probes, digests, and a tick that
+advances every active run) and a janitor that finishes runs a previous process left behind
+and retries cleanups. Each has its own engine, so its own lease owner: none of them steps a
+run another is watching.
+
+The janitor is a plain task, not a scheduler job: finishing a run left behind can take
+until that run's deadline, and a job still running at its next fire time is skipped with a
+warning each time.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from probes.errors import ConfigError
 from ._engine import EngineLike
 from .app import Bot
 from .redact import RedactingFilter, Redactor
+from .schedule import BotScheduler
 
 log = logging.getLogger("bot.serve")
 
@@ -167,6 +174,9 @@ async def serve(
             )
             await bot.prepare(identity)
             bot.resume()
+            scheduling = BotScheduler(bot=bot, engine=Engine(config, store=store, client=http))
+            scheduling.register()
+            scheduling.start()
             sweeper = asyncio.create_task(janitor(Engine(config, store=store, client=http)))
             try:
                 await _listen(
@@ -180,6 +190,7 @@ async def serve(
                     team=str(identity.get("team") or "your workspace"),
                 )
             finally:
+                scheduling.shutdown()
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper

@@ -10,6 +10,7 @@ sorted into *theirs* (Slack or the workspace said no: ``channel_not_found``,
     ts = await api.post("C123", messages.started(info))
     await api.update("C123", ts, messages.final(info, result, wf))
     await api.respond(response_url, replies.problem("unknown workflow", "/baton"))
+    await api.upload("C123", png, filename="health.png", title="Health", thread_ts=ts)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError, SlackObjectFormationError
+from slack_sdk.errors import SlackApiError, SlackObjectFormationError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -63,6 +64,10 @@ THEIRS = frozenset(
         "expired_url",
         "used_url",
         "no_service",
+        "upload_failed",
+        "file_uploads_disabled",
+        "file_uploads_except_images_disabled",
+        "storage_limit_reached",
     }
 )
 #: Errors after which the command's ``response_url`` is the only way to answer.
@@ -110,10 +115,47 @@ class SlackApi:
     async def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """POST ``method`` with a JSON body; the answer's data, or ``SlackCallError``."""
         body = self.redactor.scrub(dict(params))
+        return await self._retrying(method, lambda: self.client.api_call(method, json=body))
+
+    async def upload(
+        self,
+        channel: str,
+        content: bytes,
+        *,
+        filename: str,
+        title: str,
+        thread_ts: str | None = None,
+        alt_text: str | None = None,
+    ) -> str:
+        """Share a file in a channel (or a thread) with ``files_upload_v2``; its file id.
+
+        slack_sdk does the three steps: files.getUploadURLExternal, a POST of the bytes to
+        the URL it returns, files.completeUploadExternal. Needs the ``files:write`` scope.
+        """
+
+        async def upload() -> Any:
+            try:
+                return await self.client.files_upload_v2(
+                    channel=channel,
+                    file=content,
+                    filename=filename,
+                    title=self.redactor.text(title),
+                    alt_txt=self.redactor.text(alt_text) if alt_text else None,
+                    thread_ts=thread_ts,
+                )
+            except SlackRequestError as exc:  # the POST to the upload URL failed
+                raise SlackCallError("files.upload", "upload_failed") from exc
+
+        data = await self._retrying("files.upload", upload)
+        file = data.get("file") or {}
+        return str(file.get("id", "")) if isinstance(file, dict) else ""
+
+    async def _retrying(self, method: str, send: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+        """``send()`` until it answers, honouring Retry-After; errors as ``SlackCallError``."""
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
             try:
-                response = await self.client.api_call(method, json=body)
+                response = await send()
                 data: dict[str, Any] = response.data if isinstance(response.data, dict) else {}
                 return data
             except SlackApiError as exc:

@@ -3,7 +3,10 @@
 ``bot_threads``: where each probe run is reported (channel and parent message ``ts``), so
 every follow-up goes to the same thread, also after a restart. ``bot_requests``: the
 requests already acted on, so a Slack retry, a replayed request or a double submission
-never starts a second run. Nothing secret is stored (no response URLs, no tokens).
+never starts a second run. ``bot_scheduled_runs``: the runs the scheduler started, whether
+their result was handed to alerting yet (claimed once, so two processes never both do), and
+the message that reported it, if any (for the digest's links). Nothing secret is stored
+(no response URLs, no tokens).
 
     >>> store = BotStore(sqlite_utils.Database(memory=True), clock=lambda: 100.0)
     >>> store.claim({"trigger:123": None})
@@ -24,6 +27,25 @@ import sqlite_utils
 KEEP_REQUESTS_S = 86_400.0
 _PRUNE_EVERY_S = 3_600.0
 _NEVER = -1e18
+
+
+@dataclass(frozen=True)
+class Posted:
+    """Where a run was reported in Slack: a message ``ts``, in a thread or not."""
+
+    channel: str
+    ts: str
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduledRunRow:
+    """A run the scheduler started (a row of ``bot_scheduled_runs``)."""
+
+    run_id: str
+    workflow: str
+    channel: str | None
+    slot_ts: float | None
 
 
 @dataclass(frozen=True)
@@ -72,6 +94,22 @@ class BotStore:
                 pk="run_id",
             )
             self.db.table("bot_threads").create_index(["state"])
+        if "bot_scheduled_runs" not in names:
+            self.db.table("bot_scheduled_runs").create(
+                {
+                    "run_id": str,
+                    "workflow": str,
+                    "channel": str,
+                    "slot_ts": float,
+                    "started_ts": float,
+                    "observed_ts": float,
+                    "post_channel": str,
+                    "post_ts": str,
+                    "post_thread_ts": str,
+                },
+                pk="run_id",
+            )
+            self.db.table("bot_scheduled_runs").create_index(["observed_ts", "started_ts"])
 
     # -- dedupe ----------------------------------------------------------------------------
 
@@ -170,6 +208,63 @@ class BotStore:
         rows = self.db.table("bot_threads").rows_where("state = 'running'", order_by="created_ts")
         return [_thread(r) for r in rows]
 
+    # -- scheduled runs ------------------------------------------------------------------
+
+    def remember_scheduled(
+        self, *, run_id: str, workflow: str, channel: str | None, slot_ts: float | None
+    ) -> None:
+        """Note a run the scheduler started (again: no-op), so its result gets observed."""
+        with self.db.conn:
+            self.db.conn.execute(
+                "INSERT OR IGNORE INTO bot_scheduled_runs (run_id, workflow, channel, slot_ts, "
+                "started_ts) VALUES (?, ?, ?, ?, ?)",
+                [run_id, workflow, channel, slot_ts, self.clock()],
+            )
+
+    def unobserved(self) -> list[ScheduledRunRow]:
+        """Scheduled runs whose result has not been handed to alerting, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT run_id, workflow, channel, slot_ts FROM bot_scheduled_runs "
+            "WHERE observed_ts IS NULL ORDER BY started_ts, run_id"
+        ).fetchall()
+        return [ScheduledRunRow(str(r[0]), str(r[1]), r[2], r[3]) for r in rows]
+
+    def claim_observation(self, run_id: str) -> bool:
+        """Take a finished scheduled run for alerting; False if a worker took it before."""
+        with self.db.conn:
+            cur = self.db.conn.execute(
+                "UPDATE bot_scheduled_runs SET observed_ts = ? "
+                "WHERE run_id = ? AND observed_ts IS NULL",
+                [self.clock(), run_id],
+            )
+        return cur.rowcount == 1
+
+    def save_post(self, run_id: str, posted: Posted) -> None:
+        """Where the message about a scheduled run went (alert, thread reply, recovery)."""
+        with self.db.conn:
+            self.db.conn.execute(
+                "UPDATE bot_scheduled_runs SET post_channel = ?, post_ts = ?, post_thread_ts = ? "
+                "WHERE run_id = ?",
+                [posted.channel, posted.ts, posted.thread_ts, run_id],
+            )
+
+    def where_reported(self, run_ids: Sequence[str]) -> dict[str, Posted]:
+        """The Slack message of each run that has one: its own thread (``/baton run``) or
+        the alert message or thread reply about it (scheduled runs)."""
+        out: dict[str, Posted] = {}
+        ids = list(dict.fromkeys(run_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for run_id, channel, ts, thread_ts in self.db.conn.execute(
+                f"SELECT run_id, channel, ts, NULL FROM bot_threads WHERE run_id IN ({marks}) "
+                "UNION ALL SELECT run_id, post_channel, post_ts, post_thread_ts "
+                f"FROM bot_scheduled_runs WHERE post_ts IS NOT NULL AND run_id IN ({marks})",
+                chunk + chunk,
+            ).fetchall():
+                out[str(run_id)] = Posted(str(channel), str(ts), thread_ts)
+        return out
+
 
 def _thread(row: dict[str, object]) -> Thread:
     return Thread(
@@ -182,4 +277,4 @@ def _thread(row: dict[str, object]) -> Thread:
     )
 
 
-__all__ = ["BotStore", "Thread"]
+__all__ = ["BotStore", "Posted", "ScheduledRunRow", "Thread"]

@@ -4,7 +4,11 @@
 params, headers, content type), answers like Slack (``{"ok": true, "channel": ..., "ts":
 ...}``), keeps the messages it was sent (updates applied) so a test can read a thread, and
 on demand answers 429 with ``Retry-After`` or an error such as ``not_in_channel``. It also
-serves response URLs (``/hooks/<name>``).
+serves response URLs (``/hooks/<name>``) and the three steps of ``files_upload_v2``:
+``files.getUploadURLExternal`` answers an ``upload_url`` on the stand-in itself
+(``/upload/<file id>``), the bytes POSTed there are kept in ``uploads`` (recorded as calls
+of method ``"upload"``), and ``files.completeUploadExternal`` shares them in ``files``
+(channel, ``thread_ts``, title, bytes) and adds a file message to the thread.
 
 ``spec_violations(call)`` checks one recorded call against the Slack Web API OpenAPI 2.0
 spec in ``../shared/specs/slack.web.v2.json``.
@@ -75,6 +79,13 @@ class SlackStandIn:
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._failures: dict[str, list[_Failure]] = {}
         self._ts = 1_700_000_000_000_000
+        self._file_ids = 0
+        #: Upload URLs handed out: file id -> {"filename", "length"} as declared.
+        self.upload_urls: dict[str, dict[str, Any]] = {}
+        #: Bytes POSTed to an upload URL, by file id.
+        self.uploads: dict[str, bytes] = {}
+        #: Files shared by files.completeUploadExternal, by file id.
+        self.files: dict[str, dict[str, Any]] = {}
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -86,6 +97,7 @@ class SlackStandIn:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/hooks/{name}", self._hook)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -245,7 +257,66 @@ class SlackStandIn:
             return {"ok": True, "channel": p["channel"], "ts": p["ts"], "text": p.get("text", "")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
+        if method == "files.getUploadURLExternal":
+            self._file_ids += 1
+            file_id = f"F0{self._file_ids:07d}"
+            self.upload_urls[file_id] = {"filename": p.get("filename"), "length": p.get("length")}
+            return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(p)
         return {"ok": False, "error": "unknown_method"}
+
+    def _complete_upload(self, p: dict[str, Any]) -> dict[str, Any]:
+        try:
+            wanted = json.loads(p.get("files") or "[]")
+        except json.JSONDecodeError:
+            return {"ok": False, "error": "invalid_arguments"}
+        if not wanted or any(f.get("id") not in self.uploads for f in wanted):
+            return {"ok": False, "error": "file_not_found"}
+        shared = []
+        for f in wanted:
+            info = {
+                "id": f["id"],
+                "name": self.upload_urls[f["id"]]["filename"],
+                "title": f.get("title"),
+                "channel": p.get("channel_id"),
+                "thread_ts": p.get("thread_ts"),
+                "bytes": self.uploads[f["id"]],
+            }
+            self.files[f["id"]] = info
+            shared.append({k: v for k, v in info.items() if k != "bytes"})
+        channel = p.get("channel_id")
+        if channel:
+            ts = self._next_ts()
+            message: dict[str, Any] = {"ts": ts, "text": p.get("initial_comment", "")}
+            message["files"] = [f["id"] for f in shared]
+            if p.get("thread_ts"):
+                message["thread_ts"] = p["thread_ts"]
+            self.messages[(channel, ts)] = message
+        return {"ok": True, "files": shared}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """An upload URL: Slack's answers 200 ``OK - <length>`` to the bytes POSTed to it."""
+        file_id = request.match_info["file_id"]
+        raw = await request.read()
+        declared = self.upload_urls.get(file_id, {}).get("length")
+        self.calls.append(
+            Call(
+                "upload",
+                {"file_id": file_id, "length": len(raw), "declared_length": declared},
+                dict(request.headers),
+                request.content_type,
+                request.method,
+                request.path,
+            )
+        )
+        failure = self._take_failure("upload")
+        if failure is not None:
+            return web.Response(status=failure.status or 500, text=failure.error)
+        if file_id not in self.upload_urls:
+            return web.Response(status=404, text="unknown upload URL")
+        self.uploads[file_id] = raw
+        return web.Response(text=f"OK - {len(raw)}")
 
     async def _hook(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -366,7 +437,10 @@ def spec_violations(call: Call) -> list[str]:
     """
     if call.method == "response_url":
         return response_url_violations(call)
+    if call.method == "upload":
+        return upload_violations(call)
     if call.method in NEWER_THAN_SPEC:
+        # Not in the 2021 spec: checked against what Slack's method docs give instead.
         return _newer_method_violations(call)
     spec = load_spec()
     path = spec["paths"].get(f"/{call.method}")
@@ -400,18 +474,83 @@ def spec_violations(call: Call) -> list[str]:
     return problems
 
 
-#: Methods newer than the 2021 spec, with the parameters Slack's docs give them.
+@dataclass(frozen=True)
+class NewerMethod:
+    """A method the 2021 spec predates, as Slack's method docs describe it."""
+
+    token: str  # the token kind it takes: "xapp-" or "xoxb-"
+    required: frozenset[str] = frozenset()
+    optional: frozenset[str] = frozenset()
+    integers: frozenset[str] = frozenset()
+
+
+#: Methods newer than the 2021 spec: the spec check skips them on purpose (there is nothing
+#: in it to check them against) and checks the token and parameters from Slack's docs.
 #: apps.connections.open (Socket Mode, called by slack_sdk's client): an xapp- token only.
-NEWER_THAN_SPEC: dict[str, set[str]] = {"apps.connections.open": set()}
+#: files.getUploadURLExternal and files.completeUploadExternal (2024; what files_upload_v2
+#: calls, files.upload being retired): a bot token with files:write.
+NEWER_THAN_SPEC: dict[str, NewerMethod] = {
+    "apps.connections.open": NewerMethod(token="xapp-"),
+    "files.getUploadURLExternal": NewerMethod(
+        token="xoxb-",
+        required=frozenset({"filename", "length"}),
+        optional=frozenset({"alt_txt", "snippet_type"}),
+        integers=frozenset({"length"}),
+    ),
+    "files.completeUploadExternal": NewerMethod(
+        token="xoxb-",
+        required=frozenset({"files"}),
+        optional=frozenset({"channel_id", "channels", "initial_comment", "thread_ts"}),
+    ),
+}
 
 
 def _newer_method_violations(call: Call) -> list[str]:
+    spec = NEWER_THAN_SPEC[call.method]
     problems = []
-    if not call.headers.get("Authorization", "").startswith("Bearer xapp-"):
-        problems.append(f"{call.method}: needs an app-level token (Bearer xapp-…)")
-    allowed = NEWER_THAN_SPEC[call.method]
+    if not call.headers.get("Authorization", "").startswith(f"Bearer {spec.token}"):
+        problems.append(f"{call.method}: needs a {spec.token}… token (Authorization: Bearer)")
+    problems.extend(
+        f"{call.method}: required parameter {k!r} missing"
+        for k in sorted(spec.required)
+        if k not in call.params
+    )
+    allowed = spec.required | spec.optional
     problems.extend(f"{call.method}: unexpected {k!r}" for k in call.params if k not in allowed)
+    for name in spec.integers & set(call.params):
+        if not str(call.params[name]).isdigit():
+            problems.append(f"{call.method}: {name} must be a whole number")
+    if call.method == "files.completeUploadExternal":
+        problems.extend(_complete_upload_violations(call))
     return problems
+
+
+def _complete_upload_violations(call: Call) -> list[str]:
+    try:
+        files = json.loads(call.params.get("files") or "")
+    except json.JSONDecodeError:
+        return ["files.completeUploadExternal: files must be a JSON array"]
+    if not isinstance(files, list) or not all(isinstance(f, dict) and "id" in f for f in files):
+        return ["files.completeUploadExternal: files must be a JSON array of {id, title}"]
+    if "thread_ts" in call.params and "channel_id" not in call.params:
+        return ["files.completeUploadExternal: thread_ts needs channel_id"]
+    return []
+
+
+def upload_violations(call: Call) -> list[str]:
+    """A POST of the file's bytes to the upload URL: no Slack token (the URL is the
+    capability), and exactly the length declared to files.getUploadURLExternal."""
+    out = []
+    if call.http_verb != "POST":
+        out.append(f"upload: {call.http_verb}, not POST")
+    if "Authorization" in call.headers:
+        out.append("upload: sends an Authorization header to the upload URL")
+    if call.params["length"] == 0:
+        out.append("upload: no bytes")
+    declared = call.params.get("declared_length")
+    if declared is not None and str(declared) != str(call.params["length"]):
+        out.append(f"upload: {call.params['length']} bytes sent, {declared} declared")
+    return out
 
 
 def _type_problem(kind: str, v: Any, name: str, ctype: str) -> str | None:

@@ -42,7 +42,9 @@ features:
   slash_commands:
   - command: /baton
     description: Probe a workflow end to end and see where a record leaks
-    usage_hint: run WORKFLOW [variant] [field=value …] | list | status | history WORKFLOW | help
+    usage_hint: run WORKFLOW [variant] [field=value …] | list | status | history WORKFLOW | \
+schedule |
+      pause WORKFLOW | resume WORKFLOW | digest [WORKFLOW] [7d] | help
     should_escape: false
 oauth_config:
   scopes:
@@ -50,6 +52,7 @@ oauth_config:
     - commands
     - chat:write
     - chat:write.public
+    - files:write
 settings:
   org_deploy_enabled: false
   socket_mode_enabled: true
@@ -75,14 +78,15 @@ def test_manifest_for_http_mode_with_the_configured_command(tmp_path: Path) -> N
             "command": "/probe",
             "description": "Probe a workflow end to end and see where a record leaks",
             "usage_hint": "run WORKFLOW [variant] [field=value …] | list | status | history "
-            "WORKFLOW | help",
+            "WORKFLOW | schedule | pause WORKFLOW | resume WORKFLOW | digest [WORKFLOW] [7d] | "
+            "help",
             "should_escape": False,
             "url": url,
         }
     ]
     assert data["settings"]["socket_mode_enabled"] is False
     assert data["oauth_config"] == {
-        "scopes": {"bot": ["commands", "chat:write", "chat:write.public"]}
+        "scopes": {"bot": ["commands", "chat:write", "chat:write.public", "files:write"]}
     }
 
 
@@ -251,6 +255,57 @@ async def test_serve_in_http_mode_answers_signed_commands(tmp_path: Path) -> Non
         stop.set()
         await task
         assert [c.method for c in slack.calls] == ["auth.test"]
+
+
+@pytest.mark.anyio
+async def test_serve_runs_the_scheduler_on_its_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_bot_schedule import with_schedule
+
+    from bot.schedule import TICK_JOB, BotScheduler
+    from probes.config import DigestSchedule
+
+    made: list[BotScheduler] = []
+
+    class Recorded(BotScheduler):
+        def start(self) -> None:
+            made.append(self)
+            super().start()
+
+    monkeypatch.setattr(bot.serve, "BotScheduler", Recorded)
+    async with SlackStandIn(token=BOT_TOKEN) as slack:
+        digest = DigestSchedule("C0DIGEST", "0 9 * * 1")
+        config = dataclasses.replace(
+            with_schedule(sample_config(), api_url=slack.api_url, digests=[digest]),
+            store=str(tmp_path / "baton.db"),
+        )
+        tokens = Tokens(bot_token=BOT_TOKEN, signing_secret=SECRET, app_token=None)
+        stop, ready = asyncio.Event(), []
+        task = asyncio.create_task(
+            run_serve(config, tokens, host="127.0.0.1", port=0, stop=stop, ready=ready.append)
+        )
+        await _until(lambda: ready or task.done())
+        (scheduling,) = made
+        assert scheduling.scheduler.running
+        jobs = {job.id: job for job in scheduling.scheduler.get_jobs()}
+        assert set(jobs) == {
+            "baton-probe:lead-to-invoice",
+            "baton-" + _digest_key(digest),
+            TICK_JOB,
+        }
+        assert all(job.next_run_time is not None for job in jobs.values())
+        assert scheduling.engine is not scheduling.bot.engine  # its own lease owner
+        stop.set()
+        await task
+        await asyncio.sleep(0)  # the scheduler stops on its loop
+        assert not scheduling.scheduler.running
+
+
+def _digest_key(spec: object) -> str:
+    from bot.schedule import digest_key
+
+    return digest_key(spec)  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio

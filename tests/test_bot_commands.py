@@ -13,14 +13,19 @@ import pytest
 
 from bot.commands import (
     MAX_HISTORY,
+    Digest,
     Help,
     History,
     ListWorkflows,
+    Pause,
     Run,
+    Schedules,
     Status,
     parse_command,
     split_args,
 )
+
+WEEK = 7 * 86_400.0
 
 
 @pytest.mark.parametrize(
@@ -159,6 +164,61 @@ from bot.commands import (
             "status a b",
             Help(problem="status takes one workflow at most, not 2 words"),
             id="status-too-many",
+        ),
+        pytest.param("schedule", Schedules(), id="schedule"),
+        pytest.param("Schedules list", Schedules(), id="schedules-list"),
+        pytest.param("pause lead-to-invoice", Pause("lead-to-invoice"), id="pause"),
+        pytest.param("resume lead-to-invoice", Pause("lead-to-invoice", False), id="resume"),
+        pytest.param(
+            "schedule pause lead-to-invoice", Pause("lead-to-invoice"), id="schedule-pause"
+        ),
+        pytest.param(
+            "pause",
+            Help(problem="pause takes one workflow: pause WORKFLOW"),
+            id="pause-no-workflow",
+        ),
+        pytest.param(
+            "resume a b",
+            Help(problem="resume takes one workflow: resume WORKFLOW"),
+            id="resume-two",
+        ),
+        pytest.param(
+            "schedule lead-to-invoice",
+            Help(problem="schedule lists the schedules; to stop one: pause WORKFLOW"),
+            id="schedule-what",
+        ),
+        pytest.param("digest", Digest(None, WEEK), id="digest"),
+        pytest.param("digest lead-to-invoice", Digest("lead-to-invoice", WEEK), id="digest-wf"),
+        pytest.param(
+            "digest lead-to-invoice 24h", Digest("lead-to-invoice", 86_400.0), id="digest-wf-24h"
+        ),
+        pytest.param("digest 2W", Digest(None, 2 * WEEK), id="digest-2w"),
+        pytest.param(
+            "digest 30d lead-to-invoice", Digest("lead-to-invoice", 30 * 86_400.0), id="any-order"
+        ),
+        pytest.param("digest ７d", Digest(None, WEEK), id="digest-fullwidth-digit"),
+        pytest.param(
+            "digest a b",
+            Help(
+                problem="digest: 'b' is not a period such as 7d, 24h or 2w: digest [WORKFLOW] "
+                "[PERIOD], e.g. digest lead-to-invoice 7d"
+            ),
+            id="digest-two-workflows",
+        ),
+        pytest.param(
+            "digest 400d",
+            Help(problem="digest: the period must be more than 0 and at most 366d"),
+            id="digest-too-long",
+        ),
+        pytest.param(
+            "digest 0d",
+            Help(problem="digest: the period must be more than 0 and at most 366d"),
+            id="digest-zero",
+        ),
+        pytest.param(
+            "digets",
+            Help(problem="unknown command 'digets' (did you mean 'digest'?)"),
+            id="digest-typo",
         ),
     ],
 )

@@ -10,6 +10,7 @@ signs them, and the forged ones are signed wrong on purpose.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import time
@@ -28,6 +29,7 @@ from test_bot_support import BOT_TOKEN, SECRET, STRIPE_KEY, FakeEngine, sample_c
 
 from bot.app import Bot, BotSettings
 from bot.server import start_http
+from probes.config import Config
 from probes.model import Finding, FindingKind, RunResult
 from probes.store import Store
 
@@ -108,8 +110,10 @@ async def harness(
     engine_type: type[FakeEngine] = FakeEngine,
     db: sqlite_utils.Database | None = None,
     stage_delay_s: float = 0.0,
+    config: Config | None = None,
+    now: Callable[[], dt.datetime] | None = None,
 ) -> AsyncIterator[Harness]:
-    config = sample_config()
+    config = config or sample_config()
     db = db if db is not None else sqlite_utils.Database(memory=True)
     engine = engine_type(config, store=Store(db), outcome=outcome, stage_delay_s=stage_delay_s)
     clock = Clock()
@@ -123,6 +127,7 @@ async def harness(
             settings=settings or BotSettings(update_interval_s=0.05, resume_poll_s=0.01),
             clock=clock,
             sleep=sleep,
+            **({"now": now} if now is not None else {}),
         )
         await bot.prepare()  # auth.test once, up front, as `baton serve` does
         (auth_test,) = slack.calls

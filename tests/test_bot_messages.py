@@ -234,6 +234,9 @@ def test_help_with_a_problem() -> None:
         "• `/baton list` — workflows and their last verdicts\n"
         "• `/baton status [WORKFLOW]` — what is running, and the last result\n"
         "• `/baton history WORKFLOW [N]` — the last N runs (10 unless you say)\n"
+        "• `/baton schedule` — scheduled probes, their next run, paused or not\n"
+        "• `/baton pause WORKFLOW` / `/baton resume WORKFLOW` — stop or restart its schedule\n"
+        "• `/baton digest [WORKFLOW] [7d]` — health over a period, with a chart in its thread\n"
         "• `/baton help` — this message\n"
         'Values with spaces go in quotes: `first_name="Zoë Ann"`',
         "blocks": [
@@ -245,6 +248,11 @@ def test_help_with_a_problem() -> None:
                 "• `/baton list` — workflows and their last verdicts\n"
                 "• `/baton status [WORKFLOW]` — what is running, and the last result\n"
                 "• `/baton history WORKFLOW [N]` — the last N runs (10 unless you say)\n"
+                "• `/baton schedule` — scheduled probes, their next run, paused or not\n"
+                "• `/baton pause WORKFLOW` / `/baton resume WORKFLOW` — stop or restart its "
+                "schedule\n"
+                "• `/baton digest [WORKFLOW] [7d]` — health over a period, with a chart in its "
+                "thread\n"
                 "• `/baton help` — this message\n"
                 'Values with spaces go in quotes: `first_name="Zoë Ann"`'
             ),

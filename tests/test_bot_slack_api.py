@@ -141,3 +141,75 @@ async def test_secrets_are_masked_before_they_leave(slack: SlackStandIn) -> None
     sent = slack.calls[-1].params["text"]
     assert STRIPE_KEY not in sent and "xoxb-99" not in sent
     assert sent == "stripe said: bad key [redacted], also [redacted]"
+
+
+# -- files_upload_v2 ----------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+async def test_upload_shares_the_file_in_the_thread(slack: SlackStandIn) -> None:
+    api = api_for(slack, Sleeps())
+    ts = await api.post("C1", MSG)
+    file_id = await api.upload(
+        "C1", PNG, filename="health.png", title=f"key {STRIPE_KEY}", thread_ts=ts, alt_text="a"
+    )
+    methods = [c.method for c in slack.calls[1:]]
+    assert methods == ["files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    asked, sent, shared = slack.calls[1:]
+    assert asked.params == {"filename": "health.png", "length": str(len(PNG)), "alt_txt": "a"}
+    assert sent.params["length"] == len(PNG) and "Authorization" not in sent.headers
+    assert shared.params["channel_id"] == "C1" and shared.params["thread_ts"] == ts
+    assert slack.files[file_id]["bytes"] == PNG
+    assert slack.files[file_id]["title"] == "key [redacted]"
+    assert [p for c in slack.calls for p in spec_violations(c)] == []
+
+
+async def test_upload_waits_out_a_429_and_sorts_errors(slack: SlackStandIn) -> None:
+    sleeps = Sleeps()
+    api = api_for(slack, sleeps)
+    slack.rate_limit("files.completeUploadExternal", retry_after=3)
+    assert await api.upload("C1", PNG, filename="a.png", title="a")
+    assert sleeps.waits == [3.0]
+    slack.fail("files.getUploadURLExternal", "missing_scope")
+    with pytest.raises(SlackCallError) as info:
+        await api.upload("C1", PNG, filename="a.png", title="a")
+    assert (info.value.method, info.value.error, info.value.side) == (
+        "files.upload",
+        "missing_scope",
+        "theirs",
+    )
+    slack.fail("upload", "storage down", status=500)
+    with pytest.raises(SlackCallError) as info:
+        await api.upload("C1", PNG, filename="a.png", title="a")
+    assert (info.value.error, info.value.side) == ("upload_failed", "theirs")
+
+
+def test_the_spec_check_still_checks_the_newer_methods() -> None:
+    from slack_standin import Call
+
+    def call(method: str, params: dict[str, object], auth: str = f"Bearer {BOT_TOKEN}") -> Call:
+        headers = {"Authorization": auth} if auth else {}
+        return Call(method, params, headers, "application/octet-stream", "POST", "/api/" + method)
+
+    assert spec_violations(call("files.getUploadURLExternal", {"filename": "a.png"})) == [
+        "files.getUploadURLExternal: required parameter 'length' missing"
+    ]
+    assert spec_violations(
+        call("files.getUploadURLExternal", {"filename": "a", "length": "x", "title": "t"})
+    ) == [
+        "files.getUploadURLExternal: unexpected 'title'",
+        "files.getUploadURLExternal: length must be a whole number",
+    ]
+    assert spec_violations(
+        call("files.completeUploadExternal", {"files": "[]"}, auth="Bearer xapp-1")
+    ) == ["files.completeUploadExternal: needs a xoxb-… token (Authorization: Bearer)"]
+    assert spec_violations(
+        call("files.completeUploadExternal", {"files": '[{"id": "F1"}]', "thread_ts": "1.2"})
+    ) == ["files.completeUploadExternal: thread_ts needs channel_id"]
+    assert spec_violations(
+        call("upload", {"file_id": "F1", "length": 3, "declared_length": "4"})
+    ) == [
+        "upload: sends an Authorization header to the upload URL",
+        "upload: 3 bytes sent, 4 declared",
+    ]

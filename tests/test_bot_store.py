@@ -12,7 +12,7 @@ import sqlite_utils
 from test_bot_support import STRIPE_KEY, sample_config
 
 from bot.redact import MASK, RedactingFilter, Redactor
-from bot.store import BotStore
+from bot.store import BotStore, Posted
 from bot.throttle import Coalescer
 from probes.store import Store
 
@@ -112,6 +112,48 @@ def test_old_requests_are_pruned() -> None:
     bot.claim({"trigger:new": None})
     keys = [r[0] for r in bot.db.execute("SELECT key FROM bot_requests").fetchall()]
     assert keys == ["trigger:new"]
+
+
+# -- scheduled runs ----------------------------------------------------------------------------
+
+
+def test_scheduled_runs_are_observed_once_across_processes(tmp_path: object) -> None:
+    path = str(tmp_path) + "/baton.db"  # type: ignore[operator]
+    clock = Clock()
+    a = BotStore(sqlite_utils.Database(path), clock=clock)
+    b = BotStore(sqlite_utils.Database(path), clock=clock)
+    a.remember_scheduled(run_id="r-1", workflow="w", channel="C1", slot_ts=900.0)
+    clock.now += 1
+    b.remember_scheduled(run_id="r-2", workflow="w", channel=None, slot_ts=1800.0)
+    a.remember_scheduled(run_id="r-1", workflow="other", channel="C9", slot_ts=0.0)  # no-op
+    assert [(r.run_id, r.workflow, r.channel) for r in b.unobserved()] == [
+        ("r-1", "w", "C1"),
+        ("r-2", "w", None),
+    ]
+    assert [a.claim_observation("r-1"), b.claim_observation("r-1")] == [True, False]
+    assert [r.run_id for r in a.unobserved()] == ["r-2"]
+
+
+def test_where_runs_were_reported() -> None:
+    bot = BotStore(sqlite_utils.Database(memory=True), clock=Clock())
+    bot.save_thread(run_id="r-1", channel="C1", ts="1.1", user="U1", workflow="w")
+    bot.remember_scheduled(run_id="r-2", workflow="w", channel="C2", slot_ts=None)
+    bot.remember_scheduled(run_id="r-3", workflow="w", channel="C2", slot_ts=None)  # not posted
+    bot.save_post("r-2", Posted("C2", "2.2", "2.0"))
+    assert bot.where_reported(["r-1", "r-2", "r-3", "r-4", "r-1"]) == {
+        "r-1": Posted("C1", "1.1"),
+        "r-2": Posted("C2", "2.2", "2.0"),
+    }
+
+
+def test_a_store_from_before_schedules_gets_the_new_table() -> None:
+    db = sqlite_utils.Database(memory=True)
+    BotStore(db, clock=Clock())
+    db.table("bot_scheduled_runs").drop()
+    BotStore(db, clock=Clock()).remember_scheduled(
+        run_id="r-1", workflow="w", channel=None, slot_ts=None
+    )
+    assert db.table("bot_scheduled_runs").count == 1
 
 
 # -- the coalescer ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Shared fakes for the bot tests (no tests here; ``conftest.py`` belongs to the engine).
 
-``FakeEngine`` has the engine's shape (``start``, ``finish``, ``store``,
+``FakeEngine`` has the engine's shape (``start``, ``finish``, ``store``, ``tick``,
 ``resume_interrupted``, ``cleanup_pending``) and writes its results to the real
 ``probes.store.Store``, so the bot reads ``list`` / ``status`` / ``history`` from the same
 tables it will in production. ``make_result`` builds the run results a real engine
@@ -265,6 +265,9 @@ class FakeEngine:
                 await on_progress(stage)
         self.store.finish_run(result, status="finished", finished_ts=started.timestamp() + 12.5)
         return result
+
+    async def tick(self) -> list[RunResult]:
+        return []
 
     async def resume_interrupted(self) -> list[RunResult]:
         return []
