@@ -117,9 +117,15 @@ def record_delivery(
             )
 
 
+#: How long an immediate flip may stay unclaimed before it counts as orphaned by a crash.
+ORPHAN_AFTER_S = 120.0
+
+
 def due_flips(db: sqlite_utils.Database, now: float) -> list[Flip]:
     """Deferred flips whose quiet hours are over, at most one per workflow (the newest).
 
+    Also flips that were due at once but never claimed, ``ORPHAN_AFTER_S`` after they were
+    written: their process died between writing them down and sending them.
     Older deferred flips of a workflow are marked ``superseded``; when the newest leaves the
     workflow where the oldest found it (it broke and recovered in the night), all are, and
     the open thread is kept. Claim each returned flip before sending it.
@@ -128,8 +134,8 @@ def due_flips(db: sqlite_utils.Database, now: float) -> list[Flip]:
     with immediate(db):
         rows = db.execute(
             "SELECT * FROM alert_flips WHERE processed_ts IS NULL AND deliver_after_ts <= ? "
-            "AND deliver_after_ts > created_ts ORDER BY id",
-            [now],
+            "AND (deliver_after_ts > created_ts OR created_ts < ?) ORDER BY id",
+            [now, now - ORPHAN_AFTER_S],
         )
         names = [d[0] for d in rows.description]
         by_wf: dict[str, list[Flip]] = {}

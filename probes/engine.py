@@ -249,13 +249,25 @@ class Engine:
         return None
 
     async def tick(self) -> list[RunResult]:
-        """One pass over every active run this process may work on; returns those finished."""
+        """One pass over every active run this process may work on; returns those finished.
+
+        A run nobody watched through its deadline (its process died, and no stage was checked
+        for longer than a lease) is closed as interrupted, as ``resume_interrupted`` does:
+        checking it only now could call an on-time record late.
+        """
         now = self.clock()
         finished: list[RunResult] = []
         for run in self.store.active_runs():
             if not self.store.claim(run["id"], self.owner, now=now, lease_s=LEASE_S):
                 continue
-            result = await self.step(run["id"])
+            pending = [r for r in self.store.stages(run["id"]) if r.state != DONE]
+            unwatched = pending and all(
+                r.grace_ts <= now and now - r.next_check_ts > LEASE_S for r in pending
+            )
+            if unwatched:
+                result: RunResult | None = await self._close_interrupted(run)
+            else:
+                result = await self.step(run["id"])
             if result is not None:
                 finished.append(result)
         return finished
@@ -272,28 +284,29 @@ class Engine:
                 run["id"], self.owner, now=now, lease_s=LEASE_S, force=takeover
             ):
                 continue
-            rows = self.store.stages(run["id"])
-            pending = [r for r in rows if r.state != DONE]
+            pending = [r for r in self.store.stages(run["id"]) if r.state != DONE]
             if any(r.grace_ts > now for r in pending):
                 results.append(await self.finish(run["id"]))
-                continue
-            wf = self._workflow(run["workflow"])
-            record = self._record(wf, run["variant"], run["overrides"], run["marker"])
-            for row in pending:
-                stage = wf.stage(row.name)
-                self._done(
-                    row,
-                    [
-                        diagnosis.unreachable_finding(
-                            seam=wf.seam(stage),
-                            where=stage.display,
-                            error="Baton was interrupted while watching and the deadline passed",
-                        )
-                    ],
-                    latency=None,
-                )
-            results.append(await self._finalize(wf, run, record, rows, status=RUN_INTERRUPTED))
+            else:
+                results.append(await self._close_interrupted(run))
         return results
+
+    async def _close_interrupted(self, run: dict[str, Any]) -> RunResult:
+        """Undecided stages become "could not check"; then diagnose and clean up as usual."""
+        wf = self._workflow(run["workflow"])
+        record = self._record(wf, run["variant"], run["overrides"], run["marker"])
+        rows = self.store.stages(run["id"])
+        for row in rows:
+            if row.state == DONE:
+                continue
+            stage = wf.stage(row.name)
+            finding = diagnosis.unreachable_finding(
+                seam=wf.seam(stage),
+                where=stage.display,
+                error="Baton was interrupted while watching and the deadline passed",
+            )
+            self._done(row, [finding], latency=None)
+        return await self._finalize(wf, run, record, rows, status=RUN_INTERRUPTED)
 
     async def cleanup_pending(self) -> int:
         """Retry every cleanup not yet done (from crashed or failed runs); return removed."""

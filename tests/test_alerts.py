@@ -254,3 +254,15 @@ def test_policy_from_config() -> None:
     assert policy_from_config(SimpleNamespace(alerts=obj)) == AlertPolicy(
         timezone="Europe/London", errors_before_alert=5
     )
+
+
+def test_a_flip_written_but_never_sent_is_swept_after_a_crash() -> None:
+    db = sqlite_utils.Database(memory=True)
+    alert = observe_result(db, "wf", "leak", "r-1", NOON + 60, QUIET)
+    assert alert.action == A and alert.flip_id is not None
+    # The process dies here: written down, never claimed. Another worker sweeps it later.
+    assert due_flips(db, NOON + 61) == []  # its own worker may still be sending it
+    (orphan,) = due_flips(db, NOON + 60 + 121)
+    assert orphan.id == alert.flip_id
+    assert claim_flip(db, orphan.id, NOON + 200)
+    assert due_flips(db, NOON + 400) == []

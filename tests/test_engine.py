@@ -383,3 +383,32 @@ def test_tool_creation_time_decides_late_not_when_baton_looked(world: Clock) -> 
     healthy(billing=(12.0, 1, lambda r: {"_created_ts": World.clock() - 3600}))
     result = run(engine_for(world), "lead")
     assert result.stages[3].status == "late"
+
+
+def test_tick_closes_a_run_nobody_watched_instead_of_calling_it_late(
+    world: Clock, tmp_path: Any
+) -> None:
+    healthy()
+    db_path = tmp_path / "runs.db"
+    run_id = asyncio.run(engine_for(world, Store(sqlite_utils.Database(db_path))).start("lead"))
+    world.now += 600  # the process died; every deadline and lease is long past
+    store = Store(sqlite_utils.Database(db_path))
+    [result] = drive(world, engine_for(world, store).tick())
+    assert result.run_id == run_id
+    assert result.verdict == Verdict.ERROR  # could not check, never "late"
+    assert store.run(run_id)["status"] == "interrupted"
+    assert store.pending_cleanup() == []
+
+
+def test_tick_advances_watched_runs_to_the_end(world: Clock) -> None:
+    healthy()
+    engine = engine_for(world)
+    run_id = asyncio.run(engine.start("lead"))
+    finished: list[Any] = []
+    for _ in range(100):
+        finished += drive(world, engine.tick())
+        if finished:
+            break
+        world.now += 0.5
+    assert [r.run_id for r in finished] == [run_id]
+    assert finished[0].verdict == Verdict.OK
