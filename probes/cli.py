@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -71,9 +72,36 @@ def clean_errors() -> Iterator[None]:
     except BatonError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
+    except sqlite3.OperationalError as exc:
+        # e.g. "database is locked": another process held the store past the busy timeout.
+        click.echo(f"error: the run store is busy or unusable ({exc}); try again", err=True)
+        sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        click.echo("interrupted; the run is in the store and `baton resume` finishes it", err=True)
+        click.echo(
+            "interrupted; the run is in the store: `baton resume` finishes it and cleans up",
+            err=True,
+        )
         sys.exit(130)
+
+
+def worst_exit(results: list[RunResult]) -> int:
+    """1 if any run leaked, else 3 if any could not be checked, else 0."""
+    verdicts = {r.verdict for r in results}
+    if Verdict.LEAK in verdicts:
+        return EXIT_LEAK
+    return EXIT_ERROR if Verdict.ERROR in verdicts else EXIT_OK
+
+
+def check_writable(path: str, option: str) -> None:
+    """Fail before any work when an output file cannot be written."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"{option} {path}: is a directory; name a file")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"{option} {path}: not writable")
 
 
 def parse_sets(values: tuple[str, ...]) -> dict[str, str]:
@@ -192,6 +220,8 @@ def run(
         baton run lead-to-invoice --variant unicode --set first_name=Zoë --json
     """
     with clean_errors():
+        if junit:
+            check_writable(junit, "--junit")
         config = load(config_path)
         overrides = parse_sets(sets)
         seams = seams_of(config)
@@ -213,12 +243,15 @@ def run(
             return result
 
         result = asyncio.run(with_engine(config, body))
-        if junit:
-            Path(junit).write_bytes(render_junit([result], seams))
         if as_json:
             click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         else:
             click.echo(render_text(result, stage_seams))
+        if junit:
+            try:
+                Path(junit).write_bytes(render_junit([result], seams))
+            except OSError as exc:
+                raise UsageError(f"--junit {junit}: cannot write it: {exc.strerror}") from exc
         sys.exit(EXIT_FOR_VERDICT[result.verdict])
 
 
@@ -245,6 +278,9 @@ def check_config(path: str | None) -> None:
 def cleanup(config_path: str | None) -> None:
     """Retry every cleanup that has not finished (after a crash or an outage).
 
+    Exit code: 0 when none is left, 3 when some tool still could not be cleaned (runs still
+    being watched are left to their own end).
+
     \b
     Example:
         baton cleanup --config baton.yaml
@@ -256,7 +292,7 @@ def cleanup(config_path: str | None) -> None:
             return await engine.cleanup_pending()
 
         removed = asyncio.run(with_engine(config, body))
-        left = len(store_for(config).pending_cleanup())
+        left = len(store_for(config).pending_cleanup(finished_only=True))
         click.echo(f"cleanup: {removed} object(s) removed, {left} cleanup task(s) still pending")
         sys.exit(EXIT_OK if left == 0 else EXIT_ERROR)
 
@@ -273,7 +309,9 @@ def resume(config_path: str | None, as_json: bool, takeover: bool) -> None:
     """Finish probe runs that a crash or restart interrupted, and clean up after them.
 
     Runs whose deadline is still ahead are watched to the end; the others are closed as
-    interrupted (their undecided stages "could not check").
+    interrupted (stages already seen are judged on one more look, the rest "could not
+    check"). Exit code: 1 if any resumed run leaked, else 3 if any could not be checked,
+    else 0.
 
     \b
     Example:
@@ -282,12 +320,22 @@ def resume(config_path: str | None, as_json: bool, takeover: bool) -> None:
     with clean_errors():
         config = load(config_path)
 
+        held: list[tuple[str, float]] = []
+
         async def body(engine: Engine) -> list[RunResult]:
             results = await engine.resume_interrupted(takeover=takeover)
             await engine.cleanup_pending()
+            held.extend(engine.held_runs())
             return results
 
         results = asyncio.run(with_engine(config, body))
+        for run_id, until in held:
+            when = time.strftime("%H:%M:%S", time.localtime(until))
+            click.echo(
+                f"{run_id}: another process is watching it (lease until {when}); if that "
+                "process is gone, `baton resume --takeover`",
+                err=True,
+            )
         if as_json:
             click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
         else:
@@ -296,6 +344,7 @@ def resume(config_path: str | None, as_json: bool, takeover: bool) -> None:
                 click.echo(render_text(r, seams.get(r.workflow, {})))
             if not results:
                 click.echo("nothing to resume")
+        sys.exit(worst_exit(results))
 
 
 @cli.command()

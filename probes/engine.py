@@ -220,7 +220,12 @@ class Engine:
         for row in rows:
             if row.state == DONE:
                 await report(row)
-        await asyncio.gather(*(watch(r) for r in rows if r.state != DONE))
+        try:
+            await asyncio.gather(*(watch(r) for r in rows if r.state != DONE))
+        except asyncio.CancelledError:
+            # Ctrl-C or shutdown: let `baton resume` (or another process) take it at once.
+            self.store.release(run_id, self.owner)
+            raise
         return await self._finalize(wf, run, record, rows, status=RUN_FINISHED)
 
     async def _result_of(self, run_id: str) -> RunResult:
@@ -300,6 +305,8 @@ class Engine:
             if row.state == DONE:
                 continue
             stage = wf.stage(row.name)
+            if row.first_seen_ts is not None and await self._judge_seen(wf, run, record, row):
+                continue
             finding = diagnosis.unreachable_finding(
                 seam=wf.seam(stage),
                 where=stage.display,
@@ -307,6 +314,42 @@ class Engine:
             )
             self._done(row, [finding], latency=None)
         return await self._finalize(wf, run, record, rows, status=RUN_INTERRUPTED)
+
+    async def _judge_seen(
+        self, wf: WorkflowConfig, run: dict[str, Any], record: TestRecord, row: StageRow
+    ) -> bool:
+        """A stage already seen before the interruption is judged on one more look (its
+        content and duplicates), timed by when it was first seen. False if that look fails."""
+        stage = wf.stage(row.name)
+        expect = self._expectation(wf, run["variant"], stage)
+        try:
+            observed = await self._connector(stage.tool).observe(record, stage)
+        except ConnectorError:
+            return False
+        if not observed or row.first_seen_ts is None:
+            return False
+        seam, where = wf.seam(stage), stage.display
+        row.found = max(row.found, len(observed))
+        findings = diagnosis.compare(record, expect, observed, seam=seam, where=where)
+        latency = row.first_seen_ts - row.started_ts
+        if row.first_seen_ts > row.deadline_ts:
+            findings.insert(
+                0,
+                diagnosis.late_finding(
+                    seam=seam, where=where, latency_s=latency, deadline_s=stage.deadline_s
+                ),
+            )
+        self._done(row, findings, latency=latency)
+        return True
+
+    def held_runs(self) -> list[tuple[str, float]]:
+        """Active runs another live process is watching: (run id, lease end)."""
+        now = self.clock()
+        return [
+            (r["id"], float(r["lease_until"]))
+            for r in self.store.active_runs()
+            if r.get("lease_owner") not in (None, self.owner) and (r["lease_until"] or 0) > now
+        ]
 
     async def cleanup_pending(self) -> int:
         """Retry every cleanup not yet done (from crashed or failed runs); return removed."""
@@ -343,15 +386,26 @@ class Engine:
         overrides: Mapping[str, Any],
         marker: str,
     ) -> TestRecord:
-        layers: dict[str, Any] = {**self.config.record, **wf.record}
+        configured = [self.config.record, wf.record]
         if variant is not None:
-            layers.update(wf.variants[variant].record)
+            configured.append(wf.variants[variant].record)
+        layers: dict[str, Any] = {}
+        for layer in configured:
+            layers.update(layer)
+        # A domain named in the config file (record.domain, per workflow or variant) is the
+        # operator's own choice, e.g. a domain they own for real tools; one from a per-run
+        # override is not, so `--set email=someone@gmail.com` is still refused.
+        chosen = {str(layer["domain"]).lower() for layer in configured if "domain" in layer}
         layers.update(overrides)
         record = make_record(marker, layers)
-        if not self.allow_unreserved_domains and not is_reserved_email(record.email):
+        domain = record.email.rpartition("@")[2].lower()
+        if not (
+            self.allow_unreserved_domains or is_reserved_email(record.email) or domain in chosen
+        ):
             raise UsageError(
                 f"refusing to inject {record.email!r}: test records use reserved domains "
-                f"({', '.join(RESERVED_DOMAINS)}, *.test) so they never reach a real person"
+                f"({', '.join(RESERVED_DOMAINS)}, *.test) or the config's record.domain, "
+                "so they never reach a real person"
             )
         return record
 

@@ -224,6 +224,15 @@ class Store:
             )
         return cur.rowcount == 1
 
+    def release(self, run_id: str, owner: str) -> None:
+        """Give up the lease on a run (this process stops watching it)."""
+        with self.db.conn:
+            self.db.execute(
+                "UPDATE runs SET lease_owner = NULL, lease_until = NULL "
+                "WHERE id = ? AND lease_owner = ?",
+                [run_id, owner],
+            )
+
     def finish_run(self, result: RunResult, *, status: str, finished_ts: float) -> None:
         with self.db.conn:
             self.db.table("runs").update(
@@ -258,9 +267,16 @@ class Store:
 
     # -- cleanup -------------------------------------------------------------------------
 
-    def pending_cleanup(self, run_id: str | None = None) -> list[dict[str, Any]]:
+    def pending_cleanup(
+        self, run_id: str | None = None, *, finished_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Cleanup tasks not yet done; ``finished_only`` leaves out runs still being watched
+        (their own end cleans up)."""
         if run_id is None:
-            return list(self.db.table("cleanup").rows_where("status = ?", [CLEANUP_PENDING]))
+            where = "status = ?"
+            if finished_only:
+                where += " AND run_id IN (SELECT id FROM runs WHERE status != 'active')"
+            return list(self.db.table("cleanup").rows_where(where, [CLEANUP_PENDING]))
         return list(
             self.db.table("cleanup").rows_where(
                 "status = ? AND run_id = ?", [CLEANUP_PENDING, run_id]

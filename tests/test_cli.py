@@ -180,3 +180,44 @@ def test_crash_mid_run_then_resume_finishes_and_cleans_up(
     assert result["cleanup"]["status"] == "done"
     counts = sandbox.state()["counts"]
     assert counts["hubspot"]["contacts"] == 0 and counts["stripe"]["customers"] == 0
+
+
+def test_an_unwritable_junit_path_is_refused_before_anything_runs(
+    config_file: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    code, out, err = invoke(
+        "run", "lead-to-invoice", "-c", str(config_file), "--junit", str(tmp_path / "no/j.xml")
+    )
+    assert code == 2
+    assert "does not exist" in err and "Traceback" not in err + out
+    assert sandbox.state()["counts"]["glue"]["runs"] == 0  # nothing was injected
+
+
+def test_resume_exits_with_the_worst_verdict(config_file: Path, sandbox: Sandbox) -> None:
+    sandbox.set_faults(["drop@crm"])
+    env = {**os.environ, "BATON_SANDBOX_URL": sandbox.url}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from bot.cli import main; main()",
+            "run",
+            "lead-to-invoice",
+            "-c",
+            str(config_file),
+            "-q",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while sandbox.state()["counts"]["stripe"]["customers"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: the run is released, not abandoned
+    assert proc.wait(timeout=10) == 130
+    code, out, _ = invoke("resume", "-c", str(config_file), "--json")
+    [result] = json.loads(out)
+    assert result["first_break"]["stage"] == "crm", result
+    assert code == 1

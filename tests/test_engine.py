@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import heapq
 from typing import Any, ClassVar
 
@@ -412,3 +414,45 @@ def test_tick_advances_watched_runs_to_the_end(world: Clock) -> None:
         world.now += 0.5
     assert [r.run_id for r in finished] == [run_id]
     assert finished[0].verdict == Verdict.OK
+
+
+def test_a_domain_chosen_in_the_config_is_allowed_but_not_one_from_a_run(world: Clock) -> None:
+    healthy()
+    engine = engine_for(world)
+    engine.config = dataclasses.replace(engine.config, record={"domain": "acme-probes.io"})
+    result = run(engine, "lead")
+    assert World.injected[-1].email.endswith("@acme-probes.io")
+    assert result.verdict == Verdict.OK
+    with pytest.raises(UsageError, match="reserved domains"):
+        run(engine, "lead", None, {"email": "ceo@bigcustomer.com"})
+    with pytest.raises(UsageError, match="reserved domains"):
+        run(engine, "lead", None, {"domain": "bigcustomer.com"})
+
+
+def test_cancelled_watch_releases_the_run_and_resume_keeps_what_was_seen(
+    world: Clock, tmp_path: Any
+) -> None:
+    healthy(billing=(0, 0, None))  # the invoice never comes: a real leak
+    db_path = tmp_path / "runs.db"
+    first = engine_for(world, Store(sqlite_utils.Database(db_path)))
+
+    async def interrupted() -> str:
+        run_id = await first.start("lead")
+        task = asyncio.create_task(first.finish(run_id))
+        while world.now < 1_000_000.0 + 4:  # CRM and email seen, nothing decided about billing
+            await world.sleep(0.5)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return run_id
+
+    run_id = drive(world, interrupted())
+    store = Store(sqlite_utils.Database(db_path))
+    assert store.run(run_id)["lease_owner"] is None  # Ctrl-C let go of it
+    world.now += 600  # resumed long after every deadline
+    [result] = drive(world, engine_for(world, store).resume_interrupted())
+    statuses = {s.name: s.status for s in result.stages}
+    # Seen before the interruption: judged on one more look, not "could not check".
+    assert statuses["crm"] == "ok" and statuses["mail"] == "ok"
+    assert statuses["billing"] == "unreachable"
+    assert result.verdict == Verdict.ERROR
