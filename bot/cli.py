@@ -22,7 +22,13 @@ from .manifest import manifest_yaml
     show_default=True,
     help="HTTP mode: the address to listen on (0.0.0.0 to accept outside connections).",
 )
-@click.option("--port", default=3000, show_default=True, type=int, help="HTTP mode: the port.")
+@click.option(
+    "--port",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="HTTP mode: the port.",
+)
 @click.option(
     "--http", "force_http", is_flag=True, help="HTTP mode even if SLACK_APP_TOKEN is set."
 )
@@ -42,6 +48,7 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool) -> No
         SLACK_BOT_TOKEN=xoxb-… SLACK_SIGNING_SECRET=… baton serve --host 0.0.0.0 --port 8080
     """
     from probes.cli import clean_errors, load
+    from probes.errors import UsageError
 
     from .redact import Redactor
     from .serve import configure_logging, resolve_tokens
@@ -57,7 +64,12 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool) -> No
         def ready(what: str) -> None:
             click.echo(f"Baton bot {what} (Ctrl-C to stop)", err=True)
 
-        asyncio.run(run_serve(config, tokens, host=host, port=port, ready=ready))
+        try:
+            asyncio.run(run_serve(config, tokens, host=host, port=port, ready=ready))
+        except OSError as exc:  # e.g. the port is taken
+            raise UsageError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
+            ) from exc
 
 
 @click.command()

@@ -49,9 +49,10 @@ def resolve_config_path(path: str | None) -> str:
 def load(path: str | None) -> Config:
     resolved = resolve_config_path(path)
     if path is None and not Path(resolved).exists():
+        where = "BATON_CONFIG names" if os.environ.get("BATON_CONFIG") else "looked for"
         raise ConfigError(
-            f"{resolved}: no config file here; pass --config PATH, set BATON_CONFIG, "
-            "or start from config.example.yaml",
+            f"{resolved}: no such config file ({where} it); pass --config PATH, set "
+            "BATON_CONFIG, or start from config.example.yaml",
             path=resolved,
         )
     return load_config(resolved)
@@ -82,6 +83,26 @@ def clean_errors() -> Iterator[None]:
             err=True,
         )
         sys.exit(130)
+
+
+def validate_connectors(config: Config) -> None:
+    """Build every tool's connector once (no request is sent): connectors check their own
+    option values, so check-config catches what only they know."""
+    from . import connectors
+
+    problems: list[str] = []
+
+    async def build_all() -> None:
+        async with httpx.AsyncClient() as client:
+            for tool in config.tools.values():
+                try:
+                    connectors.build(tool, client)
+                except ConfigError as exc:
+                    problems.extend(exc.problems)
+
+    asyncio.run(build_all())
+    if problems:
+        raise ConfigError(problems, path=config.path)
 
 
 def worst_exit(results: list[RunResult]) -> int:
@@ -266,6 +287,7 @@ def check_config(path: str | None) -> None:
     """
     with clean_errors():
         config = load(path)
+        validate_connectors(config)
         stages = sum(len(w.stages) for w in config.workflows.values())
         click.echo(
             f"{config.path or resolve_config_path(path)}: ok — {len(config.tools)} tools, "
@@ -352,7 +374,7 @@ def resume(config_path: str | None, as_json: bool, takeover: bool) -> None:
     "--fault", "faults", multiple=True, metavar="SPEC", help="e.g. swap@crm=firstname,email"
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 def sandbox(faults: tuple[str, ...], host: str, port: int) -> None:
     """Start the sandbox stand-ins (HubSpot, SendGrid, Stripe, a glue) for trying by hand.
 

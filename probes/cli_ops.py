@@ -40,6 +40,10 @@ _UNITS = {"w": 7 * 86_400, "d": 86_400, "h": 3_600, "m": 60}
 _CONFIG = click.option("--config", "-c", "config_path", metavar="PATH", help="Config file.")
 
 
+#: The longest look back a digest takes.
+MAX_PERIOD_S = 366 * 86400.0
+
+
 def parse_period(text: str) -> float:
     """Seconds from ``7d``, ``24h``, ``2w``, ``90m``.
 
@@ -49,7 +53,10 @@ def parse_period(text: str) -> float:
     match = _PERIOD.match(text)
     if not match or float(match.group(1)) <= 0:
         raise UsageError(f"--period {text!r}: use a number and a unit, e.g. 7d, 24h or 2w")
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+    seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if seconds > MAX_PERIOD_S:
+        raise UsageError(f"--period {text!r}: at most 366d (a digest looks back a year at most)")
+    return seconds
 
 
 def _known_workflow(config: Config, name: str) -> None:
@@ -97,6 +104,9 @@ def digest(
         result = build_digest(store, clock(), period_s=period_s, workflow=workflow)
         if chart:
             from .chart import render_chart
+            from .cli import check_writable
+
+            check_writable(chart, "--chart")
 
             render_chart(result, chart)
         if as_json:

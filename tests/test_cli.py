@@ -221,3 +221,18 @@ def test_resume_exits_with_the_worst_verdict(config_file: Path, sandbox: Sandbox
     [result] = json.loads(out)
     assert result["first_break"]["stage"] == "crm", result
     assert code == 1
+
+
+def test_check_config_also_asks_the_connectors(config_file: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(FAST.replace("format: json", "format: xml", 1), encoding="utf-8")
+    code, _, err = invoke("check-config", str(bad))
+    assert code == 2
+    assert "tools.form.format: must be json or form, got 'xml'" in err
+
+
+def test_unwritable_chart_and_absurd_periods_are_usage_errors(config_file: Path) -> None:
+    code, _, err = invoke("digest", "-c", str(config_file), "--chart", "/nonexistent/h.png")
+    assert code == 2 and "does not exist" in err
+    code, _, err = invoke("digest", "-c", str(config_file), "--period", "99999999w")
+    assert code == 2 and "at most 366d" in err
