@@ -138,8 +138,7 @@ class Engine:
     ) -> tuple[WorkflowConfig, TestRecord]:
         """Check the names and build the record, without touching any tool."""
         wf = self._workflow(workflow)
-        if variant is not None and variant not in wf.variants:
-            raise UsageError(_unknown("variant", variant, list(wf.variants), f"of {wf.name}"))
+        variant = _variant(wf, variant)
         record = self._record(wf, variant, overrides or {}, self.marker_factory())
         return wf, record
 
@@ -153,6 +152,7 @@ class Engine:
     ) -> str:
         """Write the run to the store, inject the record at the entry; return the run id."""
         wf, record = self.prepare(workflow, variant, overrides)
+        variant = _variant(wf, variant)
         run_id = "r-" + record.marker.removeprefix("bt")
         now = self.clock()
         rows = [self._stage_row(wf, stage, i, run_id, now) for i, stage in enumerate(wf.stages)]
@@ -620,6 +620,15 @@ class Engine:
         else:
             status = "done"
         return CleanupResult(status=status, removed=removed, errors=errors)
+
+
+def _variant(wf: WorkflowConfig, variant: str | None) -> str | None:
+    """The variant to use; ``default`` (unless a variant has that name) is the plain record."""
+    if variant == "default" and variant not in wf.variants:
+        return None
+    if variant is not None and variant not in wf.variants:
+        raise UsageError(_unknown("variant", variant, list(wf.variants), f"of {wf.name}"))
+    return variant
 
 
 def _arrival(

@@ -456,3 +456,9 @@ def test_cancelled_watch_releases_the_run_and_resume_keeps_what_was_seen(
     assert statuses["crm"] == "ok" and statuses["mail"] == "ok"
     assert statuses["billing"] == "unreachable"
     assert result.verdict == Verdict.ERROR
+
+
+def test_default_variant_is_the_plain_record(world: Clock) -> None:
+    healthy()
+    result = run(engine_for(world), "lead", "default")
+    assert result.variant is None and result.verdict == Verdict.OK
