@@ -14,7 +14,6 @@ import asyncio
 import datetime as dt
 import difflib
 import json
-import re
 import sys
 import time
 import uuid
@@ -23,6 +22,7 @@ from typing import Any
 
 import click
 
+from ._config_values import parse_duration
 from .config import Config
 from .digest import build_digest, render_digest_text
 from .engine import Engine
@@ -35,8 +35,6 @@ from .stats import Estimate, estimate
 #: The clock the commands read (tests replace it).
 clock = time.time
 
-_PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(w|d|h|m)\s*$", re.IGNORECASE)
-_UNITS = {"w": 7 * 86_400, "d": 86_400, "h": 3_600, "m": 60}
 _CONFIG = click.option("--config", "-c", "config_path", metavar="PATH", help="Config file.")
 
 
@@ -50,10 +48,9 @@ def parse_period(text: str) -> float:
     >>> parse_period("7d")
     604800.0
     """
-    match = _PERIOD.match(text)
-    if not match or float(match.group(1)) <= 0:
+    seconds = parse_duration(text)  # the config's own duration syntax
+    if seconds is None or seconds <= 0:
         raise UsageError(f"--period {text!r}: use a number and a unit, e.g. 7d, 24h or 2w")
-    seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if seconds > MAX_PERIOD_S:
         raise UsageError(f"--period {text!r}: at most 366d (a digest looks back a year at most)")
     return seconds

@@ -36,6 +36,18 @@ def config_file(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatc
     return path
 
 
+def spawn_run(config_file: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`baton run lead-to-invoice` in its own process, to crash or interrupt it."""
+    cli_main = "from bot.cli import main; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", cli_main, "run", "lead-to-invoice", "-c", str(config_file), "-q"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def invoke(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
@@ -149,22 +161,7 @@ def test_crash_mid_run_then_resume_finishes_and_cleans_up(
     # A glue that needs longer than the first process lives.
     sandbox.set_faults(["delay@invoice=1.0"])
     env = {**os.environ, "BATON_SANDBOX_URL": sandbox.url}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from bot.cli import main; main()",
-            "run",
-            "lead-to-invoice",
-            "-c",
-            str(config_file),
-            "-q",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn_run(config_file, env)
     deadline = time.monotonic() + 20
     while sandbox.state()["counts"]["hubspot"]["contacts"] == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -196,22 +193,7 @@ def test_an_unwritable_junit_path_is_refused_before_anything_runs(
 def test_resume_exits_with_the_worst_verdict(config_file: Path, sandbox: Sandbox) -> None:
     sandbox.set_faults(["drop@crm"])
     env = {**os.environ, "BATON_SANDBOX_URL": sandbox.url}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from bot.cli import main; main()",
-            "run",
-            "lead-to-invoice",
-            "-c",
-            str(config_file),
-            "-q",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = spawn_run(config_file, env)
     deadline = time.monotonic() + 20
     while sandbox.state()["counts"]["stripe"]["customers"] == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
