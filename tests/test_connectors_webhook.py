@@ -141,3 +141,15 @@ async def test_cleanup_has_nothing_to_do() -> None:
     async with connect(tool(), api) as form:
         assert await form.cleanup(RECORD) == 0
     assert api.requests == []
+
+
+def test_a_url_that_is_not_http_is_refused_when_built() -> None:
+    import httpx
+
+    from probes.config import ToolConfig
+    from probes.connectors import build
+    from probes.errors import ConfigError
+
+    tool = ToolConfig(name="form", type="webhook", options={"url": "ftp://example.com/x"})
+    with pytest.raises(ConfigError, match=r"tools\.form\.url: must start with http"):
+        build(tool, httpx.AsyncClient())

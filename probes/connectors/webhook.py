@@ -61,8 +61,13 @@ class Webhook(Connector):
 
     def __init__(self, tool: ToolConfig, http: ToolHttp) -> None:
         super().__init__(tool, http)
-        if not tool.options.get("url"):
+        url = tool.options.get("url")
+        if not url:
             raise ConfigError(f"tools.{tool.name}.url: required for type webhook")
+        if not str(url).lower().startswith(("http://", "https://")):
+            raise ConfigError(
+                f"tools.{tool.name}.url: must start with http:// or https://, got {url!r}"
+            )
         fmt = tool.options.get("format", "json")
         if fmt not in FORMATS:
             raise ConfigError(f"tools.{tool.name}.format: must be json or form, got {fmt!r}")
