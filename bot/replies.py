@@ -140,7 +140,8 @@ def workflow_list(
             break
         wf = workflows[name]
         about = f" — {esc(clip(wf.description, 300))}" if wf.description else ""
-        stages = " → ".join(esc(s.display) for s in wf.stages)
+        # A workflow is a tree: list its seams, not one chain.
+        stages = ", ".join(esc(wf.seam(s)) for s in wf.stages[1:]) or esc(wf.entry.display)
         variants = f" · variants: {esc(', '.join(wf.variants))}" if wf.variants else ""
         icon, words = _last_run(last.get(name), wf, now)
         blocks.append(section(f"*{esc(name)}*{about}\n{stages}{variants}\n{icon} {words}"))

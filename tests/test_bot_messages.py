@@ -269,7 +269,7 @@ def test_workflow_list() -> None:
             section("*Workflows* (2)"),
             section(
                 "*lead-to-invoice* — Web form to CRM, welcome mail and invoice\n"
-                "Form → CRM → Email → Invoice · variants: card, paypal\n"
+                "Form → CRM, CRM → Email, CRM → Invoice · variants: card, paypal\n"
                 "❌ dropped at Form → CRM · `r-7k2xq9` 5 min ago"
             ),
             section("*newsletter*\nForm → Email\n▫️ never run"),
