@@ -152,7 +152,7 @@ def seams_of(config: Config) -> dict[str, dict[str, str]]:
 
 
 class Progress:
-    """Stage lines as they settle; on a terminal, a live "waiting for …" line too."""
+    """On a terminal, a live "waiting for …" line; elsewhere, a line per stage as it settles."""
 
     def __init__(self, seams: dict[str, str], *, enabled: bool, live: bool) -> None:
         self.seams = seams
@@ -183,8 +183,10 @@ class Progress:
         while True:
             waiting = ", ".join(self.seams[n] for n in self.pending) or "cleanup"
             elapsed = time.monotonic() - self.started
+            done = len(self.seams) - len(self.pending)
             click.echo(
-                f"\r\033[K{frames[i % len(frames)]} waiting for {waiting} ({elapsed:.0f}s)",
+                f"\r\033[K{frames[i % len(frames)]} {done}/{len(self.seams)} decided; "
+                f"waiting for {waiting} ({elapsed:.0f}s)",
                 nl=False,
                 err=True,
             )
@@ -194,9 +196,9 @@ class Progress:
     async def __call__(self, stage: StageResult) -> None:
         if stage.name in self.pending:
             self.pending.remove(stage.name)
-        if self.enabled:
-            if self.live:
-                self._clear()
+        # On a terminal the live line says it all (the trail follows at the end); in a log,
+        # each stage gets its line as it is decided.
+        if self.enabled and not self.live:
             click.echo(stage_line(stage, self.seams.get(stage.name, stage.name)), err=True)
 
 
