@@ -107,17 +107,9 @@ def parse_duration(value: object) -> float | None:
     ``None`` when ``value`` is not a duration; negative values are returned for the
     caller to refuse.
     """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return _finite(float(value))
-    if not isinstance(value, str):
-        return None
-    text = value.strip().lower()
-    try:
-        return _finite(float(text))
-    except ValueError:
-        pass
+    number, text = _number_or_text(value)
+    if text is None:
+        return number
     total, pos = 0.0, 0
     while pos < len(text):
         match = _DURATION_PART.match(text, pos)
@@ -133,17 +125,9 @@ def parse_rate(value: object) -> float | None:
 
     ``None`` when ``value`` is not a rate.
     """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return _finite(float(value))
-    if not isinstance(value, str):
-        return None
-    text = value.strip().lower()
-    try:
-        return _finite(float(text))
-    except ValueError:
-        pass
+    number, text = _number_or_text(value)
+    if text is None:
+        return number
     match = _RATE.fullmatch(text)
     if not match:
         return None
@@ -152,6 +136,20 @@ def parse_rate(value: object) -> float | None:
     if per is None:
         return None
     return float(match.group(1)) / per
+
+
+def _number_or_text(value: object) -> tuple[float | None, str | None]:
+    """A plain number as ``(number, None)``; else ``(None, text)`` with the lower-cased text
+    to parse with units (``(None, None)`` when it is neither)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None, None
+    if isinstance(value, int | float):
+        return _finite(float(value)), None
+    text = value.strip().lower()
+    try:
+        return _finite(float(text)), None
+    except ValueError:
+        return None, text
 
 
 def _finite(value: float) -> float | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -325,17 +325,6 @@ class Store:
             res = _result_from_json(json.loads(text))
             out[res.workflow] = res
         return out
-
-    def iter_stage_results(
-        self, *, since_ts: float, until_ts: float, workflow: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Finished stage rows in a period (for digests)."""
-        where = "state = ? AND started_ts >= ? AND started_ts < ?"
-        params: list[Any] = [DONE, since_ts, until_ts]
-        if workflow:
-            where += " AND workflow = ?"
-            params.append(workflow)
-        yield from self.db.table("stages").rows_where(where, params)
 
 
 def _decode_run(row: dict[str, Any]) -> dict[str, Any]:
