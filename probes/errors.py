@@ -9,6 +9,7 @@
         ├── RateLimited      429, carries ``retry_after`` in seconds
         ├── Unreachable      transport error, timeout or 5xx: Baton could not check
         └── ApiError         any other answer the connector cannot use
+            └── BadUrl       404 on a route that always exists: the configured URL is wrong
 
 httpx errors are translated once, at the connector boundary (``probes.connectors._http``),
 always ``from exc``. ``Unreachable`` and ``AuthError`` become the finding kind
@@ -70,3 +71,13 @@ class Unreachable(ConnectorError):
 
 class ApiError(ConnectorError):
     """The tool answered with something the connector cannot use."""
+
+
+class BadUrl(ApiError):
+    """The tool answered 404 on a route that always exists (a list, a search, a batch read):
+    the configured base URL or path is wrong. It is a configuration problem, never "not
+    found", and it will not go away by asking again."""
+
+    def __init__(self, message: str, *, tool: str = "", url: str = "") -> None:
+        super().__init__(message, tool=tool, status_code=404)
+        self.url = url

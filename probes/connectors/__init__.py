@@ -19,11 +19,13 @@ from importlib import metadata
 import httpx
 
 from ..config import ToolConfig
-from ._base import Connector, ObservedRecord
+from ._base import Connector, Look, LookResult, ObservedRecord
 from ._http import RetryPolicy, ToolHttp
 
 __all__ = [
     "Connector",
+    "Look",
+    "LookResult",
     "ObservedRecord",
     "RetryPolicy",
     "ToolHttp",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..config import StageConfig, ToolConfig
+from ..errors import ConnectorError
 from ..record import TestRecord
 from ._http import ToolHttp
 
@@ -14,6 +18,32 @@ from ._http import ToolHttp
 #: the engine times the seam with it, so a check delayed by a rate limit never makes an
 #: on-time record look late.
 ObservedRecord = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Look:
+    """One stage of one probe run that the engine wants looked at now.
+
+    Connectors that can answer many looks in one request (``max_batch > 1``) get them
+    together in ``observe_batch``; the engine's observation loop gathers them from every run
+    in flight.
+    """
+
+    record: TestRecord
+    stage: StageConfig
+    #: Unix time before which the record cannot exist in this tool (when the run injected
+    #: it). List endpoints may ask only for what was created since (``created[gte]``); allow
+    #: for clock skew between Baton and the vendor.
+    since: float
+    #: The engine is about to decide this stage (or nothing carries the record's email after
+    #: its deadline): ask every question a diagnosis needs, even the expensive ones (a
+    #: full-text search for the marker, which finds a record whose email was mangled; a
+    #: search for duplicates the direct read cannot show).
+    thorough: bool = False
+
+
+#: What ``observe_batch`` gives for one look: its records, or why it could not look.
+LookResult = list[ObservedRecord] | ConnectorError
 
 
 class Connector:
@@ -43,6 +73,8 @@ class Connector:
     required_options: ClassVar[tuple[str, ...]] = ()
     #: Credential keys this connector needs, e.g. ("token",).
     required_credentials: ClassVar[tuple[str, ...]] = ()
+    #: How many looks one ``observe_batch`` call may take. 1: the tool is asked per record.
+    max_batch: ClassVar[int] = 1
 
     @classmethod
     def auth_headers(cls, tool: ToolConfig) -> dict[str, str]:
@@ -65,6 +97,19 @@ class Connector:
     async def observe(self, record: TestRecord, stage: StageConfig) -> list[ObservedRecord]:
         """Every record this tool holds for the test record (empty list: not there yet)."""
         raise TypeError(f"connector {self.type_name!r} cannot be observed")
+
+    async def observe_batch(self, looks: Sequence[Look]) -> list[LookResult]:
+        """Answer many looks at once, in their order: each a list of records or the
+        ``ConnectorError`` that kept it from being checked. The default asks ``observe`` per
+        look; connectors whose API can read many records in one request override it."""
+
+        async def one(look: Look) -> LookResult:
+            try:
+                return await self.observe(look.record, look.stage)
+            except ConnectorError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(look) for look in looks)))
 
     async def cleanup(self, record: TestRecord) -> int:
         """Remove what the test record left here; return how many objects were removed.
