@@ -17,9 +17,11 @@ import asyncio
 import datetime as dt
 import difflib
 import json
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,8 +31,9 @@ from tenacity.wait import wait_base
 
 from . import connectors, diagnosis
 from .config import Config, Expectation, StageConfig, WorkflowConfig
-from .connectors import Connector, RetryPolicy
-from .errors import ConnectorError, UsageError
+from .connectors import Connector, Look, RetryPolicy
+from .connectors._timing import RequestTiming
+from .errors import AuthError, BadUrl, ConnectorError, UsageError
 from .model import (
     STATUS_PENDING,
     STATUS_SKIPPED,
@@ -43,6 +46,7 @@ from .model import (
     status_for,
     verdict_for,
 )
+from .observer import Observer
 from .record import TestRecord, make_record, new_marker
 from .rollup import record_stage_rollup
 from .store import (
@@ -65,6 +69,13 @@ RESERVED_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
 
 #: How long a process keeps its claim on a run between two checks.
 LEASE_S = 60.0
+
+#: Clock skew allowed between Baton and a tool when placing the tool's own timestamps.
+SKEW_S = 5.0
+#: A seam's recent latencies are read again after this long (they pace the first look).
+PACE_TTL_S = 60.0
+#: Fewest recent arrivals at a seam before they pace its first look.
+PACE_MIN_SAMPLES = 5
 
 
 def is_reserved_email(email: str) -> bool:
@@ -110,10 +121,11 @@ class Engine:
         self.poll_wait = poll_wait or default_poll_wait()
         self.allow_unreserved_domains = allow_unreserved_domains
         self.owner = uuid.uuid4().hex
-        # Bounds the requests in flight: hundreds of runs polling at once would otherwise
-        # queue thousands of requests in the HTTP pool, whose bookkeeping grows with it.
-        self._checks = asyncio.Semaphore(max_concurrent_checks)
+        #: Runs ``tick`` advances at once (each one's looks still go through the observers).
+        self.max_concurrent_checks = max(1, max_concurrent_checks)
         self._connectors: dict[str, Connector] = {}
+        self._observers: dict[str, Observer] = {}
+        self._pace: dict[tuple[str, str], tuple[float, float | None]] = {}
 
     # -- public API ----------------------------------------------------------------------
 
@@ -171,20 +183,29 @@ class Engine:
         )
         self.store.claim(run_id, self.owner, now=now, lease_s=LEASE_S)
         entry = rows[0]
-        try:
-            await self._connector(wf.entry.tool).inject(record, wf.entry)
-        except ConnectorError as exc:
-            finding = diagnosis.unreachable_finding(
-                seam=wf.seam(wf.entry), where=wf.entry.display, error=str(exc)
-            )
-            self._done(entry, [finding], latency=None)
-            for row in rows[1:]:
-                row.state, row.status = DONE, STATUS_SKIPPED
-                self.store.save_stage(row)
-            return run_id
-        self._done(entry, [], latency=self.clock() - now)
+        with RequestTiming.collect(self.clock) as timing:
+            try:
+                await self._connector(wf.entry.tool).inject(record, wf.entry)
+            except ConnectorError as exc:
+                finding = diagnosis.unreachable_finding(
+                    seam=wf.seam(wf.entry), where=wf.entry.display, error=str(exc)
+                )
+                self._done(entry, [finding], latency=None)
+                for row in rows[1:]:
+                    row.state, row.status = DONE, STATUS_SKIPPED
+                    self.store.save_stage(row)
+                return run_id
+        # The entry accepted the record when its answer came back; whatever the record
+        # waited before it was sent (the entry's rate limit) is Baton's own delay.
+        accepted = timing.answered_at if timing.answered_at is not None else self.clock()
+        sent = timing.sent_at if timing.sent_at is not None else now + timing.queued_s
+        entry.queued_s = max(0.0, sent - now)
+        entry.arrived_ts = accepted
         entry.found = 1
-        self.store.save_stage(entry)
+        self._done(entry, [], latency=max(0.0, accepted - sent))
+        by_name = {r.name: r for r in rows}
+        for child in _children(by_name, entry.name):
+            self._hand_off(wf, by_name, child, accepted)
         return run_id
 
     async def finish(
@@ -193,40 +214,60 @@ class Engine:
         """Watch a started run until every stage is decided, then diagnose and clean up.
 
         Each undecided stage is watched by its own task, so a slow or failing tool never
-        delays the checks of the others.
+        delays the checks of the others; a stage waits for its upstream to hand the record
+        on before it is looked at.
         """
         run = self.store.run(run_id)
         if run is None:
             raise UsageError(f"no probe run {run_id!r} in the store")
         if run["status"] != "active":
             return await self._result_of(run_id)
-        wf = self._workflow(run["workflow"])
-        record = self._record(wf, run["variant"], run["overrides"], run["marker"])
-        rows = self.store.stages(run_id)
+        ctx = self._context(run, wake=True)
 
         async def report(row: StageRow) -> None:
             if on_progress is not None:
-                await on_progress(self._stage_result(wf, row))
+                await on_progress(self._stage_result(ctx.wf, row))
 
         async def watch(row: StageRow) -> None:
             while row.state != DONE:
-                delay = row.next_check_ts - self.clock()
-                if delay > 0:
-                    await self.sleep(delay)
+                await self._until_due(ctx, row)
                 self.store.claim(run_id, self.owner, now=self.clock(), lease_s=LEASE_S)
-                await self._check(wf, run, record, row)
+                await self._check(ctx, row)
             await report(row)
 
-        for row in rows:
+        for row in ctx.rows.values():
             if row.state == DONE:
                 await report(row)
         try:
-            await asyncio.gather(*(watch(r) for r in rows if r.state != DONE))
+            await asyncio.gather(*(watch(r) for r in ctx.rows.values() if r.state != DONE))
         except asyncio.CancelledError:
             # Ctrl-C or shutdown: let `baton resume` (or another process) take it at once.
             self.store.release(run_id, self.owner)
             raise
-        return await self._finalize(wf, run, record, rows, status=RUN_FINISHED)
+        return await self._finalize(ctx, status=RUN_FINISHED)
+
+    async def _until_due(self, ctx: _RunContext, row: StageRow) -> None:
+        """Sleep until the stage's next look, or until its upstream hands the record on."""
+        wake = ctx.wake[row.name]
+        while True:
+            delay = row.next_check_ts - self.clock()
+            if delay <= 0:
+                return
+            wake.clear()
+            sleeper = asyncio.ensure_future(self.sleep(delay))
+            woken = asyncio.ensure_future(wake.wait())
+            try:
+                await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                woken.cancel()
+
+    def _context(self, run: dict[str, Any], *, wake: bool = False) -> _RunContext:
+        wf = self._workflow(run["workflow"])
+        record = self._record(wf, run["variant"], run["overrides"], run["marker"])
+        rows = {r.name: r for r in self.store.stages(run["id"])}
+        events = {name: asyncio.Event() for name in rows} if wake else {}
+        return _RunContext(wf=wf, run=run, record=record, rows=rows, wake=events)
 
     async def _result_of(self, run_id: str) -> RunResult:
         result = self.store.get_result(run_id)
@@ -243,39 +284,41 @@ class Engine:
             return await self._result_of(run_id)
         now = self.clock()
         self.store.claim(run_id, self.owner, now=now, lease_s=LEASE_S)
-        wf = self._workflow(run["workflow"])
-        record = self._record(wf, run["variant"], run["overrides"], run["marker"])
-        rows = self.store.stages(run_id)
-        due = [r for r in rows if r.state != DONE and r.next_check_ts <= now]
+        ctx = self._context(run)
+        due = [r for r in ctx.rows.values() if r.state != DONE and r.next_check_ts <= now]
         if due:
-            await asyncio.gather(*(self._check(wf, run, record, r) for r in due))
-        if all(r.state == DONE for r in rows):
-            return await self._finalize(wf, run, record, rows, status=RUN_FINISHED)
+            await asyncio.gather(*(self._check(ctx, r) for r in due))
+        if all(r.state == DONE for r in ctx.rows.values()):
+            return await self._finalize(ctx, status=RUN_FINISHED)
         return None
 
     async def tick(self) -> list[RunResult]:
         """One pass over every active run this process may work on; returns those finished.
+
+        Runs are stepped together (up to ``max_concurrent_checks`` at once), so their looks
+        at one tool share its observation loop's batches.
 
         A run nobody watched through its deadline (its process died, and no stage was checked
         for longer than a lease) is closed as interrupted, as ``resume_interrupted`` does:
         checking it only now could call an on-time record late.
         """
         now = self.clock()
-        finished: list[RunResult] = []
-        for run in self.store.active_runs():
-            if not self.store.claim(run["id"], self.owner, now=now, lease_s=LEASE_S):
-                continue
-            pending = [r for r in self.store.stages(run["id"]) if r.state != DONE]
-            unwatched = pending and all(
-                r.grace_ts <= now and now - r.next_check_ts > LEASE_S for r in pending
-            )
-            if unwatched:
-                result: RunResult | None = await self._close_interrupted(run)
-            else:
-                result = await self.step(run["id"])
-            if result is not None:
-                finished.append(result)
-        return finished
+        limit = asyncio.Semaphore(self.max_concurrent_checks)
+
+        async def advance(run: dict[str, Any]) -> RunResult | None:
+            async with limit:
+                if not self.store.claim(run["id"], self.owner, now=now, lease_s=LEASE_S):
+                    return None
+                pending = [r for r in self.store.stages(run["id"]) if r.state != DONE]
+                unwatched = pending and all(
+                    r.grace_ts <= now and now - r.next_check_ts > LEASE_S for r in pending
+                )
+                if unwatched:
+                    return await self._close_interrupted(run)
+                return await self.step(run["id"])
+
+        results = await asyncio.gather(*(advance(r) for r in self.store.active_runs()))
+        return [r for r in results if r is not None]
 
     async def resume_interrupted(self, *, takeover: bool = False) -> list[RunResult]:
         """Pick up runs whose process died: watch on if a deadline is still ahead, else close
@@ -298,48 +341,35 @@ class Engine:
 
     async def _close_interrupted(self, run: dict[str, Any]) -> RunResult:
         """Undecided stages become "could not check"; then diagnose and clean up as usual."""
-        wf = self._workflow(run["workflow"])
-        record = self._record(wf, run["variant"], run["overrides"], run["marker"])
-        rows = self.store.stages(run["id"])
-        for row in rows:
+        ctx = self._context(run)
+        for row in ctx.rows.values():
             if row.state == DONE:
                 continue
-            stage = wf.stage(row.name)
-            if row.first_seen_ts is not None and await self._judge_seen(wf, run, record, row):
+            stage = ctx.wf.stage(row.name)
+            if row.first_seen_ts is not None and await self._judge_seen(ctx, row):
                 continue
             finding = diagnosis.unreachable_finding(
-                seam=wf.seam(stage),
+                seam=ctx.wf.seam(stage),
                 where=stage.display,
                 error="Baton was interrupted while watching and the deadline passed",
             )
             self._done(row, [finding], latency=None)
-        return await self._finalize(wf, run, record, rows, status=RUN_INTERRUPTED)
+        return await self._finalize(ctx, status=RUN_INTERRUPTED)
 
-    async def _judge_seen(
-        self, wf: WorkflowConfig, run: dict[str, Any], record: TestRecord, row: StageRow
-    ) -> bool:
+    async def _judge_seen(self, ctx: _RunContext, row: StageRow) -> bool:
         """A stage already seen before the interruption is judged on one more look (its
-        content and duplicates), timed by when it was first seen. False if that look fails."""
-        stage = wf.stage(row.name)
-        expect = self._expectation(wf, run["variant"], stage)
+        content and duplicates), timed by when it arrived. False if that look fails."""
+        stage = ctx.wf.stage(row.name)
         try:
-            observed = await self._connector(stage.tool).observe(record, stage)
+            observed = await self.observer(stage.tool).look(
+                self._look(ctx, row, thorough=True), priority=row.deadline_ts
+            )
         except ConnectorError:
             return False
         if not observed or row.first_seen_ts is None:
             return False
-        seam, where = wf.seam(stage), stage.display
         row.found = max(row.found, len(observed))
-        findings = diagnosis.compare(record, expect, observed, seam=seam, where=where)
-        latency = row.first_seen_ts - row.started_ts
-        if row.first_seen_ts > row.deadline_ts:
-            findings.insert(
-                0,
-                diagnosis.late_finding(
-                    seam=seam, where=where, latency_s=latency, deadline_s=stage.deadline_s
-                ),
-            )
-        self._done(row, findings, latency=latency)
+        self._decide_found(ctx, row, observed)
         return True
 
     def held_runs(self) -> list[tuple[str, float]]:
@@ -421,6 +451,15 @@ class Engine:
     def _stage_row(
         self, wf: WorkflowConfig, stage: StageConfig, position: int, run_id: str, now: float
     ) -> StageRow:
+        """A stage's row before injection. Only the entry's clock runs yet; a downstream
+        stage's deadlines are provisional (as if each upstream arrived at its own latest)
+        until its upstream hands the record on (``_hand_off``)."""
+        latest = now
+        upstream = stage.after
+        while upstream is not None:
+            parent = wf.stage(upstream)
+            latest += parent.deadline_s + parent.grace_s if parent.after else 0.0
+            upstream = parent.after
         return StageRow(
             run_id=run_id,
             name=stage.name,
@@ -429,13 +468,53 @@ class Engine:
             seam=wf.seam(stage),
             state=WAITING,
             status=STATUS_PENDING,
-            deadline_ts=now + stage.deadline_s,
-            grace_ts=now + stage.deadline_s + stage.grace_s,
-            next_check_ts=now,
+            deadline_ts=latest + stage.deadline_s,
+            grace_ts=latest + stage.deadline_s + stage.grace_s,
+            next_check_ts=latest + stage.deadline_s + stage.grace_s,
             workflow=wf.name,
             started_ts=now,
             position=position,
+            origin_ts=now if stage.after is None else None,
         )
+
+    def _hand_off(
+        self, wf: WorkflowConfig, rows: Mapping[str, StageRow], row: StageRow, at: float
+    ) -> None:
+        """The upstream of ``row`` handed the record on at ``at``: start its seam clock."""
+        if row.origin_ts is not None or row.state == DONE:
+            return
+        stage = wf.stage(row.name)
+        row.origin_ts = at
+        row.deadline_ts = at + stage.deadline_s
+        row.grace_ts = row.deadline_ts + stage.grace_s
+        row.next_check_ts = at + self._first_look_after(wf, stage)
+        self.store.save_stage(row)
+
+    def _first_look_after(self, wf: WorkflowConfig, stage: StageConfig) -> float:
+        """Seconds from the handoff to the first look at a stage.
+
+        A tool that stamps its records (creation time) needs no early looks for timing: the
+        seam is timed by the stamp, so the first look waits until the record has most likely
+        arrived and settled (the seam's recent 90th percentile, else a quarter of its
+        deadline, plus the settle window), and one look usually finds and decides it. A tool
+        without stamps is timed by when Baton first sees the record, so it is looked at early
+        and often (the poll backoff)."""
+        if not getattr(self._connector(stage.tool), "stamps_arrival", False):
+            return float(self.poll_wait(SimpleNamespace(attempt_number=1)))  # type: ignore[arg-type]
+        expected = self._expected_latency(wf.name, stage)
+        return min(expected + stage.settle_s, stage.deadline_s)
+
+    def _expected_latency(self, workflow: str, stage: StageConfig) -> float:
+        key = (workflow, stage.name)
+        now = self.clock()
+        cached = self._pace.get(key)
+        if cached is None or now - cached[0] > PACE_TTL_S:
+            recent = sorted(self.store.recent_latencies(workflow, stage.name))
+            p90 = recent[int(0.9 * (len(recent) - 1))] if len(recent) >= PACE_MIN_SAMPLES else None
+            cached = (now, p90)
+            self._pace[key] = cached
+        fallback = min(stage.deadline_s / 4, 2.0)
+        return fallback if cached[1] is None else min(cached[1], stage.deadline_s)
 
     def _connector(self, tool: str) -> Connector:
         conn = self._connectors.get(tool)
@@ -444,6 +523,14 @@ class Engine:
             self._connectors[tool] = conn
         return conn
 
+    def observer(self, tool: str) -> Observer:
+        """The observation loop of ``tool``, shared by every run of this engine."""
+        obs = self._observers.get(tool)
+        if obs is None:
+            obs = Observer(self._connector(tool), sleep=self.sleep)
+            self._observers[tool] = obs
+        return obs
+
     def _done(self, row: StageRow, findings: list[Finding], *, latency: float | None) -> None:
         row.state = DONE
         row.status = status_for(findings)
@@ -451,98 +538,152 @@ class Engine:
         row.latency_s = latency
         self.store.save_stage(row)
 
-    def _schedule(self, row: StageRow, now: float, *, limit: float) -> None:
+    def _schedule(self, row: StageRow, now: float, *, limit: float, floor: float = 0.0) -> None:
         row.attempts += 1
         state = SimpleNamespace(attempt_number=row.attempts)
-        wait = float(self.poll_wait(state))  # type: ignore[arg-type]
+        wait = max(float(self.poll_wait(state)), floor)  # type: ignore[arg-type]
         row.next_check_ts = min(now + wait, max(limit, now + 0.05))
         self.store.save_stage(row)
 
-    async def _check(
-        self, wf: WorkflowConfig, run: dict[str, Any], record: TestRecord, row: StageRow
-    ) -> None:
+    def _look(self, ctx: _RunContext, row: StageRow, *, thorough: bool) -> Look:
+        since = row.origin_ts
+        if since is None:  # its upstream never handed on: since the run began, then
+            since = float(ctx.run["started_ts"])
+        return Look(ctx.record, ctx.wf.stage(row.name), since=since, thorough=thorough)
+
+    def _wake_children(self, ctx: _RunContext, row: StageRow) -> None:
+        for child in _children(ctx.rows, row.name):
+            event = ctx.wake.get(child.name)
+            if event is not None:
+                event.set()
+
+    async def _check(self, ctx: _RunContext, row: StageRow) -> None:
+        """One look at one stage, and what follows from it (see ``finish``)."""
+        wf = ctx.wf
         stage = wf.stage(row.name)
-        expect = self._expectation(wf, run["variant"], stage)
+        expect = self._expectation(wf, ctx.run["variant"], stage)
         seam, where = wf.seam(stage), stage.display
+        parent = ctx.rows.get(row.after) if row.after else None
+        now = self.clock()
+        # Whether the upstream stage was decided without ever handing the record on
+        # (missing, could not check): then this stage gets one last look and is decided.
+        upstream_closed = False
+        if row.origin_ts is None and parent is not None:
+            if parent.arrived_ts is not None:
+                self._hand_off(wf, ctx.rows, row, parent.arrived_ts)
+                if row.next_check_ts > now:
+                    return
+            elif parent.state != DONE:
+                # Nothing to look at until the upstream hands the record on.
+                row.next_check_ts = max(parent.next_check_ts, now + 0.05)
+                self.store.save_stage(row)
+                return
+            else:
+                upstream_closed = True
+        seen = row.first_seen_ts is not None
+        settle_from = row.arrived_ts if row.arrived_ts is not None else row.first_seen_ts
+        final = upstream_closed or now >= (row.deadline_ts if expect.absent else row.grace_ts)
+        deciding = (
+            settle_from is not None and now >= settle_from + stage.settle_s
+        ) or (row.origin_ts is not None and now >= row.origin_ts + stage.settle_s)
+        thorough = final or deciding or (not seen and now >= row.deadline_ts)
         try:
-            async with self._checks:
-                observed = await self._connector(stage.tool).observe(record, stage)
+            observed = await self.observer(stage.tool).look(
+                self._look(ctx, row, thorough=thorough), priority=row.deadline_ts
+            )
         except ConnectorError as exc:
             row.last_error = str(exc)
             now = self.clock()
             end = row.deadline_ts if expect.absent else row.grace_ts
-            if now >= end:
-                self._done(
-                    row,
-                    [diagnosis.unreachable_finding(seam=seam, where=where, error=str(exc))],
-                    latency=None,
-                )
+            # A wrong URL or refused credentials will not mend by asking again.
+            if final or now >= end or isinstance(exc, AuthError | BadUrl):
+                finding = diagnosis.unreachable_finding(seam=seam, where=where, error=str(exc))
+                self._done(row, [finding], latency=None)
+                self._wake_children(ctx, row)
             else:
                 self._schedule(row, now, limit=end)
             return
         now = self.clock()
         row.last_error = None
+        stamped = bool(getattr(self._connector(stage.tool), "stamps_arrival", False))
         if expect.absent:
             if observed:
                 row.found = len(observed)
-                findings = diagnosis.compare(record, expect, observed, seam=seam, where=where)
-                self._done(row, findings, latency=now - row.started_ts)
-            elif now >= row.deadline_ts:
+                row.first_seen_ts = row.first_seen_ts or now
+                self._decide_found(ctx, row, observed)
+            elif final or now >= row.deadline_ts:
                 self._done(row, [], latency=None)
             else:
-                self._schedule(row, now, limit=row.deadline_ts)
+                self._schedule(row, now, limit=row.deadline_ts, floor=1.0 if stamped else 0.0)
+            if row.state == DONE:
+                self._wake_children(ctx, row)
             return
         if observed:
             row.found = max(row.found, len(observed))
             if row.first_seen_ts is None:
                 row.first_seen_ts = now
                 row.state = SETTLING
-            settle_end = row.first_seen_ts + stage.settle_s
-            if now >= settle_end:
-                findings = diagnosis.compare(record, expect, observed, seam=seam, where=where)
-                arrived = _arrival(observed, row.started_ts, row.first_seen_ts, row.deadline_ts)
-                latency = arrived - row.started_ts
-                if arrived > row.deadline_ts:
-                    findings.insert(
-                        0,
-                        diagnosis.late_finding(
-                            seam=seam, where=where, latency_s=latency, deadline_s=stage.deadline_s
-                        ),
-                    )
-                self._done(row, findings, latency=latency)
+            if row.origin_ts is not None and row.arrived_ts is None:
+                row.arrived_ts = _arrival(observed, row.origin_ts, row.first_seen_ts)
+                for child in _children(ctx.rows, row.name):
+                    self._hand_off(wf, ctx.rows, child, row.arrived_ts)
+                self._wake_children(ctx, row)
+            start = row.arrived_ts if row.arrived_ts is not None else row.first_seen_ts
+            settle_end = start + stage.settle_s
+            if (now >= settle_end and thorough) or final:
+                self._decide_found(ctx, row, observed)
+                self._wake_children(ctx, row)
             else:
-                self._schedule(row, now, limit=settle_end)
+                self._schedule(row, now, limit=settle_end, floor=settle_end - now)
             return
-        if row.first_seen_ts is not None:
+        if seen and settle_from is not None:
             # Seen before, gone now (archived by someone, or a flaky search): keep watching
             # until the settle window ends, then judge on what was seen.
-            settle_end = row.first_seen_ts + stage.settle_s
+            settle_end = settle_from + stage.settle_s
             if now < settle_end:
                 self._schedule(row, now, limit=settle_end)
                 return
-        if now >= row.grace_ts:
-            upstream = self._upstream_missing(wf, row)
-            self._done(
-                row,
-                [
-                    diagnosis.missing_finding(
-                        seam=seam,
-                        where=where,
-                        deadline_s=stage.deadline_s + stage.grace_s,
-                        upstream_missing=upstream,
-                    )
-                ],
-                latency=None,
+        if final and thorough:
+            finding = diagnosis.missing_finding(
+                seam=seam,
+                where=where,
+                deadline_s=stage.deadline_s + stage.grace_s,
+                upstream_missing=self._upstream_missing(ctx, row),
             )
+            self._done(row, [finding], latency=None)
+            self._wake_children(ctx, row)
             return
-        self._schedule(row, now, limit=row.grace_ts if now >= row.deadline_ts else row.deadline_ts)
+        limit = row.deadline_ts if now < row.deadline_ts else row.grace_ts
+        self._schedule(row, now, limit=limit, floor=1.0 if stamped else 0.0)
 
-    def _upstream_missing(self, wf: WorkflowConfig, row: StageRow) -> str | None:
-        if row.after is None:
-            return None
-        for other in self.store.stages(row.run_id):
-            if other.name == row.after and other.status == str(FindingKind.MISSING):
-                return wf.stage(other.name).display
+    def _decide_found(
+        self, ctx: _RunContext, row: StageRow, observed: list[dict[str, Any]]
+    ) -> None:
+        """Judge a stage on what it shows now, timed from its seam clock where it runs."""
+        wf = ctx.wf
+        stage = wf.stage(row.name)
+        expect = self._expectation(wf, ctx.run["variant"], stage)
+        seam, where = wf.seam(stage), stage.display
+        findings = diagnosis.compare(ctx.record, expect, observed, seam=seam, where=where)
+        latency: float | None = None
+        if row.origin_ts is not None:
+            first_seen = row.first_seen_ts if row.first_seen_ts is not None else self.clock()
+            if row.arrived_ts is None:
+                row.arrived_ts = _arrival(observed, row.origin_ts, first_seen)
+            latency = max(0.0, row.arrived_ts - row.origin_ts)
+            if not expect.absent and row.arrived_ts > row.deadline_ts:
+                findings.insert(
+                    0,
+                    diagnosis.late_finding(
+                        seam=seam, where=where, latency_s=latency, deadline_s=stage.deadline_s
+                    ),
+                )
+        self._done(row, findings, latency=latency)
+
+    def _upstream_missing(self, ctx: _RunContext, row: StageRow) -> str | None:
+        parent = ctx.rows.get(row.after) if row.after else None
+        if parent is not None and parent.status == str(FindingKind.MISSING):
+            return ctx.wf.stage(parent.name).display
         return None
 
     def _stage_result(self, wf: WorkflowConfig, row: StageRow) -> StageResult:
@@ -557,15 +698,8 @@ class Engine:
             label=wf.stage(row.name).display,
         )
 
-    async def _finalize(
-        self,
-        wf: WorkflowConfig,
-        run: dict[str, Any],
-        record: TestRecord,
-        rows: list[StageRow],
-        *,
-        status: str,
-    ) -> RunResult:
+    async def _finalize(self, ctx: _RunContext, *, status: str) -> RunResult:
+        wf, run, record = ctx.wf, ctx.run, ctx.record
         rows = self.store.stages(run["id"])
         stages = [self._stage_result(wf, r) for r in rows]
         cleanup = await self._cleanup(run["id"], record)
@@ -585,7 +719,7 @@ class Engine:
         )
         self.store.finish_run(result, status=status, finished_ts=now)
         # Digests read per-day rollups; sync_rollup() repairs a crash between the two writes.
-        record_stage_rollup(self.store.db, self.store.stages(run["id"]), verdict=str(verdict))
+        record_stage_rollup(self.store.db, rows, verdict=str(verdict))
         return result
 
     async def _cleanup(self, run_id: str, record: TestRecord) -> CleanupResult:
@@ -631,19 +765,50 @@ def _variant(wf: WorkflowConfig, variant: str | None) -> str | None:
     return variant
 
 
-def _arrival(
-    observed: list[dict[str, Any]], started: float, first_seen: float, deadline: float
-) -> float:
-    """When the record arrived: when Baton first saw it, unless that was after the deadline
-    and the tool's own creation time says it was there in time (rate limits and backoff can
-    delay our checks, never the tool's clock). Allows 5 s of clock skew."""
-    if first_seen <= deadline:
-        return first_seen
-    stamps = [r.get("_created_ts") for r in observed]
-    created = [float(t) for t in stamps if isinstance(t, int | float)]
-    if created and started - 5 <= min(created) <= first_seen + 5:
-        return min(max(min(created), started), first_seen)
-    return first_seen
+def _arrival(observed: list[dict[str, Any]], origin: float, first_seen: float) -> float:
+    """When the record came into being in its tool: between the handoff and when Baton first
+    saw it, placed by the tool's own timestamps where its API gives them.
+
+    ``_created_ts`` is the creation time; ``_seen_by_ts`` a time by which the tool says the
+    record existed (e.g. SendGrid's last event). A coarse stamp (``_stamp_resolution_s``: 1
+    for Stripe's whole-second ``created``) means "within that second", so the middle of what
+    is left of it is taken. A stamp more
+    than ``SKEW_S`` outside the window is another clock's mistake, and Baton's own sighting
+    is used instead. Checks held back by rate limits or backoff never make a record late."""
+    for key in ("_created_ts", "_seen_by_ts"):
+        stamps = [
+            float(r[key]) for r in observed if isinstance(r.get(key), int | float) and key in r
+        ]
+        stamps = [t for t in stamps if math.isfinite(t)]
+        if not stamps:
+            continue
+        stamp = min(stamps)
+        if not origin - SKEW_S <= stamp <= first_seen + SKEW_S:
+            continue
+        resolution = max(
+            (float(r.get("_stamp_resolution_s") or 0) for r in observed), default=0.0
+        )
+        top = stamp + min(max(resolution, 0.0), 60.0)
+        low, high = max(stamp, origin), min(top, first_seen)
+        if low <= high:
+            return (low + high) / 2
+        return min(max(stamp, origin), first_seen)
+    return max(first_seen, origin)
+
+
+def _children(rows: Mapping[str, StageRow], name: str) -> list[StageRow]:
+    return [r for r in rows.values() if r.after == name]
+
+
+@dataclass
+class _RunContext:
+    """One active run as the engine works on it: its config, record and stage rows."""
+
+    wf: WorkflowConfig
+    run: dict[str, Any]
+    record: TestRecord
+    rows: dict[str, StageRow]
+    wake: dict[str, asyncio.Event] = field(default_factory=dict)
 
 
 def _unknown(what: str, name: str, choices: list[str], where: str = "") -> str:

@@ -59,6 +59,16 @@ class StageRow:
     workflow: str = ""
     started_ts: float = 0.0
     position: int = 0
+    #: The seam clock: when the upstream stage handed the record on (the entry accepted it,
+    #: or the upstream record came into being in its tool). ``None`` until then; deadlines
+    #: count from it. For the entry: when the run asked to inject.
+    origin_ts: float | None = None
+    #: When the record came into being here (the tool's own creation time where its API gives
+    #: one, else when Baton first saw it); for the entry, when it accepted the record.
+    arrived_ts: float | None = None
+    #: The entry only: seconds the record waited in Baton before it was sent (rate limits,
+    #: concurrency caps), Baton's own delay, never counted in any seam.
+    queued_s: float | None = None
 
     def finding_list(self) -> list[Finding]:
         return [Finding.from_json(f) for f in json.loads(self.findings)]
@@ -138,6 +148,11 @@ class Store:
                 foreign_keys=[("run_id", "runs", "id")],
             )
             db.table("stages").create_index(["workflow", "name", "started_ts"])
+        # Stores written before seam clocks lack these columns: add them in place.
+        columns = db.table("stages").columns_dict
+        for column in ("origin_ts", "arrived_ts", "queued_s"):
+            if column not in columns:
+                db.table("stages").add_column(column, float)
         if "cleanup" not in db.table_names():
             db.table("cleanup").create(
                 {
@@ -263,7 +278,19 @@ class Store:
         return [StageRow(**row) for row in rows]
 
     def save_stage(self, stage: StageRow) -> None:
-        self.db.table("stages").update((stage.run_id, stage.name), _stage_dict(stage))
+        values = _stage_dict(stage)
+        del values["run_id"], values["name"]
+        with self.db.conn:
+            self.db.execute(_SAVE_STAGE_SQL, [*values.values(), stage.run_id, stage.name])
+
+    def recent_latencies(self, workflow: str, stage: str, *, limit: int = 50) -> list[float]:
+        """The latencies of the newest ``limit`` arrivals at one stage (for pacing looks)."""
+        rows = self.db.execute(
+            "SELECT latency_s FROM stages WHERE workflow = ? AND name = ? "
+            "AND latency_s IS NOT NULL AND state = ? ORDER BY started_ts DESC LIMIT ?",
+            [workflow, stage, DONE, limit],
+        ).fetchall()
+        return [float(r[0]) for r in rows]
 
     # -- cleanup -------------------------------------------------------------------------
 
@@ -335,6 +362,14 @@ def _decode_run(row: dict[str, Any]) -> dict[str, Any]:
 
 def _stage_dict(s: StageRow) -> dict[str, Any]:
     return dict(s.__dict__)
+
+
+_STAGE_COLUMNS = [f for f in StageRow.__dataclass_fields__ if f not in ("run_id", "name")]
+_SAVE_STAGE_SQL = (
+    "UPDATE stages SET "
+    + ", ".join(f"[{c}] = ?" for c in _STAGE_COLUMNS)
+    + " WHERE run_id = ? AND name = ?"
+)
 
 
 def _result_json(result: RunResult) -> dict[str, Any]:

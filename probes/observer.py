@@ -1,0 +1,159 @@
+"""One observation loop per tool, shared by every probe run in flight.
+
+A probe run does not ask a tool about its record by itself. Each stage that wants a look
+hands it to its tool's ``Observer``, which gathers the looks of every run waiting on that
+tool and asks the vendor in as few requests as its API allows (``Connector.observe_batch``,
+up to ``Connector.max_batch`` looks per call): one HubSpot batch read for a hundred emails,
+one Stripe list for every invoice created in the window, one SendGrid query for every
+recipient in flight.
+
+    observer = Observer(connector, sleep=asyncio.sleep)
+    records = await observer.look(Look(record, stage, since=t0), priority=deadline_ts)
+
+Fair order: when more looks wait than one call takes, the oldest deadline goes first. A
+batch is sent only when the tool's rate limiter has a request to spare, so looks keep
+gathering while the limit holds them back, and a rate limit is shared by every run.
+Backoff, ``Retry-After`` and transport retries stay where they were, in the connector's
+``ToolHttp``: a batch that fails gives every look in it the same ``ConnectorError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .connectors import Connector, Look, LookResult, ObservedRecord
+from .errors import ApiError, ConnectorError
+
+#: How long a batch waits for more looks to join it once the first one arrived.
+COALESCE_S = 0.01
+#: Batches of one tool in flight at once (each still paced by the tool's rate limit).
+MAX_IN_FLIGHT = 4
+
+
+@dataclass(order=True)
+class _Waiting:
+    priority: float
+    seq: int
+    look: Look = field(compare=False)
+    future: asyncio.Future[LookResult] = field(compare=False)
+
+
+@dataclass
+class ObserverStats:
+    """What one observer did: looks asked for, batches (``observe_batch`` calls) sent."""
+
+    looks: int = 0
+    batches: int = 0
+    largest_batch: int = 0
+
+
+class Observer:
+    """Gathers the looks at one tool from every run and answers them in batches."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        coalesce_s: float = COALESCE_S,
+        max_in_flight: int = MAX_IN_FLIGHT,
+    ) -> None:
+        self.connector = connector
+        self.sleep = sleep
+        self.coalesce_s = coalesce_s
+        self.max_in_flight = max(1, max_in_flight)
+        self.max_batch = max(1, int(getattr(connector, "max_batch", 1) or 1))
+        self.stats = ObserverStats()
+        self._queue: list[_Waiting] = []
+        self._seq = itertools.count()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def look(self, look: Look, *, priority: float = 0.0) -> list[ObservedRecord]:
+        """The records the tool holds for ``look``; raises the ``ConnectorError`` that kept it
+        from being checked. Lower ``priority`` goes first (the engine passes the deadline)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (tests, a restarted bot): start afresh
+            self._loop, self._queue, self._dispatcher, self._batches = loop, [], None, set()
+            self._slots = asyncio.Semaphore(self.max_in_flight)
+        future: asyncio.Future[LookResult] = loop.create_future()
+        heapq.heappush(self._queue, _Waiting(priority, next(self._seq), look, future))
+        self.stats.looks += 1
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = loop.create_task(self._dispatch())
+        result = await future  # cancelling the caller cancels the future: it is skipped
+        if isinstance(result, ConnectorError):
+            raise result
+        return result
+
+    async def _dispatch(self) -> None:
+        slots = self._slots
+        assert slots is not None
+        while self._queue:
+            await self.sleep(self.coalesce_s)
+            await slots.acquire()
+            wait = _ready_in(self.connector)
+            if wait > 0:  # the rate limit holds: let more looks gather meanwhile
+                await self.sleep(wait)
+            batch = self._take()
+            if not batch:
+                slots.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._serve(batch, slots))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
+            # Let the batch take its rate-limit token before the next one is formed.
+            await asyncio.sleep(0)
+
+    def _take(self) -> list[_Waiting]:
+        batch: list[_Waiting] = []
+        while self._queue and len(batch) < self.max_batch:
+            item = heapq.heappop(self._queue)
+            if not item.future.done():
+                batch.append(item)
+        return batch
+
+    async def _serve(self, batch: list[_Waiting], slots: asyncio.Semaphore) -> None:
+        self.stats.batches += 1
+        self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
+        results: list[LookResult]
+        try:
+            results = await self.connector.observe_batch([w.look for w in batch])
+            if len(results) != len(batch):
+                name = self.connector.name
+                error = ApiError(
+                    f"{name}: the connector answered {len(results)} of {len(batch)} looks",
+                    tool=name,
+                )
+                results = [error] * len(batch)
+        except ConnectorError as exc:
+            results = [exc] * len(batch)
+        except Exception as exc:  # a connector bug must not leave its runs waiting forever
+            for waiting in batch:
+                if not waiting.future.done():
+                    waiting.future.set_exception(exc)
+            return
+        finally:
+            slots.release()
+        for waiting, result in zip(batch, results, strict=True):
+            if not waiting.future.done():
+                waiting.future.set_result(result)
+
+
+def _ready_in(connector: Connector) -> float:
+    """Seconds until the connector's rate limiter has a request to spare (0: now)."""
+    limiter = getattr(getattr(connector, "http", None), "limiter", None)
+    if limiter is None:
+        return 0.0
+    ready_in = getattr(limiter, "ready_in", None)
+    return float(ready_in()) if callable(ready_in) else 0.0
+
+
+__all__ = ["Observer", "ObserverStats"]
