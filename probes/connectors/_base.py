@@ -16,7 +16,9 @@ from ._http import ToolHttp
 #: ``_id`` holds the tool's id for it, ``_matched_by`` how it was found ("email", "marker"),
 #: and ``_created_ts`` (optional) when the tool says it was created, as a Unix timestamp:
 #: the engine times the seam with it, so a check delayed by a rate limit never makes an
-#: on-time record look late.
+#: on-time record look late. ``_seen_by_ts`` (optional) is a time by which the tool says the
+#: record existed (an upper bound, e.g. SendGrid's last event time), and
+#: ``_stamp_resolution_s`` how coarse those stamps are (1 for whole seconds).
 ObservedRecord = dict[str, Any]
 
 
@@ -75,6 +77,10 @@ class Connector:
     required_credentials: ClassVar[tuple[str, ...]] = ()
     #: How many looks one ``observe_batch`` call may take. 1: the tool is asked per record.
     max_batch: ClassVar[int] = 1
+    #: Whether observed records carry the tool's own time stamps (``_created_ts`` or
+    #: ``_seen_by_ts``). The engine then times seams by them and needs no early looks, so
+    #: it looks less often; without stamps it looks early and often to time the arrival.
+    stamps_arrival: ClassVar[bool] = False
 
     @classmethod
     def auth_headers(cls, tool: ToolConfig) -> dict[str, str]:
