@@ -21,7 +21,7 @@ from probes.config import (
     VariantConfig,
     WorkflowConfig,
 )
-from probes.connectors import Connector, register
+from probes.connectors import Connector, _timing, register
 from probes.engine import Engine
 from probes.errors import Unreachable, UsageError
 from probes.model import Verdict
@@ -68,6 +68,10 @@ class World:
     injected: ClassVar[list[TestRecord]] = []
     removed: ClassVar[list[str]] = []
     plan: ClassVar[dict[str, Any]] = {}
+    #: Seconds an injection waits in Baton (as for a rate limiter) before it is sent.
+    queue_s: ClassVar[float] = 0.0
+    #: (tool, virtual time) of every look.
+    looks: ClassVar[list[tuple[str, float]]] = []
 
 
 @register
@@ -79,6 +83,11 @@ class FakeTool(Connector):
     async def inject(self, record: TestRecord, stage: StageConfig) -> None:
         if self.name in World.down:
             raise Unreachable(f"{self.name}: cannot connect", tool=self.name)
+        if World.queue_s:
+            await World.clock.sleep(World.queue_s)
+            _timing.note_queued(World.queue_s)
+        _timing.note_sent()
+        _timing.note_answered()
         World.injected.append(record)
         now = World.clock()
         for tool, (delay, copies, mutate) in World.plan.items():
@@ -91,6 +100,7 @@ class FakeTool(Connector):
         if self.name in World.down:
             raise Unreachable(f"{self.name}: cannot connect", tool=self.name)
         now = World.clock()
+        World.looks.append((self.name, now))
         return [r for t, r in World.items.get((self.name, record.marker), []) if t <= now]
 
     async def cleanup(self, record: TestRecord) -> int:
@@ -162,6 +172,8 @@ def world() -> Clock:
     World.injected.clear()
     World.removed.clear()
     World.plan.clear()
+    World.queue_s = 0.0
+    World.looks.clear()
     return clock
 
 
@@ -467,3 +479,57 @@ def test_default_variant_is_the_plain_record(world: Clock) -> None:
     healthy()
     result = run(engine_for(world), "lead", "default")
     assert result.variant is None and result.verdict == Verdict.OK
+
+
+# -- seam clocks ---------------------------------------------------------------------------
+
+
+def test_time_queued_before_injection_is_batons_own_delay_not_a_seams(world: Clock) -> None:
+    # The entry's rate limit held the record 12 s before it was sent; every tool then got
+    # it within 3 s. Counted from the start of the run, CRM (10 s deadline) would be late.
+    healthy()
+    World.queue_s = 12.0
+    engine = engine_for(world)
+    result = run(engine, "lead")
+    assert result.verdict == Verdict.OK, result.first_break
+    rows = {r.name: r for r in engine.store.stages(result.run_id)}
+    assert rows["form"].queued_s == pytest.approx(12.0)
+    assert rows["form"].arrived_ts == pytest.approx(rows["form"].started_ts + 12.0)
+    assert rows["crm"].origin_ts == pytest.approx(rows["form"].arrived_ts)
+    crm = result.stages[1]
+    assert crm.latency_s is not None and crm.latency_s < 2.0
+
+
+def test_a_downstream_deadline_counts_from_its_upstreams_arrival(world: Clock) -> None:
+    # CRM gets it 8 s in (deadline 10 s), the invoice 8 s after that: 16 s after the
+    # start, but 8 s after its upstream handed it on. On time.
+    healthy(crm=(8.0, 1, None), billing=(16.0, 1, None))
+    engine = engine_for(world)
+    result = run(engine, "lead")
+    assert result.verdict == Verdict.OK, result.first_break
+    billing = result.stages[3]
+    assert billing.latency_s is not None and 7.4 <= billing.latency_s <= 8.5
+    rows = {r.name: r for r in engine.store.stages(result.run_id)}
+    assert rows["billing"].origin_ts == pytest.approx(rows["crm"].arrived_ts)
+    assert rows["billing"].deadline_ts == pytest.approx(rows["crm"].arrived_ts + 10)
+
+
+def test_lateness_is_measured_on_the_seam(world: Clock) -> None:
+    # CRM at 1 s; the invoice 12 s after CRM: late on CRM → Invoice (deadline 10, grace 5).
+    healthy(billing=(13.0, 1, None))
+    result = run(engine_for(world), "lead")
+    billing = result.stages[3]
+    assert billing.status == "late"
+    assert billing.latency_s is not None and 11.4 <= billing.latency_s <= 13.0
+
+
+def test_a_stage_is_not_looked_at_before_its_upstream_hands_the_record_on(
+    world: Clock,
+) -> None:
+    healthy(crm=(6.0, 1, None), billing=(7.0, 1, None))
+    start = world.now
+    result = run(engine_for(world), "lead")
+    assert result.verdict == Verdict.OK
+    crm_found = min(t for tool, t in World.looks if tool == "crm" and t >= start + 6.0)
+    billing_looks = [t for tool, t in World.looks if tool == "billing"]
+    assert billing_looks and min(billing_looks) >= crm_found
