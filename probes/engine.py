@@ -583,9 +583,9 @@ class Engine:
         seen = row.first_seen_ts is not None
         settle_from = row.arrived_ts if row.arrived_ts is not None else row.first_seen_ts
         final = upstream_closed or now >= (row.deadline_ts if expect.absent else row.grace_ts)
-        deciding = (
-            settle_from is not None and now >= settle_from + stage.settle_s
-        ) or (row.origin_ts is not None and now >= row.origin_ts + stage.settle_s)
+        deciding = (settle_from is not None and now >= settle_from + stage.settle_s) or (
+            row.origin_ts is not None and now >= row.origin_ts + stage.settle_s
+        )
         thorough = final or deciding or (not seen and now >= row.deadline_ts)
         try:
             observed = await self.observer(stage.tool).look(
@@ -785,9 +785,7 @@ def _arrival(observed: list[dict[str, Any]], origin: float, first_seen: float) -
         stamp = min(stamps)
         if not origin - SKEW_S <= stamp <= first_seen + SKEW_S:
             continue
-        resolution = max(
-            (float(r.get("_stamp_resolution_s") or 0) for r in observed), default=0.0
-        )
+        resolution = max((float(r.get("_stamp_resolution_s") or 0) for r in observed), default=0.0)
         top = stamp + min(max(resolution, 0.0), 60.0)
         low, high = max(stamp, origin), min(top, first_seen)
         if low <= high:

@@ -20,6 +20,7 @@ Backoff, ``Retry-After`` and transport retries stay where they were, in the conn
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable
@@ -33,6 +34,10 @@ from .errors import ApiError, ConnectorError
 COALESCE_S = 0.01
 #: Batches of one tool in flight at once (each still paced by the tool's rate limit).
 MAX_IN_FLIGHT = 4
+
+#: True inside an observation batch: lets an HTTP hook tell observation requests from the
+#: rest (benchmarks count reads per observed stage with it).
+OBSERVING: contextvars.ContextVar[bool] = contextvars.ContextVar("baton_observing", default=False)
 
 
 @dataclass(order=True)
@@ -121,6 +126,7 @@ class Observer:
         return batch
 
     async def _serve(self, batch: list[_Waiting], slots: asyncio.Semaphore) -> None:
+        OBSERVING.set(True)  # this task's own context
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
         results: list[LookResult]
@@ -156,4 +162,4 @@ def _ready_in(connector: Connector) -> float:
     return float(ready_in()) if callable(ready_in) else 0.0
 
 
-__all__ = ["Observer", "ObserverStats"]
+__all__ = ["OBSERVING", "Observer", "ObserverStats"]
