@@ -12,7 +12,8 @@ Run it in a test, a bench or ``baton sandbox``::
 Prefixes: ``/hsforms`` (HubSpot Forms), ``/hubspot`` (CRM contacts v3), ``/sendgrid``
 (mail send + Email Activity), ``/stripe`` (customers, invoice items, invoices), ``/glue``
 (a Zapier-like catch hook) and ``/_sandbox`` (GET/PUT faults, POST reset, GET state,
-GET/DELETE requests). Fault grammar and kinds: ``probes.sandbox.faults``.
+GET/DELETE requests, GET/DELETE counts: requests served per tool and route). Fault grammar
+and kinds: ``probes.sandbox.faults``.
 """
 
 from __future__ import annotations

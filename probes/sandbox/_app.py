@@ -1,8 +1,9 @@
 """The one aiohttp application: every stand-in under its prefix, plus ``/_sandbox`` control.
 
-Each request goes through two middlewares: the request log (outermost), then the vendor
-policy of the tool its first path segment names: ``outage`` (503), ``ratelimit`` (429 with
-Retry-After: 1), auth, vendor-shaped 404/405, and ``VendorError`` turned into a response.
+Each request goes through two middlewares: the request log and counters (outermost), then
+the vendor policy of the tool its first path segment names: ``outage`` (503),
+``ratelimit`` (429 with Retry-After: 1), auth, vendor-shaped 404/405, and ``VendorError``
+turned into a response.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from .stripe import StripeApi
 CONTROL = "_sandbox"
 #: Headers the request log leaves out.
 _SECRET_HEADERS = frozenset({"authorization", "cookie"})
+#: The route a request is counted under when no route of its tool matched it.
+UNROUTED = "(no route)"
 
 
 class Vendor(Protocol):
@@ -65,6 +68,16 @@ def _tool_of(request: web.Request) -> str:
     return request.path.lstrip("/").split("/", 1)[0]
 
 
+def route_key(request: web.Request) -> str:
+    """``"POST /crm/v3/objects/contacts/batch/read"``: method and route template, without
+    the tool prefix (``GET /v1/customers/{id}``, not the concrete id)."""
+    resource = request.match_info.route.resource
+    if resource is None:
+        return f"{request.method} {UNROUTED}"
+    prefix = f"/{_tool_of(request)}"
+    return f"{request.method} {resource.canonical.removeprefix(prefix) or '/'}"
+
+
 def _query_dict(request: web.Request) -> dict[str, str | list[str]]:
     """``?a=1&b=2&b=3`` -> ``{"a": "1", "b": ["2", "3"]}``."""
     out: dict[str, str | list[str]] = {}
@@ -80,11 +93,14 @@ def _request_log(state: SandboxState) -> Middleware:
         tool = _tool_of(request)
         if tool == CONTROL:
             return await handler(request)
+        route = route_key(request)
+        state.count_request(tool, route)
         entry: dict[str, Any] = {
             "time": state.wall(),
             "tool": tool,
             "method": request.method,
             "path": request.path,
+            "route": route,
             "query": _query_dict(request),
             "headers": {
                 k: v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS
@@ -167,6 +183,13 @@ def _add_control_routes(app: web.Application, state: SandboxState) -> None:
         state.requests.clear()
         return web.Response(status=204)
 
+    async def counts(request: web.Request) -> web.Response:
+        return json_response(state.route_counts())
+
+    async def clear_counts(request: web.Request) -> web.Response:
+        state.request_counts.clear()
+        return web.Response(status=204)
+
     base = f"/{CONTROL}"
     app.router.add_get(f"{base}/faults", get_faults)
     app.router.add_put(f"{base}/faults", put_faults)
@@ -174,3 +197,5 @@ def _add_control_routes(app: web.Application, state: SandboxState) -> None:
     app.router.add_get(f"{base}/state", snapshot)
     app.router.add_get(f"{base}/requests", requests)
     app.router.add_delete(f"{base}/requests", clear_requests)
+    app.router.add_get(f"{base}/counts", counts)
+    app.router.add_delete(f"{base}/counts", clear_counts)

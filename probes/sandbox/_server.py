@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from ._app import CONTROL, build_app
-from ._state import SandboxState
+from ._state import REQUEST_LOG_SIZE, SandboxState
 from .faults import Fault, FaultPlan
 
 T = TypeVar("T")
@@ -21,6 +21,9 @@ T = TypeVar("T")
 _START_TIMEOUT_S = 10.0
 _CALL_TIMEOUT_S = 10.0
 PREFIXES = ("hsforms", "hubspot", "sendgrid", "stripe", "glue")
+#: Longest request line and header the server reads (aiohttp's default is 8190 bytes). A
+#: SendGrid activity query OR-ing 100 recipients is a URL of 6-10 KB, which SendGrid takes.
+MAX_LINE_SIZE = 16384
 
 
 class Sandbox:
@@ -39,7 +42,9 @@ class Sandbox:
     ``FaultSpecError`` here, before anything starts. ``seed`` fixes every random choice
     (ids, glue delays, ``drop=1/N``). ``search_lag_s``: how far HubSpot search, Stripe
     search and SendGrid activity lag behind writes. ``glue_delay_s``: the glue's random
-    delay (low, high) before it acts on a hook or form submission.
+    delay (low, high) before it acts on a hook or form submission. ``request_log_size``:
+    how many of the newest requests ``requests()`` keeps (``counts()`` counts them all).
+    ``wall``: the clock objects are stamped with (``time.time``; tests pass a fake one).
     """
 
     def __init__(
@@ -51,6 +56,8 @@ class Sandbox:
         seed: int | None = None,
         search_lag_s: float = 1.0,
         glue_delay_s: tuple[float, float] = (0.05, 0.3),
+        request_log_size: int = REQUEST_LOG_SIZE,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         low, high = glue_delay_s
         if not 0 <= low <= high:
@@ -59,12 +66,16 @@ class Sandbox:
             )
         if search_lag_s < 0:
             raise ValueError(f"search_lag_s must be >= 0, got {search_lag_s}")
+        if request_log_size < 0:
+            raise ValueError(f"request_log_size must be >= 0, got {request_log_size}")
         self.host = host
         self.port = port
         self._state = SandboxState(
             faults=FaultPlan(faults, seed=seed),
             search_lag_s=search_lag_s,
             glue_delay_s=(low, high),
+            wall=wall,
+            request_log_size=request_log_size,
         )
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -128,7 +139,13 @@ class Sandbox:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        runner = web.AppRunner(build_app(self._state), access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            build_app(self._state),
+            access_log=None,
+            shutdown_timeout=1.0,
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=MAX_LINE_SIZE,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port)
@@ -187,10 +204,22 @@ class Sandbox:
         return self._call(self._state.snapshot)
 
     def requests(self, tool: str | None = None) -> list[dict[str, Any]]:
-        """Logged requests (method, path, query, headers without Authorization, body, status)."""
+        """The newest logged requests (method, path, route, query, headers without
+        Authorization, body, status); at most ``request_log_size`` of them."""
         return self._call(
             lambda: [dict(e) for e in self._state.requests if tool is None or e["tool"] == tool]
         )
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Requests served since the last reset, per tool and route template::
+
+            {"hubspot": {"POST /crm/v3/objects/contacts/batch/read": 3}}
+
+        Every request a stand-in received counts, whatever it answered (429, 503, ...);
+        one no route matched counts as ``"GET (no route)"``. ``GET /_sandbox/counts``
+        shows the same; ``reset()`` (or ``POST /_sandbox/reset``) zeroes them.
+        """
+        return self._call(self._state.route_counts)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until the glue has no pending work (or ``timeout``); True when idle."""

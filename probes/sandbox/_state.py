@@ -1,4 +1,5 @@
-"""The sandbox's memory: one table per vendor object, a lagging search view, the request log.
+"""The sandbox's memory: one table per vendor object, a lagging search view, the request log
+(the newest ``request_log_size`` requests) and a request counter per tool and route.
 
 Everything here is touched only from the sandbox's event loop thread.
 """
@@ -22,7 +23,8 @@ Obj = dict[str, Any]
 
 #: Versions kept per object for the lagging search view.
 _MAX_VERSIONS = 16
-_REQUEST_LOG_SIZE = 2000
+#: Requests the log keeps by default (the newest ones); counters count every request.
+REQUEST_LOG_SIZE = 2000
 
 
 class Table:
@@ -112,6 +114,7 @@ class SandboxState:
         glue_delay_s: tuple[float, float],
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        request_log_size: int = REQUEST_LOG_SIZE,
     ) -> None:
         self.faults = faults
         self.search_lag_s = search_lag_s
@@ -126,7 +129,9 @@ class SandboxState:
         self.invoiceitems = Table(clock)
         #: Stripe keeps a stub of a deleted customer: retrieving it says ``deleted: true``.
         self.deleted_customers: set[str] = set()
-        self.requests: deque[dict[str, Any]] = deque(maxlen=_REQUEST_LOG_SIZE)
+        self.requests: deque[dict[str, Any]] = deque(maxlen=request_log_size)
+        #: ``{tool: {"METHOD /route/{template}": n}}``: every request, however answered.
+        self.request_counts: dict[str, dict[str, int]] = {}
         self.glue_runs: deque[GlueRun] = deque(maxlen=500)
         self.tasks: set[asyncio.Task[None]] = set()
         # Ids keep counting across resets, so an id never means two objects.
@@ -161,6 +166,15 @@ class SandboxState:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    # Requests -------------------------------------------------------------------------
+    def count_request(self, tool: str, route: str) -> None:
+        per_tool = self.request_counts.setdefault(tool, {})
+        per_tool[route] = per_tool.get(route, 0) + 1
+
+    def route_counts(self) -> dict[str, dict[str, int]]:
+        """A copy of the request counters: ``{tool: {route: n}}``."""
+        return {tool: dict(routes) for tool, routes in self.request_counts.items()}
+
     # Control ------------------------------------------------------------------------------
     async def reset(self) -> None:
         """Cancel the glue's pending work, then ``clear``."""
@@ -168,7 +182,7 @@ class SandboxState:
         self.clear()
 
     def clear(self) -> None:
-        """Forget every object, request and glue run (faults stay)."""
+        """Forget every object, logged and counted request and glue run (faults stay)."""
         for table in (
             self.contacts,
             self.messages,
@@ -179,6 +193,7 @@ class SandboxState:
             table.clear()
         self.deleted_customers.clear()
         self.requests.clear()
+        self.request_counts.clear()
         self.glue_runs.clear()
         self.faults.reset_counters()
 
