@@ -9,6 +9,18 @@ CollectionResponseWithTotal, the Error object). Behaviour worth knowing:
   lastmodifieddate lastname``; ask for ``phone``, ``company``, ... to see them.
 - Contact properties must exist in the portal (``PROPERTIES``), else 400 VALIDATION_ERROR.
 - ``DELETE`` archives and answers 204, even for an id it does not know.
+- ``POST /batch/read`` (``BatchReadInputSimplePublicObjectId``: ``inputs: [{"id"}]``,
+  ``properties``, ``propertiesWithHistory``, optional ``idProperty: "email"``; at most 100
+  inputs) reads the record store like ``GET`` by id or email: no search lag. 200 with
+  ``BatchResponseSimplePublicObject`` when every input was found; 207 with
+  ``BatchResponseSimplePublicObjectWithErrors`` (one OBJECT_NOT_FOUND error listing the
+  missing ids in ``context.ids``) when some were not. Archived contacts are missing
+  (``?archived=true`` reads only archived ones). Several contacts with one email: the
+  oldest, as ``GET ?idProperty=email``. The stand-in keeps no property history: each
+  ``propertiesWithHistory`` name lists the current value once, stamped ``updatedAt``.
+- ``POST /batch/archive`` (``inputs: [{"id"}]``, at most 100) archives and answers 204;
+  unknown ids are ignored.
+- Search takes ``IN`` / ``NOT_IN`` with ``values`` (case-insensitive, like ``EQ``).
 """
 
 from __future__ import annotations
@@ -38,8 +50,11 @@ __all__ = [
     "DEFAULT_PROPERTIES",
     "PROPERTIES",
     "HubSpotApi",
+    "archive_contact",
     "create_contact",
     "find_by_email",
+    "find_contact",
+    "find_contacts",
     "hubspot_error",
     "upsert_contact",
 ]
@@ -66,6 +81,13 @@ DEFAULT_PROPERTIES = (
 )
 #: What a ``query`` full-text search looks in.
 SEARCHABLE = ("firstname", "lastname", "email", "phone", "company")
+#: Most inputs one batch request takes; with ``propertiesWithHistory``, fewer.
+BATCH_LIMIT = 100
+HISTORY_BATCH_LIMIT = 50
+_NOT_FOUND_IN_BATCH = (
+    "Could not get some CONTACT objects, they may be deleted or not exist. "
+    "Check that ids are valid."
+)
 _OPERATORS = frozenset(
     {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY"}
     | {"NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
@@ -138,6 +160,56 @@ def find_by_email(state: SandboxState, email: str) -> Obj | None:
     return None
 
 
+def find_contacts(
+    state: SandboxState,
+    keys: list[str],
+    id_property: str = "hs_object_id",
+    *,
+    archived: bool = False,
+) -> dict[str, Obj]:
+    """The contacts ``keys`` name, by id or (``id_property="email"``) by email, as a read by
+    id does: the record store, no lag; archived or live as asked; of several contacts with
+    one email, the oldest. Keys not found are left out. One pass over the store however
+    many emails are asked for. A ``VendorError`` for an ``id_property`` that is not unique.
+    """
+    found: dict[str, Obj] = {}
+    if id_property == "email":
+        wanted: dict[str, list[str]] = {}
+        for key in keys:
+            wanted.setdefault(key.strip().lower(), []).append(key)
+        for c in state.contacts:
+            email = c["properties"].get("email", "").lower()
+            if c["archived"] == archived and email in wanted:
+                for key in wanted.pop(email):
+                    found[key] = c
+                if not wanted:
+                    break
+        return found
+    if id_property in ("hs_object_id", "id"):
+        for key in keys:
+            row = state.contacts.get(key)
+            if row is not None and row["archived"] == archived:
+                found[key] = row
+        return found
+    raise hubspot_error(
+        400, f"idProperty {id_property!r} is not a unique property", "VALIDATION_ERROR"
+    )
+
+
+def find_contact(
+    state: SandboxState, key: str, id_property: str = "hs_object_id", *, archived: bool = False
+) -> Obj | None:
+    """The contact ``key`` names (see ``find_contacts``), or None."""
+    return find_contacts(state, [key], id_property, archived=archived).get(key)
+
+
+def archive_contact(state: SandboxState, contact: Obj) -> None:
+    if not contact["archived"]:
+        now = iso_ms(state.wall())
+        contact.update(archived=True, archivedAt=now, updatedAt=now)
+        state.contacts.put(contact)
+
+
 def create_contact(
     state: SandboxState, properties: Mapping[str, str], *, unique: bool = True
 ) -> Obj:
@@ -201,6 +273,20 @@ def contact_view(contact: Obj, wanted: list[str] | None) -> dict[str, Any]:
     }
     if contact["archived"]:
         view["archivedAt"] = contact["archivedAt"]
+    return view
+
+
+def _with_history(view: dict[str, Any], contact: Obj, names: list[str]) -> dict[str, Any]:
+    """``propertiesWithHistory``: the stand-in keeps no history, so the current value once."""
+    props = contact["properties"]
+    view["propertiesWithHistory"] = {
+        n: (
+            [{"value": props[n], "timestamp": contact["updatedAt"], "sourceType": "API"}]
+            if props.get(n) is not None
+            else []
+        )
+        for n in names
+    }
     return view
 
 
@@ -282,6 +368,18 @@ def _validate_search(body: Any) -> dict[str, Any]:
                     f"{', '.join(sorted(_OPERATORS))}",
                     "VALIDATION_ERROR",
                 )
+            if flt["operator"] in ("IN", "NOT_IN"):
+                values = flt.get("values")
+                if (
+                    not isinstance(values, list)
+                    or not values
+                    or not all(isinstance(v, (str, int, float)) for v in values)
+                ):
+                    raise hubspot_error(
+                        400,
+                        f"{where}.values: {flt['operator']} needs a non-empty list of values",
+                        "VALIDATION_ERROR",
+                    )
     if total > 18:
         raise hubspot_error(400, "at most 18 filters in all filterGroups", "VALIDATION_ERROR")
     limit = body.get("limit", 10)
@@ -308,6 +406,48 @@ def _sort_key(sorts: Any) -> tuple[str, bool]:
     return text.lstrip("-"), text.startswith("-")
 
 
+def _batch_ids(body: Any, schema: str, required: tuple[str, ...] = ("inputs",)) -> list[str]:
+    """The ids of a batch body's ``inputs: [{"id": ...}]``; HubSpot's 400 otherwise."""
+    if not isinstance(body, dict):
+        raise hubspot_error(400, "Invalid input JSON: expected an object", "VALIDATION_ERROR")
+    missing = [name for name in required if body.get(name) is None]
+    if missing:
+        raise hubspot_error(
+            400,
+            f"Invalid input JSON: Cannot build {schema}, some of required attributes are not "
+            f"set [{', '.join(missing)}]",
+            "VALIDATION_ERROR",
+        )
+    inputs = body["inputs"]
+    if not isinstance(inputs, list):
+        raise hubspot_error(400, "Invalid input JSON: inputs must be a list", "VALIDATION_ERROR")
+    if len(inputs) > BATCH_LIMIT:
+        raise hubspot_error(
+            400,
+            f"The maximum number of inputs supported in a batch request is {BATCH_LIMIT}. "
+            "Please reduce the number of items and try again",
+            "VALIDATION_ERROR",
+        )
+    ids = []
+    for i, item in enumerate(inputs):
+        oid = item.get("id") if isinstance(item, dict) else None
+        if isinstance(oid, bool) or not isinstance(oid, (str, int)) or str(oid).strip() == "":
+            raise hubspot_error(
+                400, f"Invalid input JSON: inputs[{i}].id is required", "VALIDATION_ERROR"
+            )
+        ids.append(str(oid))
+    return ids
+
+
+def _names(body: Mapping[str, Any], key: str) -> list[str]:
+    names = body.get(key)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise hubspot_error(
+            400, f"Invalid input JSON: {key} must be a list of strings", "VALIDATION_ERROR"
+        )
+    return [n.strip() for n in names if n.strip()]
+
+
 class HubSpotApi:
     """The ``/crm/v3/objects/contacts`` endpoints."""
 
@@ -320,6 +460,8 @@ class HubSpotApi:
         base = "/crm/v3/objects/contacts"
         return [
             ("POST", f"{base}/search", self.search),
+            ("POST", f"{base}/batch/read", self.batch_read),
+            ("POST", f"{base}/batch/archive", self.batch_archive),
             ("POST", base, self.create),
             ("GET", base, self.list_contacts),
             ("GET", base + "/{contactId}", self.read),
@@ -383,28 +525,12 @@ class HubSpotApi:
         return json_response(contact_view(contact, [*DEFAULT_PROPERTIES, *wanted]), 201)
 
     def _lookup(self, request: web.Request) -> Obj:
-        key = request.match_info["contactId"]
-        id_property = request.query.get("idProperty", "hs_object_id")
-        archived = request.query.get("archived", "false").lower() == "true"
-        found: Obj | None = None
-        if id_property == "email":
-            want = key.strip().lower()
-            found = next(
-                (
-                    c
-                    for c in self.state.contacts
-                    if c["archived"] == archived
-                    and c["properties"].get("email", "").lower() == want
-                ),
-                None,
-            )
-        elif id_property in ("hs_object_id", "id"):
-            c = self.state.contacts.get(key)
-            found = c if c is not None and c["archived"] == archived else None
-        else:
-            raise hubspot_error(
-                400, f"idProperty {id_property!r} is not a unique property", "VALIDATION_ERROR"
-            )
+        found = find_contact(
+            self.state,
+            request.match_info["contactId"],
+            request.query.get("idProperty", "hs_object_id"),
+            archived=request.query.get("archived", "false").lower() == "true",
+        )
         if found is None:
             raise hubspot_error(404, "resource not found", "OBJECT_NOT_FOUND")
         return found
@@ -432,10 +558,66 @@ class HubSpotApi:
 
     async def archive(self, request: web.Request) -> web.Response:
         contact = self.state.contacts.get(request.match_info["contactId"])
-        if contact is not None and not contact["archived"]:
-            now = iso_ms(self.state.wall())
-            contact.update(archived=True, archivedAt=now, updatedAt=now)
-            self.state.contacts.put(contact)
+        if contact is not None:
+            archive_contact(self.state, contact)
+        return web.Response(status=204)
+
+    async def batch_read(self, request: web.Request) -> web.Response:
+        started = iso_ms(self.state.wall())
+        body = await self._body(request)
+        ids = _batch_ids(
+            body,
+            "BatchReadInputSimplePublicObjectId",
+            ("inputs", "properties", "propertiesWithHistory"),
+        )
+        wanted = _names(body, "properties")
+        history = _names(body, "propertiesWithHistory")
+        if history and len(ids) > HISTORY_BATCH_LIMIT:
+            raise hubspot_error(
+                400,
+                "The maximum number of inputs supported in a batch request for property "
+                f"histories is {HISTORY_BATCH_LIMIT}. Please reduce the number of items and "
+                "try again",
+                "VALIDATION_ERROR",
+            )
+        id_property = body.get("idProperty") or "hs_object_id"
+        archived = request.query.get("archived", "false").lower() == "true"
+        results: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        missing: list[str] = []
+        found = find_contacts(self.state, ids, str(id_property), archived=archived)
+        for key in ids:
+            contact = found.get(key)
+            if contact is None:
+                if key not in missing:
+                    missing.append(key)
+            elif contact["id"] not in seen:
+                seen.add(contact["id"])
+                view = contact_view(contact, wanted)
+                results.append(_with_history(view, contact, history) if history else view)
+        out: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": iso_ms(self.state.wall()),
+        }
+        if not missing:
+            return json_response(out)
+        error = {
+            "status": "error",
+            "category": "OBJECT_NOT_FOUND",
+            "message": _NOT_FOUND_IN_BATCH,
+            "context": {"ids": missing},
+            "errors": [],
+            "links": {},
+        }
+        return json_response({**out, "numErrors": 1, "errors": [error]}, 207)
+
+    async def batch_archive(self, request: web.Request) -> web.Response:
+        for oid in _batch_ids(await self._body(request), "BatchInputSimplePublicObjectId"):
+            contact = self.state.contacts.get(oid)
+            if contact is not None:
+                archive_contact(self.state, contact)
         return web.Response(status=204)
 
     async def list_contacts(self, request: web.Request) -> web.Response:
