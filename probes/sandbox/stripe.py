@@ -15,13 +15,21 @@ Objects have the field sets of Stripe's own example objects (``stripe.fixtures3.
 | ``POST /v1/invoices/{id}/finalize`` (draft → open), ``/void`` (open → void) | – |
 | ``DELETE /v1/invoices/{id}`` (drafts only) | – |
 
+Lists (``GET /v1/customers``, ``/v1/invoices``, ``/v1/invoiceitems``) are newest first,
+``limit`` 1-100 (default 10), paged with ``starting_after`` (the next older page) or
+``ending_before`` (the page just newer than that id, still newest first), ``has_more``
+telling whether more lie that way. They take ``created`` as Stripe does: ``created=<unix>``
+exactly, or ``created[gt]``, ``created[gte]``, ``created[lt]``, ``created[lte]`` (invoice
+items are filtered on their ``date``), together with their other filters.
+
 Errors are ``{"error": {"type", "message", "param"?, "code"?, "doc_url"?}}``; an unknown id
 is 404 ``resource_missing``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -333,19 +341,82 @@ def _created(obj: Obj) -> int:
     return int(obj["created"] if "created" in obj else obj["date"])
 
 
-def _page(table_rows: list[Obj], query: Mapping[str, str], url: str) -> dict[str, Any]:
-    """Stripe list pagination: newest first, ``limit`` (1-100), ``starting_after``."""
-    limit = _int(query, "limit", 10) or 10
-    if not 1 <= limit <= 100:
+_RANGE_OPS: dict[str, Callable[[int, int], bool]] = {
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+}
+
+
+def _timestamp(value: Any, param: str) -> int:
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    shown = value if isinstance(value, str) else "a list or hash"
+    raise stripe_error(
+        400, f"Invalid integer: {shown}", param=param, code="parameter_invalid_integer"
+    )
+
+
+def _created_filter(query: Mapping[str, Any]) -> Callable[[Obj], bool] | None:
+    """``created=T`` or ``created[gt|gte|lt|lte]=T`` as a test on an object; None if absent."""
+    raw = query.get("created")
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        exact = _timestamp(raw, "created")
+        return lambda o: _created(o) == exact
+    bounds: list[tuple[Callable[[int, int], bool], int]] = []
+    for op, value in raw.items():
+        if op not in _RANGE_OPS:
+            raise stripe_error(
+                400,
+                f"Received unknown parameter: created[{op}]",
+                param=f"created[{op}]",
+                code="parameter_unknown",
+            )
+        bounds.append((_RANGE_OPS[op], _timestamp(value, f"created[{op}]")))
+    return lambda o: all(test(_created(o), bound) for test, bound in bounds)
+
+
+def _page(
+    table: Table, rows: list[Obj], query: Mapping[str, Any], url: str, *, kind: str
+) -> dict[str, Any]:
+    """Stripe list pagination of ``rows`` (some of ``table``'s objects): ``created``
+    filter, newest first, ``limit`` (1-100), ``starting_after`` or ``ending_before``."""
+    limit = _int(query, "limit", 10)
+    if limit is None or not 1 <= limit <= 100:
         raise stripe_error(400, "Invalid limit: must be between 1 and 100", param="limit")
+    created = _created_filter(query)
+    if created is not None:
+        rows = [o for o in rows if created(o)]
     # Newest first; ties (same second) by creation order, newest first too.
-    rows = sorted(reversed(table_rows), key=_created, reverse=True)
-    after = query.get("starting_after")
-    if after:
-        ids = [o["id"] for o in rows]
-        if after not in ids:
-            raise _missing("object", after, param="starting_after", status=400)
-        rows = rows[ids.index(after) + 1 :]
+    seq = {o["id"]: i for i, o in enumerate(table)}
+
+    def order(o: Obj) -> tuple[int, int]:
+        return (-_created(o), -seq[o["id"]])
+
+    rows.sort(key=order)
+    after, before = query.get("starting_after"), query.get("ending_before")
+    if after and before:
+        raise stripe_error(
+            400,
+            "You may only specify one of these parameters: ending_before, starting_after.",
+            param="ending_before",
+        )
+    cursor, param = (after, "starting_after") if after else (before, "ending_before")
+    if cursor:
+        anchor = table.get(str(cursor))
+        if anchor is None:
+            raise _missing(kind, str(cursor), param=param, status=400)
+        mark = order(anchor)
+        if after:
+            rows = [o for o in rows if order(o) > mark]
+        else:
+            rows = [o for o in rows if order(o) < mark]
+            # the ``limit`` objects just newer than the cursor, still newest first
+            more = len(rows) > limit
+            return {"object": "list", "data": rows[-limit:], "has_more": more, "url": url}
     return {"object": "list", "data": rows[:limit], "has_more": len(rows) > limit, "url": url}
 
 
@@ -485,7 +556,9 @@ class StripeApi:
         rows = list(self.state.customers)
         if query.get("email"):
             rows = [c for c in rows if c["email"] == query["email"]]  # case-sensitive, as Stripe
-        return json_response(_page(rows, query, "/v1/customers"))
+        return json_response(
+            _page(self.state.customers, rows, query, "/v1/customers", kind="customer")
+        )
 
     async def search_customers(self, request: web.Request) -> web.Response:
         query = self._query(request, {"query", "page"})
@@ -508,7 +581,7 @@ class StripeApi:
         return json_response(create_invoiceitem(self.state, params))
 
     async def list_invoiceitems(self, request: web.Request) -> web.Response:
-        query = self._query(request, {"customer", "invoice", "pending"})
+        query = self._query(request, {"customer", "invoice", "pending", "created"})
         rows = list(self.state.invoiceitems)
         for key in ("customer", "invoice"):
             if query.get(key):
@@ -516,7 +589,9 @@ class StripeApi:
         if query.get("pending"):
             pending = str(query["pending"]).lower() == "true"
             rows = [i for i in rows if (i["invoice"] is None) == pending]
-        return json_response(_page(rows, query, "/v1/invoiceitems"))
+        return json_response(
+            _page(self.state.invoiceitems, rows, query, "/v1/invoiceitems", kind="invoiceitem")
+        )
 
     async def retrieve_invoiceitem(self, request: web.Request) -> web.Response:
         item = self.state.invoiceitems.get(request.match_info["id"])
@@ -566,7 +641,9 @@ class StripeApi:
         for key in ("customer", "status", "collection_method"):
             if query.get(key):
                 rows = [i for i in rows if i[key] == query[key]]
-        return json_response(_page(rows, query, "/v1/invoices"))
+        return json_response(
+            _page(self.state.invoices, rows, query, "/v1/invoices", kind="invoice")
+        )
 
     async def search_invoices(self, request: web.Request) -> web.Response:
         query = self._query(request, {"query", "page"})
