@@ -6,6 +6,11 @@
 - ``GET /v3/messages?query=to_email%3D%22a%40example.com%22&limit=10``: Email Activity
   (``sendgrid.email_activity.v3.json``), one message per recipient, newest first. A message
   shows up only ``lag`` seconds after it was sent (``search_lag_s``, or ``lag@sendgrid``).
+  ``limit`` 1-1000. The query may name many recipients (``to_email="a@x.io" OR
+  to_email="b@x.io"``, ``to_email IN ("a@x.io", "b@x.io")``), group with parentheses, and
+  window the time (``last_event_time BETWEEN TIMESTAMP "2026-11-29T10:00:00Z" AND
+  TIMESTAMP "2026-11-29T10:05:00Z"``); see ``_query.parse_sendgrid_query``. Other syntax
+  is a 400 ``{"errors": [{"message": "invalid syntax: ..."}]}``.
 """
 
 from __future__ import annotations
