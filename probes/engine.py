@@ -609,6 +609,7 @@ class Engine:
         if expect.absent:
             if observed:
                 row.found = len(observed)
+                _note_ids(row, observed)
                 row.first_seen_ts = row.first_seen_ts or now
                 self._decide_found(ctx, row, observed)
             elif final or now >= row.deadline_ts:
@@ -620,6 +621,7 @@ class Engine:
             return
         if observed:
             row.found = max(row.found, len(observed))
+            _note_ids(row, observed)
             if row.first_seen_ts is None:
                 row.first_seen_ts = now
                 row.state = SETTLING
@@ -723,9 +725,15 @@ class Engine:
         return result
 
     async def _cleanup(self, run_id: str, record: TestRecord) -> CleanupResult:
+        """Remove the record from every tool. ``done`` only when every tool's cleanup went
+        through; a tool that could not be cleaned stays pending (``baton cleanup`` retries
+        it) and its error names what Baton saw there and could not remove."""
         rows = self.store.cleanup_rows(run_id)
         removed = sum(r["removed"] or 0 for r in rows)
         errors: list[str] = []
+        seen: dict[str, list[str]] = {}
+        for stage in self.store.stages(run_id):
+            seen.setdefault(stage.tool, []).extend(stage.seen_id_list())
         for row in rows:
             if row["status"] != CLEANUP_PENDING:
                 continue
@@ -733,13 +741,15 @@ class Engine:
             try:
                 n = await self._connector(tool).cleanup(record)
             except ConnectorError as exc:
-                errors.append(str(exc))
+                ids = list(dict.fromkeys(seen.get(tool, [])))
+                left = f"{tool}: could not remove {', '.join(ids)}: " if ids else ""
+                errors.append(left + str(exc))
                 self.store.save_cleanup(
                     run_id,
                     tool,
                     status=CLEANUP_PENDING,
                     removed=0,
-                    error=str(exc),
+                    error=left + str(exc),
                     now=self.clock(),
                 )
                 continue
@@ -792,6 +802,16 @@ def _arrival(observed: list[dict[str, Any]], origin: float, first_seen: float) -
             return (low + high) / 2
         return min(max(stamp, origin), first_seen)
     return max(first_seen, origin)
+
+
+def _note_ids(row: StageRow, observed: list[dict[str, Any]]) -> None:
+    """Remember the tool's ids of what was seen, so a failed cleanup can name them."""
+    ids = row.seen_id_list()
+    for record in observed:
+        oid = record.get("_id")
+        if oid is not None and str(oid) not in ids and len(ids) < 50:
+            ids.append(str(oid))
+    row.seen_ids = json.dumps(ids)
 
 
 def _children(rows: Mapping[str, StageRow], name: str) -> list[StageRow]:

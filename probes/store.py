@@ -69,6 +69,16 @@ class StageRow:
     #: The entry only: seconds the record waited in Baton before it was sent (rate limits,
     #: concurrency caps), Baton's own delay, never counted in any seam.
     queued_s: float | None = None
+    #: The tool's ids of what was seen for the record here (JSON list): what cleanup must
+    #: remove, named when it cannot.
+    seen_ids: str = "[]"
+
+    def seen_id_list(self) -> list[str]:
+        try:
+            ids = json.loads(self.seen_ids or "[]")
+        except ValueError:
+            return []
+        return [str(i) for i in ids] if isinstance(ids, list) else []
 
     def finding_list(self) -> list[Finding]:
         return [Finding.from_json(f) for f in json.loads(self.findings)]
@@ -153,6 +163,8 @@ class Store:
         for column in ("origin_ts", "arrived_ts", "queued_s"):
             if column not in columns:
                 db.table("stages").add_column(column, float)
+        if "seen_ids" not in columns:
+            db.table("stages").add_column("seen_ids", str, not_null_default="[]")
         if "cleanup" not in db.table_names():
             db.table("cleanup").create(
                 {

@@ -70,6 +70,8 @@ class World:
     plan: ClassVar[dict[str, Any]] = {}
     #: Seconds an injection waits in Baton (as for a rate limiter) before it is sent.
     queue_s: ClassVar[float] = 0.0
+    #: Tools whose cleanup fails (while their reads work).
+    cleanup_down: ClassVar[set[str]] = set()
     #: (tool, virtual time) of every look.
     looks: ClassVar[list[tuple[str, float]]] = []
 
@@ -104,7 +106,7 @@ class FakeTool(Connector):
         return [r for t, r in World.items.get((self.name, record.marker), []) if t <= now]
 
     async def cleanup(self, record: TestRecord) -> int:
-        if self.name in World.down:
+        if self.name in World.down or self.name in World.cleanup_down:
             raise Unreachable(f"{self.name}: cannot connect", tool=self.name)
         n = len(World.items.pop((self.name, record.marker), []))
         World.removed.append(self.name)
@@ -174,6 +176,7 @@ def world() -> Clock:
     World.plan.clear()
     World.queue_s = 0.0
     World.looks.clear()
+    World.cleanup_down.clear()
     return clock
 
 
@@ -533,3 +536,16 @@ def test_a_stage_is_not_looked_at_before_its_upstream_hands_the_record_on(
     crm_found = min(t for tool, t in World.looks if tool == "crm" and t >= start + 6.0)
     billing_looks = [t for tool, t in World.looks if tool == "billing"]
     assert billing_looks and min(billing_looks) >= crm_found
+
+
+def test_a_cleanup_that_fails_is_not_done_and_names_what_stays(world: Clock) -> None:
+    healthy(crm=(1.0, 1, lambda r: {"_id": "contact-77"}))
+    World.cleanup_down.add("crm")
+    engine = engine_for(world)
+    result = run(engine, "lead")
+    assert result.verdict == Verdict.OK
+    assert result.cleanup.status == "partial"
+    assert any("could not remove contact-77" in e for e in result.cleanup.errors)
+    pending = engine.store.pending_cleanup(result.run_id)
+    assert [p["tool"] for p in pending] == ["crm"]
+    assert "contact-77" in pending[0]["last_error"]
