@@ -269,8 +269,9 @@ async def _truth(
     out: dict[tuple[str, str], float] = {}
     markers = {r.marker for r in results}
     for item in resp.json():
-        marker = next((m for m in markers if m in json.dumps(item.get("key", ""))), None)
-        if marker is not None:
+        email = str(item.get("email", ""))
+        marker = email.partition("+")[2].partition("@")[0]
+        if marker in markers:
             key = (marker, item["tool"])
             out[key] = min(out.get(key, float("inf")), float(item["at"]))
     return out

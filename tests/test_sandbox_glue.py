@@ -612,3 +612,14 @@ def test_entry_delay_and_duplicate(sb: Sandbox, http: httpx.Client) -> None:
     assert sb.wait_idle(5)
     # HubSpot dedupes the contact by email; the workflow's mail and invoice happen twice
     assert counts(observe(sb, http)) == (1, 2, 2)
+
+
+def test_the_sandbox_logs_when_the_glue_stored_each_record(sb: Sandbox, http: httpx.Client) -> None:
+    rec = make_record("btcreat1", {})
+    before = time.time()
+    run_glue(sb, http, rec, faults=["drop@email"])
+    created = http.get(f"{sb.control_url}/created").json()
+    assert sorted(c["tool"] for c in created) == ["hubspot", "stripe"]  # the mail was dropped
+    assert all(c["email"] == rec.email and before <= c["at"] <= time.time() for c in created)
+    http.post(f"{sb.control_url}/reset")
+    assert http.get(f"{sb.control_url}/created").json() == []

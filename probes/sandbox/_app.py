@@ -183,6 +183,9 @@ def _add_control_routes(app: web.Application, state: SandboxState) -> None:
         state.requests.clear()
         return web.Response(status=204)
 
+    async def created(request: web.Request) -> web.Response:
+        return json_response(list(state.created))
+
     async def counts(request: web.Request) -> web.Response:
         return json_response(state.route_counts())
 
@@ -198,4 +201,5 @@ def _add_control_routes(app: web.Application, state: SandboxState) -> None:
     app.router.add_get(f"{base}/requests", requests)
     app.router.add_delete(f"{base}/requests", clear_requests)
     app.router.add_get(f"{base}/counts", counts)
+    app.router.add_get(f"{base}/created", created)
     app.router.add_delete(f"{base}/counts", clear_counts)

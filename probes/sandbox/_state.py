@@ -133,6 +133,9 @@ class SandboxState:
         #: ``{tool: {"METHOD /route/{template}": n}}``: every request, however answered.
         self.request_counts: dict[str, dict[str, int]] = {}
         self.glue_runs: deque[GlueRun] = deque(maxlen=500)
+        #: When the glue stored each record in a tool, by the sandbox's own clock
+        #: (``{"tool", "email", "at"}``): the truth benchmarks time Baton against.
+        self.created: deque[dict[str, Any]] = deque(maxlen=100_000)
         self.tasks: set[asyncio.Task[None]] = set()
         # Ids keep counting across resets, so an id never means two objects.
         self._numbers = itertools.count(1001)
@@ -191,6 +194,7 @@ class SandboxState:
             self.invoiceitems,
         ):
             table.clear()
+        self.created.clear()
         self.deleted_customers.clear()
         self.requests.clear()
         self.request_counts.clear()

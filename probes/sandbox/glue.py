@@ -162,6 +162,10 @@ class Lead:
         }
 
 
+#: Which tool each action of the automation writes into.
+_ACTION_TOOLS = {"email": "sendgrid", "crm": "hubspot", "invoice": "stripe"}
+
+
 class StepFailed(Exception):
     """A step of the automation failed (the tool refused or was down)."""
 
@@ -279,6 +283,10 @@ class Glue:
             run.steps[action] = f"error: {exc}{late}"
             return False
         run.steps[action] = "; ".join(outcomes) + late
+        tool = _ACTION_TOOLS.get(action)
+        if tool is not None and any(not o.startswith("skipped") for o in outcomes):
+            at = self.state.wall()
+            self.state.created.append({"tool": tool, "email": lead.email, "at": at})
         return True
 
     def _reachable(self, tool: str) -> None:
