@@ -14,6 +14,10 @@ from probes.errors import ApiError, AuthError, ConfigError, RateLimited, Unreach
 from probes.record import make_record
 
 RECORD = make_record("bt7k2xq9")
+#: ``last_event_time`` of the messages below ("2017-10-13T18:56:21Z") as a Unix time: the
+#: connector's ``_seen_by_ts``, by which SendGrid says the mail existed.
+SEEN = 1507920981.0
+WHOLE_SECONDS = {"_stamp_resolution_s": 1.0}
 MAIL = ToolConfig(name="mail", type="sendgrid", credentials={"token": "SG.test"})
 STAGE = StageConfig(name="welcome", tool="mail")
 MESSAGES = "/v3/messages"
@@ -50,8 +54,20 @@ async def test_observe_queries_email_activity_by_recipient() -> None:
     assert req.url.query == b"query=to_email%3D%22probe%2Bbt7k2xq9%40example.com%22&limit=10"
     assert req.headers["authorization"] == "Bearer SG.test"
     assert found == [
-        {**message(), "_id": "abc123", "_matched_by": "email"},
-        {**delivered, "_id": "321befe", "_matched_by": "email"},
+        {
+            **message(),
+            "_id": "abc123",
+            "_matched_by": "email",
+            "_seen_by_ts": SEEN,
+            **WHOLE_SECONDS,
+        },
+        {
+            **delivered,
+            "_id": "321befe",
+            "_matched_by": "email",
+            "_seen_by_ts": SEEN,
+            **WHOLE_SECONDS,
+        },
     ]
 
 
@@ -77,7 +93,15 @@ async def test_fallback_query_finds_mail_sent_to_a_mangled_address() -> None:
     first, second = api.requests
     assert first.url.params["limit"] == "50"
     assert second.url.params["query"] == 'subject="Welcome Ada Probe-bt7k2xq9"'
-    assert found == [{**elsewhere, "_id": "abc123", "_matched_by": "marker"}]
+    assert found == [
+        {
+            **elsewhere,
+            "_id": "abc123",
+            "_matched_by": "marker",
+            "_seen_by_ts": SEEN,
+            **WHOLE_SECONDS,
+        }
+    ]
 
 
 @pytest.mark.anyio

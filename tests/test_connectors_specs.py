@@ -31,6 +31,7 @@ from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from probes.config import Expectation, StageConfig, ToolConfig
+from probes.connectors import Look
 from probes.connectors._testing import FakeApi, connect
 from probes.record import make_record
 
@@ -239,6 +240,61 @@ async def test_hubspot_cleanup_requests_conform() -> None:
     ]
 
 
+@pytest.mark.anyio
+async def test_hubspot_batch_round_requests_conform() -> None:
+    """A thorough round: the batch read by email (207: one email has no contact), the
+    ``email IN [...]`` search over two pages, and the marker search for the look without a
+    contact; every body, and every answer, as the spec has them."""
+    other = make_record("bt000002")
+    missing = {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": "Could not get some CONTACT objects, they may be deleted or not exist.",
+        "context": {"ids": [other.email]},
+        "errors": [],
+        "links": {},
+    }
+    batch = httpx.Response(
+        207,
+        json={
+            "status": "COMPLETE",
+            "results": [ADA],
+            "numErrors": 1,
+            "errors": [missing],
+            "startedAt": "2026-03-07T10:00:02.000Z",
+            "completedAt": "2026-03-07T10:00:02.100Z",
+        },
+    )
+    first_page = httpx.Response(
+        200,
+        json={
+            "total": 2,
+            "results": [ADA],
+            "paging": {"next": {"after": "1", "link": "?after=1"}},
+        },
+    )
+    api = RecordingApi()
+    api.on("POST", f"{CONTACTS}/batch/read", batch)
+    api.on("POST", f"{CONTACTS}/search", first_page, results(ADA), results(SWAPPED))
+    async with connect(CRM, api) as crm:
+        out = await crm.observe_batch(
+            [
+                Look(RECORD, CRM_STAGE, since=1.0, thorough=True),
+                Look(other, CRM_STAGE, since=1.0, thorough=True),
+            ]
+        )
+    assert [[r["_id"] for r in look] for look in out if isinstance(look, list)] == [
+        ["512"],
+        ["600"],
+    ]
+    assert check(api, HUBSPOT) == [
+        f"POST {CONTACTS}/batch/read",
+        f"POST {CONTACTS}/search",
+        f"POST {CONTACTS}/search",
+        f"POST {CONTACTS}/search",
+    ]
+
+
 def test_hubspot_not_found_answer_is_shaped_like_the_spec() -> None:
     check_error(NOT_FOUND, HUBSPOT, "Error")
 
@@ -310,6 +366,29 @@ async def test_sendgrid_requests_conform() -> None:
     assert check(api, SENDGRID, v31=True) == ["GET /v3/messages"] * 3
 
 
+@pytest.mark.anyio
+async def test_sendgrid_batch_query_conforms() -> None:
+    cfg = ToolConfig(
+        name="mail", type="sendgrid", credentials={"token": "SG.test"}, options={"limit": 400}
+    )
+    other = make_record("bt000002")
+    api = RecordingApi()
+    api.on("GET", "/v3/messages", httpx.Response(200, json={"messages": [MESSAGE]}))
+    async with connect(cfg, api) as mail:
+        looks = [
+            Look(make_record(f"bt{i:06d}"), StageConfig(name="m", tool="mail"), 1e9)
+            for i in range(3)
+        ]
+        out = await mail.observe_batch(
+            [*looks, Look(other, StageConfig(name="m", tool="mail"), 1e9)]
+        )
+    assert len(out) == 4
+    assert check(api, SENDGRID, v31=True) == ["GET /v3/messages"]
+    [request] = api.requests
+    assert request.url.params["limit"] == "1000"
+    assert " OR " in request.url.params["query"]
+
+
 # -- Stripe: parameter names from the API reference -------------------------------------------
 
 #: Query parameters each endpoint documents (https://docs.stripe.com/api/customers/list,
@@ -371,3 +450,33 @@ async def test_stripe_sends_only_documented_parameters() -> None:
         else:
             assert request.content == b"" and not request.url.params, request.url
     assert {r.url.path for r in api.sent("GET")} == set(STRIPE_PARAMS)
+
+
+@pytest.mark.anyio
+async def test_stripe_batch_sends_only_documented_parameters() -> None:
+    """The windowed lists send ``created[gte]`` (the ``created`` parameter's ``gte`` key) and
+    ``starting_after``; nothing else."""
+    import time
+
+    fixtures = json.loads((SPECS / "stripe.fixtures3.json").read_text())["resources"]
+    now = int(time.time())
+    customer = {**fixtures["customer"], "email": RECORD.email, "created": now}
+    invoice = {**fixtures["invoice"], "customer": customer["id"], "created": now}
+
+    def page(*data: dict[str, Any], more: bool = False) -> httpx.Response:
+        return httpx.Response(200, json={"object": "list", "has_more": more, "data": list(data)})
+
+    api = RecordingApi()
+    api.on("GET", "/v1/customers", page(customer, more=True), page())
+    api.on("GET", "/v1/invoices", page(invoice))
+    cfg = ToolConfig(name="billing", type="stripe", credentials={"token": "sk_test_123"})
+    async with connect(cfg, api) as billing:
+        [found] = await billing.observe_batch(
+            [Look(RECORD, StageConfig(name="b", tool="billing"), since=now - 10)]
+        )
+    assert isinstance(found, list) and len(found) == 1
+    for request in api.requests:
+        sent = {key.split("[", 1)[0] for key in request.url.params}
+        assert sent <= STRIPE_PARAMS[request.url.path], request.url
+        assert set(request.url.params.keys()) - {"limit", "starting_after"} == {"created[gte]"}
+    assert api.requests[1].url.params["starting_after"] == customer["id"]

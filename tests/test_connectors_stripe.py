@@ -123,6 +123,7 @@ async def test_observe_lists_the_customer_then_its_invoices(
         "_id": "in_1Pgc6tB7WZ01zgkWu9fdqL6I",
         "_matched_by": "email",
         "_created_ts": 1234567890.0,  # the invoice's `created`, for the engine's timing
+        "_stamp_resolution_s": 1.0,  # `created` is whole seconds
     }
 
 
@@ -184,6 +185,8 @@ async def test_object_customer_observes_customers(customer: dict[str, Any]) -> N
             "metadata.source": "zapier",
             "_id": CUS,
             "_matched_by": "email",
+            "_created_ts": 1234567890.0,
+            "_stamp_resolution_s": 1.0,
         }
     ]
 

@@ -3,6 +3,14 @@
 Connectors never create an ``httpx.AsyncClient``; the CLI and the bot build one and pass it
 in, and tests pass one with ``httpx.MockTransport``. Retry policy is injected too, so tests
 use ``wait_none()``.
+
+A 404 is only "not found" when the tool said so about an object. On a route the tool always
+serves (a list, a search, a batch read, an object's own URL) a connector passes
+``route_must_exist=True``: a 404 there raises ``BadUrl`` naming the URL, unless
+``object_missing`` recognises the tool's own "no such object" answer (HubSpot's
+``{"category": "OBJECT_NOT_FOUND"}``, Stripe's ``resource_missing``). So a wrong
+``base_url`` is reported as a configuration problem, never as a record that did not arrive or
+a cleanup that found nothing to remove.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from ..errors import ApiError, AuthError, RateLimited, Unreachable
+from ..errors import ApiError, AuthError, BadUrl, RateLimited, Unreachable
 
 #: Retry-After values above this are not waited for inside one request: the run's
 #: polling picks it up later instead of blocking.
@@ -175,23 +183,53 @@ class ToolHttp:
             return path
         return self.base_url + "/" + path.lstrip("/")
 
+    def bad_url(self, method: str, url: str) -> BadUrl:
+        """The error for a 404 on a route that always exists: the configured URL is wrong."""
+        url = self._mask(url)
+        return BadUrl(
+            f"{self.tool}: {method} {url} answered 404: is tools.{self.tool}.base_url right?",
+            tool=self.tool,
+            url=url,
+        )
+
     async def request(
         self,
         method: str,
         path: str,
         *,
         ok: tuple[int, ...] = (),
+        route_must_exist: bool = False,
+        object_missing: Callable[[httpx.Response], bool] | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request with retries. 2xx and the statuses in ``ok`` are returned;
-        everything else raises a ``ConnectorError`` subclass."""
+        everything else raises a ``ConnectorError`` subclass.
+
+        ``route_must_exist``: the tool always serves this route, so a 404 means the base URL
+        is wrong and raises ``BadUrl`` (whatever ``ok`` says), except a 404 that
+        ``object_missing`` recognises as the tool's own "no such object" answer, which is
+        returned for the caller to read as "not found"."""
         async for attempt in self.retry.retrying():
             with attempt:
-                return await self._once(method, path, ok=ok, **kwargs)
+                return await self._once(
+                    method,
+                    path,
+                    ok=ok,
+                    route_must_exist=route_must_exist,
+                    object_missing=object_missing,
+                    **kwargs,
+                )
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     async def _once(
-        self, method: str, path: str, *, ok: tuple[int, ...], **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        ok: tuple[int, ...],
+        route_must_exist: bool = False,
+        object_missing: Callable[[httpx.Response], bool] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
         if self.limiter is not None:
             await self.limiter.acquire()
@@ -211,6 +249,10 @@ class ToolHttp:
                 tool=self.tool,
             ) from exc
         status = resp.status_code
+        if status == 404 and route_must_exist:
+            if object_missing is not None and object_missing(resp):
+                return resp
+            raise self.bad_url(method, url)
         if 200 <= status < 300 or status in ok:
             return resp
         detail = self._mask(_short_body(resp))

@@ -6,20 +6,37 @@ private app token (``credentials.token``, sent as ``Authorization: Bearer``). Se
 few requests per second per account, so the connector reads the record store directly first
 and defaults to 4 requests/s.
 
+Many records at once (``observe_batch``, up to 100 looks): one round is ONE
+``POST /crm/v3/objects/contacts/batch/read`` with ``idProperty: email`` for every look's email
+(200, or 207 when some emails have no contact: those looks found nothing by email). Only looks
+the engine is about to decide (``thorough``) also search: one ``email IN [...]`` search for up
+to 100 emails (it finds duplicate contacts sharing an email, which the direct read cannot
+show), then, for each thorough look still without a contact, the full-text search for its
+marker (it finds a contact whose email was swapped or mangled). A round of N looks (N <= 100)
+costs 1 request when none is thorough; with T thorough looks of which M found nothing, 2 + M
+(more only when the ``IN`` search has over 200 contacts to page through).
+
+A 404 on the batch read or the search means the base URL is wrong (``BadUrl``); a 404 on one
+contact's URL is "no such contact" only with HubSpot's ``OBJECT_NOT_FOUND`` JSON body.
+
 Forms submission v3 (https://developers.hubspot.com/docs/api-reference/legacy/marketing/forms/v3-legacy/submit-data-unauthenticated)
 needs no token; with ``credentials.token`` the authenticated ``/secure/`` endpoint is used.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import httpx
+
 from ..config import StageConfig, ToolConfig
-from ..errors import ApiError, ConfigError
+from ..errors import ApiError, ConfigError, ConnectorError
 from ..record import TestRecord
 from . import register
-from ._base import Connector, ObservedRecord
+from ._base import Connector, Look, LookResult, ObservedRecord
 from ._http import ToolHttp
 from ._util import dedupe, epoch, expected_fields, json_body, mapping_option, option, render
 
@@ -35,6 +52,13 @@ DEFAULT_PROPERTIES = (
 )
 #: One page is plenty for one test record; HubSpot allows up to 200.
 SEARCH_LIMIT = 100
+#: Inputs of one batch read, and values of one ``IN`` filter (HubSpot's limits).
+BATCH_LIMIT = 100
+#: Page size of the ``email IN [...]`` search (HubSpot's maximum).
+IN_SEARCH_LIMIT = 200
+#: Pages of one ``IN`` search followed at most (HubSpot stops at 10,000 results anyway).
+IN_SEARCH_MAX_PAGES = 50
+NOT_FOUND = "OBJECT_NOT_FOUND"
 
 Contact = dict[str, Any]
 
@@ -53,6 +77,8 @@ class HubSpot(Connector):
         + ". The stage's expected fields are always added",
     }
     required_credentials = ("token",)
+    max_batch = BATCH_LIMIT
+    stamps_arrival = True  # ``_created_ts`` from createdAt (milliseconds)
 
     def properties(self, stage: StageConfig | None) -> list[str]:
         props = option(self.tool, stage, "properties", DEFAULT_PROPERTIES)
@@ -73,7 +99,11 @@ class HubSpot(Connector):
     async def _get(self, key: str, properties: list[str], **params: str) -> Contact | None:
         # ``properties`` is form/explode in the spec: one ``properties=`` per name.
         resp = await self.http.request(
-            "GET", f"{CONTACTS}/{key}", ok=(404,), params={**params, "properties": properties}
+            "GET",
+            f"{CONTACTS}/{key}",
+            params={**params, "properties": properties},
+            route_must_exist=True,
+            object_missing=_no_such_contact,
         )
         if resp.status_code == 404:
             return None
@@ -99,12 +129,93 @@ class HubSpot(Connector):
         }
         if query is not None:
             body["query"] = query
-        resp = await self.http.request("POST", f"{CONTACTS}/search", json=body)
+        results, _ = await self._search_page(body)
+        return results
+
+    async def _search_page(self, body: dict[str, Any]) -> tuple[list[Contact], str | None]:
+        """One page of ``POST /crm/v3/objects/contacts/search``: its contacts and the cursor
+        of the next page (``paging.next.after``), if any."""
+        resp = await self.http.request(
+            "POST", f"{CONTACTS}/search", json=body, route_must_exist=True
+        )
         data = json_body(resp, self.name)
         results = data.get("results") if isinstance(data, dict) else None
-        if not isinstance(results, list):
+        if not isinstance(data, dict) or not isinstance(results, list):
             raise ApiError(f"{self.name}: search answer without results", tool=self.name)
-        return [r for r in results if isinstance(r, dict) and "id" in r]
+        after = _dig_after(data)
+        return [r for r in results if isinstance(r, dict) and "id" in r], after
+
+    async def search_emails(self, emails: list[str], properties: list[str]) -> list[Contact]:
+        """Every contact whose email is one of ``emails`` (at most ``BATCH_LIMIT``): one
+        ``email IN [...]`` search, following ``paging.next.after``. Values are sent in lower
+        case, as HubSpot stores emails; results are matched back case-insensitively.
+        https://developers.hubspot.com/docs/api/crm/search"""
+        values = dedupe([e.lower() for e in emails])
+        body: dict[str, Any] = {
+            "filterGroups": [
+                {"filters": [{"propertyName": "email", "operator": "IN", "values": values}]}
+            ],
+            "properties": properties,
+            "limit": IN_SEARCH_LIMIT,
+            "after": "0",
+            "sorts": [],
+        }
+        found: list[Contact] = []
+        for _ in range(IN_SEARCH_MAX_PAGES):
+            page, after = await self._search_page(body)
+            found += page
+            if not after or not page:
+                break
+            body = {**body, "after": after}
+        return found
+
+    async def batch_read(
+        self, emails: list[str], properties: list[str]
+    ) -> tuple[list[Contact], dict[str, ConnectorError]]:
+        """``POST /crm/v3/objects/contacts/batch/read`` with ``idProperty: email`` (the record
+        store itself, like the single read): the contacts found, and an error per email
+        HubSpot could not read for a reason other than "no such contact". 207 is HubSpot's
+        answer when some emails have no contact (``errors[].category == "OBJECT_NOT_FOUND"``,
+        the emails in ``context.ids``). https://developers.hubspot.com/docs/api/crm/contacts"""
+        body = {
+            "idProperty": "email",
+            "inputs": [{"id": e} for e in emails],
+            "properties": properties,
+            "propertiesWithHistory": [],
+        }
+        resp = await self.http.request(
+            "POST",
+            f"{CONTACTS}/batch/read",
+            json=body,
+            ok=(207,),
+            route_must_exist=True,
+            object_missing=_batch_answer,
+        )
+        data = json_body(resp, self.name)
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(results, list):
+            raise ApiError(f"{self.name}: batch read answer without results", tool=self.name)
+        contacts = [r for r in results if isinstance(r, dict) and "id" in r]
+        read = set(_by_email(contacts))
+        failed: dict[str, ConnectorError] = {}
+        errors = data.get("errors")
+        for error in errors if isinstance(errors, list) else []:
+            if not isinstance(error, dict) or error.get("category") == NOT_FOUND:
+                continue
+            context = error.get("context")
+            ids = context.get("ids") if isinstance(context, dict) else None
+            problem = ApiError(
+                f"{self.name}: batch read could not read a contact: "
+                f"{error.get('category')}: {str(error.get('message'))[:200]}",
+                tool=self.name,
+                status_code=resp.status_code,
+            )
+            # An error naming no email leaves every email without a contact unchecked.
+            named = ids if isinstance(ids, list) and ids else emails
+            for email in (str(e).casefold() for e in named):
+                if email not in read:
+                    failed.setdefault(email, problem)
+        return contacts, failed
 
     async def _find(self, record: TestRecord, properties: list[str]) -> list[tuple[Contact, str]]:
         found: dict[str, tuple[Contact, str]] = {}
@@ -120,6 +231,77 @@ class HubSpot(Connector):
 
     async def observe(self, record: TestRecord, stage: StageConfig) -> list[ObservedRecord]:
         return [_flat(c, how) for c, how in await self._find(record, self.properties(stage))]
+
+    async def observe_batch(self, looks: Sequence[Look]) -> list[LookResult]:
+        """Every look of the round from one batch read by email; thorough looks also search
+        (see the module docstring). Each look's records are what ``observe`` gives for it."""
+        out: list[LookResult] = []
+        for start in range(0, len(looks), BATCH_LIMIT):
+            out += await self._observe_chunk(looks[start : start + BATCH_LIMIT])
+        return out
+
+    async def _observe_chunk(self, looks: Sequence[Look]) -> list[LookResult]:
+        own = [self.properties(look.stage) for look in looks]
+        union = dedupe([p for props in own for p in props])
+        keys = [look.record.email.casefold() for look in looks]
+        found: list[dict[str, tuple[Contact, str]]] = [{} for _ in looks]
+        failed: list[ConnectorError | None] = [None] * len(looks)
+
+        def fail(i: int, exc: ConnectorError) -> None:
+            if failed[i] is None:
+                failed[i] = exc
+
+        try:
+            contacts, unread = await self.batch_read(
+                dedupe([look.record.email for look in looks]), union
+            )
+        except ConnectorError as exc:
+            return [exc for _ in looks]
+        by_email = _by_email(contacts)
+        for i, key in enumerate(keys):
+            if key in unread:
+                fail(i, unread[key])
+            for contact in by_email.get(key, []):
+                found[i].setdefault(str(contact["id"]), (contact, "email"))
+
+        thorough = [i for i, look in enumerate(looks) if look.thorough and failed[i] is None]
+        if thorough:
+            props = dedupe([p for i in thorough for p in own[i]])
+            emails = dedupe([looks[i].record.email for i in thorough])
+            try:
+                twins = _by_email(await self.search_emails(emails, props))
+            except ConnectorError as exc:
+                for i in thorough:
+                    fail(i, exc)
+            else:
+                for i in thorough:
+                    for contact in twins.get(keys[i], []):
+                        found[i].setdefault(str(contact["id"]), (contact, "email"))
+            lost = [i for i in thorough if not found[i] and failed[i] is None]
+            # Concurrently: the rate limiter spaces the searches, this only overlaps waits.
+            hits = await asyncio.gather(
+                *(self.search(own[i], query=looks[i].record.marker) for i in lost),
+                return_exceptions=True,
+            )
+            for i, hit in zip(lost, hits, strict=True):
+                if isinstance(hit, ConnectorError):
+                    fail(i, hit)
+                elif isinstance(hit, BaseException):
+                    raise hit
+                else:
+                    for contact in hit:
+                        found[i].setdefault(str(contact["id"]), (contact, "marker"))
+
+        results: list[LookResult] = []
+        for i in range(len(looks)):
+            error = failed[i]
+            if error is not None:
+                results.append(error)
+                continue
+            # Drop what only other looks asked for, so each look sees what its own read shows.
+            others = set(union) - set(own[i])
+            results.append([_flat(_without(c, others), how) for c, how in found[i].values()])
+        return results
 
     async def cleanup(self, record: TestRecord) -> int:
         """Archive every contact of the test record: ``DELETE /crm/v3/objects/contacts/{id}``
@@ -145,7 +327,10 @@ class HubSpot(Connector):
             if not _is_ours(contact, record):
                 continue
             resp = await self.http.request(
-                "DELETE", f"{CONTACTS}/{quote(contact_id, safe='')}", ok=(404,)
+                "DELETE",
+                f"{CONTACTS}/{quote(contact_id, safe='')}",
+                route_must_exist=True,
+                object_missing=_no_such_contact,
             )
             removed += resp.status_code != 404
         return removed
@@ -160,6 +345,58 @@ def _flat(contact: Contact, matched_by: str) -> ObservedRecord:
     if created is not None:
         out["_created_ts"] = created
     return out
+
+
+def _without(contact: Contact, names: set[str]) -> Contact:
+    props = contact.get("properties")
+    if not names or not isinstance(props, dict):
+        return contact
+    return {**contact, "properties": {k: v for k, v in props.items() if k not in names}}
+
+
+def _by_email(contacts: list[Contact]) -> dict[str, list[Contact]]:
+    """Contacts keyed by their email, case-folded (HubSpot stores emails in lower case)."""
+    out: dict[str, list[Contact]] = {}
+    for contact in contacts:
+        props = contact.get("properties")
+        email = props.get("email") if isinstance(props, dict) else None
+        if isinstance(email, str) and email:
+            out.setdefault(email.casefold(), []).append(contact)
+    return out
+
+
+def _dig_after(data: dict[str, Any]) -> str | None:
+    paging = data.get("paging")
+    nxt = paging.get("next") if isinstance(paging, dict) else None
+    after = nxt.get("after") if isinstance(nxt, dict) else None
+    return str(after) if after not in (None, "") else None
+
+
+def _json_or_none(resp: httpx.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _no_such_contact(resp: httpx.Response) -> bool:
+    """A 404 from the contacts API itself: JSON with ``category: OBJECT_NOT_FOUND``. An HTML
+    page or any other shape comes from something else, so the URL is wrong."""
+    data = _json_or_none(resp)
+    return isinstance(data, dict) and data.get("category") == NOT_FOUND
+
+
+def _batch_answer(resp: httpx.Response) -> bool:
+    """A 404 that is still a batch read's answer (``results`` and ``errors`` lists): none of
+    the emails has a contact. HubSpot answers that with 207 when only some are missing; should
+    it answer 404 with the same body when all are, that is read the same way. Any other 404 on
+    the batch route (an HTML page, a routing error) is a wrong URL."""
+    data = _json_or_none(resp)
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("results"), list)
+        and isinstance(data.get("errors"), list)
+    )
 
 
 def _is_ours(contact: Contact, record: TestRecord) -> bool:
