@@ -545,11 +545,14 @@ class Engine:
         row.next_check_ts = min(now + wait, max(limit, now + 0.05))
         self.store.save_stage(row)
 
-    def _look(self, ctx: _RunContext, row: StageRow, *, thorough: bool) -> Look:
+    def _look(
+        self, ctx: _RunContext, row: StageRow, *, thorough: bool, deciding: bool = True
+    ) -> Look:
         since = row.origin_ts
         if since is None:  # its upstream never handed on: since the run began, then
             since = float(ctx.run["started_ts"])
-        return Look(ctx.record, ctx.wf.stage(row.name), since=since, thorough=thorough)
+        stage = ctx.wf.stage(row.name)
+        return Look(ctx.record, stage, since=since, thorough=thorough, deciding=deciding)
 
     def _wake_children(self, ctx: _RunContext, row: StageRow) -> None:
         for child in _children(ctx.rows, row.name):
@@ -586,10 +589,11 @@ class Engine:
         deciding = (settle_from is not None and now >= settle_from + stage.settle_s) or (
             row.origin_ts is not None and now >= row.origin_ts + stage.settle_s
         )
-        thorough = final or deciding or (not seen and now >= row.deadline_ts)
+        thorough = final or (not seen and now >= row.deadline_ts)
         try:
             observed = await self.observer(stage.tool).look(
-                self._look(ctx, row, thorough=thorough), priority=row.deadline_ts
+                self._look(ctx, row, thorough=thorough, deciding=deciding or thorough),
+                priority=row.deadline_ts,
             )
         except ConnectorError as exc:
             row.last_error = str(exc)
@@ -632,7 +636,7 @@ class Engine:
                 self._wake_children(ctx, row)
             start = row.arrived_ts if row.arrived_ts is not None else row.first_seen_ts
             settle_end = start + stage.settle_s
-            if (now >= settle_end and thorough) or final:
+            if (now >= settle_end and (deciding or thorough)) or final:
                 self._decide_found(ctx, row, observed)
                 self._wake_children(ctx, row)
             else:

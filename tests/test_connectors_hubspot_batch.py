@@ -178,7 +178,8 @@ async def test_thorough_looks_search_twins_by_email_in_and_the_marker_where_none
     _, in_search, marker_search = api.requests
     assert body(in_search) == {
         "filterGroups": [
-            {"filters": [{"propertyName": "email", "operator": "IN", "values": [a.email, b.email]}]}
+            # Only where a contact was found: duplicates matter only there.
+            {"filters": [{"propertyName": "email", "operator": "IN", "values": [a.email]}]}
         ],
         "properties": PROPERTIES,
         "limit": 200,
@@ -411,3 +412,21 @@ async def test_cleanup_raises_when_only_the_search_route_is_missing() -> None:
 def test_bad_url_is_a_connector_error() -> None:
     # The engine catches ConnectorError around observe and cleanup.
     assert issubclass(BadUrl, ConnectorError)
+
+
+@pytest.mark.anyio
+async def test_deciding_looks_search_twins_only_where_found_and_never_the_marker() -> None:
+    a, b = records(2)
+    ada = contact("512", email=a.email, firstname="Ada")
+    twin = contact("513", email=a.email, firstname="Ada")
+    api = (
+        FakeApi()
+        .on("POST", BATCH, batch_answer(ada, missing=[b.email]))
+        .on("POST", SEARCH, results(ada, twin))
+    )
+    looks = [Look(a, STAGE, since=NOW, deciding=True), Look(b, STAGE, since=NOW, deciding=True)]
+    async with connect(CRM, api) as crm:
+        out = await crm.observe_batch(looks)
+    assert [r.url.path for r in api.requests] == [BATCH, SEARCH]
+    assert body(api.requests[1])["filterGroups"][0]["filters"][0]["values"] == [a.email]
+    assert out == [[flat(ada, "email"), flat(twin, "email")], []]

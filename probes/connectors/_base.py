@@ -37,11 +37,15 @@ class Look:
     #: it). List endpoints may ask only for what was created since (``created[gte]``); allow
     #: for clock skew between Baton and the vendor.
     since: float
-    #: The engine is about to decide this stage (or nothing carries the record's email after
-    #: its deadline): ask every question a diagnosis needs, even the expensive ones (a
-    #: full-text search for the marker, which finds a record whose email was mangled; a
-    #: search for duplicates the direct read cannot show).
+    #: Nothing carries the record's email past its deadline, or the engine decides the stage
+    #: on this look whatever it shows: ask every question a diagnosis needs, even the
+    #: expensive ones (a full-text search for the marker, which finds a record whose email
+    #: was mangled; a search for duplicates the direct read cannot show).
     thorough: bool = False
+    #: If the record is found, the engine will judge it on this look: find every copy of it
+    #: (duplicates the direct read cannot show). Cheaper than ``thorough``: nothing is
+    #: searched for where nothing was found.
+    deciding: bool = False
 
 
 #: What ``observe_batch`` gives for one look: its records, or why it could not look.

@@ -35,6 +35,7 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from ..errors import ApiError, AuthError, BadUrl, RateLimited, Unreachable
+from . import _timing
 
 #: Retry-After values above this are not waited for inside one request: the run's
 #: polling picks it up later instead of blocking.
@@ -88,6 +89,12 @@ class RateLimiter:
         self.clock = clock
         self.updated = clock()
         self._lock = asyncio.Lock()
+
+    def ready_in(self) -> float:
+        """Seconds until a request may go (0: one may go now); takes nothing."""
+        now = self.clock()
+        tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
     async def acquire(self) -> None:
         async with self._lock:
@@ -232,7 +239,10 @@ class ToolHttp:
         **kwargs: Any,
     ) -> httpx.Response:
         if self.limiter is not None:
+            queued_from = time.monotonic()
             await self.limiter.acquire()
+            _timing.note_queued(time.monotonic() - queued_from)
+        _timing.note_sent()
         headers = {**self.headers, **kwargs.pop("headers", {})}
         url = self.url(path)
         try:
@@ -248,6 +258,7 @@ class ToolHttp:
                 f"{self.tool}: cannot connect ({type(exc).__name__}: {exc}) ({method} {url})",
                 tool=self.tool,
             ) from exc
+        _timing.note_answered()
         status = resp.status_code
         if status == 404 and route_must_exist:
             if object_missing is not None and object_missing(resp):

@@ -8,13 +8,14 @@ and defaults to 4 requests/s.
 
 Many records at once (``observe_batch``, up to 100 looks): one round is ONE
 ``POST /crm/v3/objects/contacts/batch/read`` with ``idProperty: email`` for every look's email
-(200, or 207 when some emails have no contact: those looks found nothing by email). Only looks
-the engine is about to decide (``thorough``) also search: one ``email IN [...]`` search for up
-to 100 emails (it finds duplicate contacts sharing an email, which the direct read cannot
-show), then, for each thorough look still without a contact, the full-text search for its
-marker (it finds a contact whose email was swapped or mangled). A round of N looks (N <= 100)
-costs 1 request when none is thorough; with T thorough looks of which M found nothing, 2 + M
-(more only when the ``IN`` search has over 200 contacts to page through).
+(200, or 207 when some emails have no contact: those looks found nothing by email). Looks
+the engine may decide on (``deciding`` or ``thorough``) whose contact was found also get one
+``email IN [...]`` search for up to 100 emails (it finds duplicate contacts sharing an email,
+which the direct read cannot show); ``thorough`` looks still without a contact get the
+full-text search for their marker (it finds a contact whose email was swapped or mangled).
+A round of N looks (N <= 100) costs 1 request, plus 1 when some found look is deciding, plus
+one per thorough look that found nothing (more only when the ``IN`` search has over 200
+contacts to page through).
 
 A 404 on the batch read or the search means the base URL is wrong (``BadUrl``); a 404 on one
 contact's URL is "no such contact" only with HubSpot's ``OBJECT_NOT_FOUND`` JSON body.
@@ -264,20 +265,30 @@ class HubSpot(Connector):
             for contact in by_email.get(key, []):
                 found[i].setdefault(str(contact["id"]), (contact, "email"))
 
-        thorough = [i for i, look in enumerate(looks) if look.thorough and failed[i] is None]
-        if thorough:
-            props = dedupe([p for i in thorough for p in own[i]])
-            emails = dedupe([looks[i].record.email for i in thorough])
+        # Duplicates matter only where the record was found and is about to be judged.
+        twin_looks = [
+            i
+            for i, look in enumerate(looks)
+            if (look.thorough or look.deciding) and failed[i] is None and found[i]
+        ]
+        if twin_looks:
+            props = dedupe([p for i in twin_looks for p in own[i]])
+            emails = dedupe([looks[i].record.email for i in twin_looks])
             try:
                 twins = _by_email(await self.search_emails(emails, props))
             except ConnectorError as exc:
-                for i in thorough:
+                for i in twin_looks:
                     fail(i, exc)
             else:
-                for i in thorough:
+                for i in twin_looks:
                     for contact in twins.get(keys[i], []):
                         found[i].setdefault(str(contact["id"]), (contact, "email"))
-            lost = [i for i in thorough if not found[i] and failed[i] is None]
+        if any(look.thorough for look in looks):
+            lost = [
+                i
+                for i, look in enumerate(looks)
+                if look.thorough and not found[i] and failed[i] is None
+            ]
             # Concurrently: the rate limiter spaces the searches, this only overlaps waits.
             hits = await asyncio.gather(
                 *(self.search(own[i], query=looks[i].record.marker) for i in lost),
