@@ -19,7 +19,7 @@ from importlib import metadata
 import httpx
 
 from ..config import ToolConfig
-from ._base import Connector, Look, LookResult, ObservedRecord
+from ._base import Connector, Look, LookResult, ObservedRecord, Removal, RemovalResult
 from ._http import RetryPolicy, ToolHttp
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "Look",
     "LookResult",
     "ObservedRecord",
+    "Removal",
+    "RemovalResult",
     "RetryPolicy",
     "ToolHttp",
     "build",

@@ -52,6 +52,27 @@ class Look:
 LookResult = list[ObservedRecord] | ConnectorError
 
 
+@dataclass(frozen=True)
+class Removal:
+    """One probe run's test record to remove from a tool (``cleanup_batch``)."""
+
+    record: TestRecord
+    #: The tool's ids of what the run saw there (its observed records' ``_id``): remove
+    #: these too, even if they no longer carry the email.
+    known_ids: tuple[str, ...] = ()
+    #: Search by marker too (finds a record whose email was mangled). The engine asks for it
+    #: after a crash and wherever the run saw something off in this tool; a run that found
+    #: its records there by email, as expected, needs no search.
+    thorough: bool = True
+    #: Unix time the run injected the record (0: unknown): nothing older is ours, so list
+    #: endpoints may look only at what is newer (allow for clock skew).
+    since: float = 0.0
+
+
+#: What ``cleanup_batch`` gives for one removal: objects removed, or why it failed.
+RemovalResult = int | ConnectorError
+
+
 class Connector:
     """Base class. A connector is built once per tool per process and shared by all runs.
 
@@ -85,6 +106,8 @@ class Connector:
     #: ``_seen_by_ts``). The engine then times seams by them and needs no early looks, so
     #: it looks less often; without stamps it looks early and often to time the arrival.
     stamps_arrival: ClassVar[bool] = False
+    #: How many removals one ``cleanup_batch`` call may take. 1: one record at a time.
+    max_removals: ClassVar[int] = 1
 
     @classmethod
     def auth_headers(cls, tool: ToolConfig) -> dict[str, str]:
@@ -120,6 +143,19 @@ class Connector:
                 return exc
 
         return list(await asyncio.gather(*(one(look) for look in looks)))
+
+    async def cleanup_batch(self, removals: Sequence[Removal]) -> list[RemovalResult]:
+        """Remove many runs' records at once, in their order: each the number of objects
+        removed or the ``ConnectorError`` that stopped it. Must be idempotent like
+        ``cleanup``. The default calls ``cleanup`` per record."""
+
+        async def one(removal: Removal) -> RemovalResult:
+            try:
+                return await self.cleanup(removal.record)
+            except ConnectorError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(r) for r in removals)))
 
     async def cleanup(self, record: TestRecord) -> int:
         """Remove what the test record left here; return how many objects were removed.
