@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from probes.config import WorkflowConfig
+from probes.diagnosis import is_handoff
 from probes.model import STATUS_OK, STATUS_PENDING, STATUS_SKIPPED, RunResult, StageResult, Verdict
 
 #: Slack's limit on a section's text; we keep a margin for the code fences.
@@ -167,7 +168,8 @@ def stage_icon(status: str) -> str:
 
 
 def headline(result: RunResult, workflow: WorkflowConfig | None) -> tuple[str, str]:
-    """The verdict in a few words: (icon, phrase), e.g. ("❌", "dropped at Form → CRM")."""
+    """The verdict in a few words: (icon, phrase), e.g. ("❌", "dropped at Form → CRM"), or
+    ("❌", "dropped at the handoff out of Form") when none of the stages after Form got it."""
     icon = VERDICT_ICON[result.verdict]
     if result.verdict == Verdict.OK:
         return icon, "arrived intact at every stage"
@@ -176,12 +178,24 @@ def headline(result: RunResult, workflow: WorkflowConfig | None) -> tuple[str, s
         stage = fb.stage if fb else _first_status(result, "unreachable")
         where = label_of(stage, workflow) if stage else "every stage"
         return icon, f"could not check {where}"
+    if fb is not None and fb.after is not None and is_handoff(fb, result.stages):
+        return icon, f"dropped at the handoff out of {_label(fb.after, result, workflow)}"
     if fb is not None:
         return icon, f"{BREAK_WORDS.get(fb.kind, fb.kind + ' at')} {fb.seam}"
     for s in result.stages:
+        if s.consequence_of is not None:
+            continue  # no break of its own
         if s.status not in (STATUS_OK, STATUS_SKIPPED, STATUS_PENDING, "unreachable"):
             return icon, f"{BREAK_WORDS.get(s.status, 'broken at')} {seam_of(s, workflow)}"
     return icon, "leaked"
+
+
+def _label(name: str, result: RunResult, workflow: WorkflowConfig | None) -> str:
+    """A stage's label from the config, else from the result, else its name."""
+    if workflow is not None:
+        return label_of(name, workflow)
+    stage = next((s for s in result.stages if s.name == name), None)
+    return (stage.label or name) if stage is not None else name
 
 
 def _first_status(result: RunResult, status: str) -> str | None:

@@ -19,7 +19,17 @@ from typing import Any
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from probes.config import WorkflowConfig
-from probes.model import STATUS_OK, CleanupResult, Finding, RunResult, StageResult, Verdict
+from probes.diagnosis import localised
+from probes.model import (
+    STATUS_OK,
+    STATUS_SKIPPED,
+    CleanupResult,
+    Finding,
+    FindingKind,
+    RunResult,
+    StageResult,
+    Verdict,
+)
 
 from ._format import (
     SECTION_LIMIT,
@@ -40,6 +50,7 @@ from ._format import (
 )
 
 MAX_BLOCKS = 50
+_MISSING = str(FindingKind.MISSING)
 #: Evidence beyond this many characters in one message is folded (Slack rejects huge ones).
 EVIDENCE_BUDGET = 12_000
 EVIDENCE_LINES = 40
@@ -171,6 +182,9 @@ def stage_reply(stage: StageResult, wf: WorkflowConfig | None) -> Message:
     seam = esc(seam_of(stage, wf))
     icon = stage_icon(stage.status)
     words = STATUS_WORDS.get(stage.status, esc(stage.status))
+    if stage.consequence_of is not None and stage.status == _MISSING:
+        # no break of its own: the record never got as far as this seam
+        icon, words = stage_icon(STATUS_SKIPPED), "not reached"
     timing = f" after {seconds(stage.latency_s)}" if stage.latency_s is not None else ""
     if stage.after is None and stage.status == STATUS_OK:
         words, timing = "injected", timing.replace(" after ", " in ")
@@ -188,6 +202,7 @@ def stage_reply(stage: StageResult, wf: WorkflowConfig | None) -> Message:
 
 def diagnosis(result: RunResult, wf: WorkflowConfig | None) -> Message:
     """The closing reply: the first broken seam in one sentence, the evidence, the cleanup."""
+    result = localised(result, wf)
     lead = _diagnosis_lead(result, wf)
     blocks: list[Block] = [section(lead)]
     room = MAX_BLOCKS - 3  # the lead, the fold note and the cleanup line
@@ -209,6 +224,7 @@ def fallback_final(
     info: RunInfo, result: RunResult, wf: WorkflowConfig | None, *, note: str
 ) -> Message:
     """Everything in one message, for channels Baton cannot post in (via response_url)."""
+    result = localised(result, wf)
     head, diag = final(info, result, wf), diagnosis(result, wf)
     trail = "\n".join(stage_reply(s, wf).text for s in result.stages)
     blocks = [head.blocks[0], section(trail or "(no stages)"), *diag.blocks]
@@ -236,10 +252,11 @@ def _plain_lead(result: RunResult, wf: WorkflowConfig | None) -> str:
 
 
 def _ordered_findings(result: RunResult) -> list[tuple[StageResult, Finding]]:
-    """Every finding, the first break's stage first, then in stage order."""
+    """Every finding of a break of its own, the first break's stage first, then in stage
+    order (consequences are in the trail, not listed as more breaks)."""
     first = result.first_break.stage if result.first_break else None
     stages = sorted(result.stages, key=lambda s: s.name != first)
-    return [(s, f) for s in stages for f in s.findings]
+    return [(s, f) for s in stages for f in s.findings if f.consequence_of is None]
 
 
 def _evidence_blocks(

@@ -9,7 +9,9 @@ day for the chart, and the runs that failed with their Slack thread when one is 
 "Could not check" is not a leak: runs with verdict ``error`` (and seams whose status is
 ``unreachable``) are counted apart, in ``could_not_check``, and left out of the pass rate's
 denominator, as are seams never exercised (``skipped``, or missing because the record was
-already missing upstream: ``not_checked``).
+already missing upstream, or below a stage that could not be checked: ``not_checked``, as
+``diagnosis.localise`` reports them). The failed runs are listed with their localised
+first break (``"Form → Welcome email, CRM"`` when the handoff out of Form was lost).
 
 Periods are whole UTC hours: the first hour holding ``now - period_s`` is counted in full.
 

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from .diagnosis import localised
 from .model import STATUS_OK, STATUS_SKIPPED, FindingKind, RunResult, StageResult, Verdict
 
-_ICONS = {STATUS_OK: "✓", STATUS_SKIPPED: "·", str(FindingKind.UNREACHABLE): "?"}
+_UNREACHABLE = str(FindingKind.UNREACHABLE)
+_ICONS = {STATUS_OK: "✓", STATUS_SKIPPED: "·", _UNREACHABLE: "?"}
+_UPSTREAM_UNKNOWN = re.compile(r"\((upstream unknown: [^)]*)\)$")
 
 
 def stage_line(stage: StageResult, seam: str) -> str:
+    """``  ✗ Form → CRM  missing  –``. A consequence reads ``– CRM → Invoice  not reached
+    (consequence of Form → CRM)``; a stage below one that could not be checked reads
+    ``? CRM → Invoice  could not check (upstream unknown: CRM could not be checked)``."""
+    cause = stage.consequence_of
+    if cause is not None and stage.status == _UNREACHABLE:
+        said = _UPSTREAM_UNKNOWN.search(stage.findings[0].message)
+        why = said.group(1) if said else f"upstream unknown: {cause} could not be checked"
+        return f"  ? {seam:<32} could not check ({why})"
+    if cause is not None:
+        return f"  – {seam:<32} not reached (consequence of {cause})"
     icon = _ICONS.get(stage.status, "✗")
     status = "injected" if stage.after is None and stage.status == STATUS_OK else stage.status
     timing = f"{stage.latency_s:7.2f}s" if stage.latency_s is not None else "       –"
@@ -29,10 +43,13 @@ def _fmt(values: dict[str, Any]) -> str:
 
 def render_text(result: RunResult, seams: dict[str, str]) -> str:
     """The stage-by-stage trail, the verdict with the first break, and the cleanup."""
+    result = localised(result)
     variant = f" (variant {result.variant})" if result.variant else ""
     lines = [f"Probe run {result.run_id}  {result.workflow}{variant}  marker {result.marker}"]
     for stage in result.stages:
         lines.append(stage_line(stage, seams.get(stage.name, stage.name)))
+        if stage.consequence_of is not None:
+            continue  # the line says it; the break it follows from has the evidence
         for f in stage.findings:
             lines.append(f"      {f.message}")
             if f.expected or f.observed:
@@ -55,14 +72,17 @@ def render_text(result: RunResult, seams: dict[str, str]) -> str:
 
 
 def render_junit(results: list[RunResult], seams: dict[str, dict[str, str]]) -> bytes:
-    """One <testsuite> per run, one <testcase> per stage: leaks fail, could-not-check errors."""
+    """One <testsuite> per run, one <testcase> per stage: leaks fail, could-not-check errors;
+    a stage missing only because of an earlier break (or unknown because an earlier stage
+    could not be checked) is skipped, so one break is one failure."""
     suites = ET.Element("testsuites")
-    for result in results:
+    for result in map(localised, results):
         suite_name = result.workflow + (f"[{result.variant}]" if result.variant else "")
+        checked = [s for s in result.stages if s.consequence_of is None]
         failures = sum(
-            1 for s in result.stages if s.status not in (STATUS_OK, STATUS_SKIPPED, "unreachable")
+            1 for s in checked if s.status not in (STATUS_OK, STATUS_SKIPPED, _UNREACHABLE)
         )
-        errors = sum(1 for s in result.stages if s.status == "unreachable")
+        errors = sum(1 for s in checked if s.status == _UNREACHABLE)
         suite = ET.SubElement(
             suites,
             "testsuite",
@@ -84,9 +104,13 @@ def render_junit(results: list[RunResult], seams: dict[str, dict[str, str]]) -> 
                 name=seam,
                 time=f"{stage.latency_s or 0:.3f}",
             )
+            cause = stage.consequence_of
             if stage.status == STATUS_SKIPPED:
                 ET.SubElement(case, "skipped", message="upstream stage could not be checked")
-            elif stage.status == "unreachable":
+            elif cause is not None:
+                # not a break of its own: the seam was never exercised (or nobody knows)
+                ET.SubElement(case, "skipped", message=stage.findings[0].message)
+            elif stage.status == _UNREACHABLE:
                 msg = stage.findings[0].message if stage.findings else "could not check"
                 ET.SubElement(case, "error", message=msg, type="unreachable")
             elif stage.status != STATUS_OK:

@@ -11,7 +11,9 @@ primary key starts with the UTC day so a digest groups by day without sorting)
     ============  =================================================================
     ``status``    the stage's outcome: ``ok``, a finding kind, ``skipped``, or
                   ``not_reached`` (missing because the stage before it never saw the
-                  record either: that seam was never exercised)
+                  record either: that seam was never exercised; also a stage missing
+                  below one that could not be checked; as ``diagnosis.localise`` says:
+                  a consequence, or "could not check (upstream unknown)")
     ``kind``      every finding kind the stage had (once per stage)
     ``latency``   the latency histogram bucket (see below)
     ``verdict``   on stage ``*`` only: the run's verdict (ok / leak / error)
@@ -49,7 +51,7 @@ from typing import Any
 import sqlite_utils
 
 from ._sqlite import create_tables
-from .model import STATUS_PENDING, STATUS_SKIPPED, FindingKind
+from .model import STATUS_PENDING, STATUS_SKIPPED, Finding, FindingKind, Reach, StageResult, trace
 
 ROLLUP_TABLE = "stage_rollup"
 RUNS_TABLE = "rollup_runs"
@@ -67,6 +69,8 @@ NOT_REACHED = "not_reached"
 COULD_NOT_CHECK = str(FindingKind.UNREACHABLE)
 #: Statuses that say nothing about the seam itself: left out of pass rates.
 NOT_CHECKED = frozenset({STATUS_SKIPPED, NOT_REACHED})
+#: Stages ``diagnosis.localise`` reports as no break of their own: counted ``not_reached``.
+_NOT_A_BREAK = frozenset({Reach.NOT_REACHED, Reach.UPSTREAM_UNKNOWN})
 
 BUCKETS_PER_DECADE = 20
 MIN_BUCKET = -2 * BUCKETS_PER_DECADE  # 0.01 s
@@ -266,6 +270,8 @@ def _count_run(
     rows: list[dict[str, Any]],
 ) -> None:
     found = {r["name"]: int(r.get("found") or 0) for r in rows}
+    findings = {str(r["name"]): json.loads(r.get("findings") or "[]") for r in rows}
+    traced = trace([_stage_of(r, findings[str(r["name"])]) for r in rows])
     counts[(hour, workflow, RUN_STAGE, VERDICT, verdict)] += 1
     for row in rows:
         status = str(row.get("status") or STATUS_PENDING)
@@ -275,14 +281,33 @@ def _count_run(
         labels[(workflow, name)] = (str(row.get("seam") or name), int(row.get("position") or 0))
         after = row.get("after")
         outcome = stage_outcome(status, found.get(after) if after else None)
+        if traced[name].reach in _NOT_A_BREAK:
+            outcome = NOT_REACHED  # as localised: a consequence, or upstream unknown
         counts[(hour, workflow, name, STATUS, outcome)] += 1
         if outcome not in NOT_CHECKED:
-            kinds = {f.get("kind") for f in json.loads(row.get("findings") or "[]")}
+            kinds = {f.get("kind") for f in findings[name]}
             for kind in sorted(k for k in kinds if k in _FINDING_KINDS):
                 counts[(hour, workflow, name, KIND, kind)] += 1
         latency = row.get("latency_s")
         if latency is not None:
             counts[(hour, workflow, name, LATENCY, str(latency_bucket(float(latency))))] += 1
+
+
+def _stage_of(row: Mapping[str, Any], findings: list[dict[str, Any]]) -> StageResult:
+    """Enough of a stage result to trace the record through the run."""
+    return StageResult(
+        name=str(row["name"]),
+        tool=str(row.get("tool") or ""),
+        after=row.get("after"),
+        status=str(row.get("status") or STATUS_PENDING),
+        found=int(row.get("found") or 0),
+        latency_s=None,
+        findings=[
+            Finding.from_json(f)
+            for f in findings
+            if f.get("kind") in _FINDING_KINDS and isinstance(f.get("message"), str)
+        ],
+    )
 
 
 __all__ = [

@@ -9,10 +9,11 @@ import pytest
 from slack_standin import block_violations
 from test_bot_support import T0, make_result, sample_config
 
-from bot import messages, replies
+from bot import alert_messages, messages, replies
 from bot.messages import RunInfo
 from bot.preview import render_preview
-from probes.model import CleanupResult, Finding, FindingKind, RunResult
+from probes import diagnosis
+from probes.model import CleanupResult, Finding, FindingKind, RunResult, verdict_for
 
 WF = sample_config().workflows["lead-to-invoice"]
 INFO = RunInfo(
@@ -350,3 +351,94 @@ def test_preview_renders_parent_and_thread_as_text() -> None:
             "`bt7k2xq9`",
         ]
     )
+
+
+# -- localisation: one break, its consequences in the trail ------------------------------
+
+
+def _localised(*missing: str, down: str | None = None) -> RunResult:
+    """lead-to-invoice with ``missing`` stages never seeing the record (and ``down`` not
+    checkable), localised the way the engine does it."""
+    result = make_result(outcome="ok")
+    stages = []
+    for s in result.stages:
+        cfg = WF.stage(s.name)
+        if s.name in missing:
+            finding = diagnosis.missing_finding(seam=WF.seam(cfg), where=cfg.display, deadline_s=30)
+            s = replace(s, status="missing", found=0, latency_s=None, findings=[finding])
+        elif s.name == down:
+            finding = diagnosis.unreachable_finding(
+                seam=WF.seam(cfg), where=cfg.display, error="hubspot: HTTP 503"
+            )
+            s = replace(s, status="unreachable", found=0, latency_s=None, findings=[finding])
+        stages.append(s)
+    stages, fb = diagnosis.localise(WF, stages)
+    return replace(result, stages=stages, first_break=fb, verdict=verdict_for(stages))
+
+
+def test_a_lost_handoff_is_one_break_out_of_the_stage_that_had_it() -> None:
+    result = _localised("welcome-email", "invoice")
+    assert messages.final(INFO, result, WF).payload()["blocks"][0] == section(
+        "❌ *lead-to-invoice* (paypal): *dropped at the handoff out of CRM*"
+    )
+    lead, *evidence, _ = messages.diagnosis(result, WF).payload()["blocks"]
+    assert lead == section(
+        "❌ *First break: CRM → Email, Invoice.* CRM received the record, but none of Email, "
+        "Invoice received it: the handoff out of CRM (its webhook or the glue's trigger) "
+        "dropped it."
+    )
+    assert [b["text"]["text"].split("\n")[0] for b in evidence] == [
+        "*Evidence at CRM → Email* · missing",
+        "*Evidence at CRM → Invoice* · missing",
+    ]
+
+
+def test_consequences_are_not_reached_not_more_breaks() -> None:
+    result = _localised("crm", "welcome-email", "invoice")
+    assert result.verdict == "leak"
+    assert messages.final(INFO, result, WF).payload()["blocks"][0] == section(
+        "❌ *lead-to-invoice* (paypal): *dropped at Form → CRM*"
+    )
+    assert messages.stage_reply(result.stages[2], WF).payload() == {
+        "text": "⏭️ CRM → Email · not reached",
+        "blocks": [
+            section(
+                "⏭️ *CRM → Email* · not reached\n"
+                "> The record never reached Email, a consequence of the break at Form → CRM."
+            )
+        ],
+    }
+    payload = messages.diagnosis(result, WF).payload()
+    lead, evidence, _ = payload["blocks"]
+    assert lead == section(
+        "❌ *First break: Form → CRM.* The record never arrived in CRM within 30s; so it never "
+        "reached Email or Invoice either."
+    )
+    assert evidence["text"]["text"].startswith("*Evidence at Form → CRM* · missing")
+    now = T0 + dt.timedelta(hours=2)
+    status = replies.status_one("lead-to-invoice", WF, result, [], now).payload()
+    assert status["text"] == "❌ lead-to-invoice: dropped at Form → CRM"
+
+
+def test_missing_below_an_outage_is_could_not_check_not_a_leak() -> None:
+    result = _localised("welcome-email", "invoice", down="crm")
+    assert result.verdict == "error"
+    assert messages.final(INFO, result, WF).payload()["blocks"][0] == section(
+        "⚠️ *lead-to-invoice* (paypal): *could not check CRM*"
+    )
+    assert messages.stage_reply(result.stages[3], WF).payload() == {
+        "text": "⚠️ CRM → Invoice · could not check",
+        "blocks": [
+            section(
+                "⚠️ *CRM → Invoice* · could not check\n"
+                "> Could not check Invoice (upstream unknown: CRM could not be checked)."
+            )
+        ],
+    }
+    lead, evidence, _ = messages.diagnosis(result, WF).payload()["blocks"]
+    assert lead == section(
+        "⚠️ *Not a leak: Baton could not look.* Could not check CRM: hubspot: HTTP 503."
+    )
+    assert evidence["text"]["text"].startswith("*Evidence at Form → CRM* · unreachable")
+    opened = alert_messages.alert_opened(result, WF, consecutive=None)
+    assert opened.text.startswith("⚠️ lead-to-invoice: could not check CRM · not a leak")

@@ -218,3 +218,41 @@ def test_unwritable_chart_and_absurd_periods_are_usage_errors(config_file: Path)
     assert code == 2 and "does not exist" in err
     code, _, err = invoke("digest", "-c", str(config_file), "--period", "99999999w")
     assert code == 2 and "at most 366d" in err
+
+
+def test_a_lost_glue_trigger_is_the_handoff_out_of_the_form(
+    config_file: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.set_faults(["drop@glue"])
+    junit = tmp_path / "report.xml"
+    code, out, _ = invoke(
+        "run", "lead-to-invoice", "-c", str(config_file), "--json", "--junit", str(junit)
+    )
+    assert code == 1, out
+    fb = json.loads(out)["first_break"]
+    assert fb == {
+        "seam": "Form → Welcome email, CRM",
+        "stage": "welcome-email",
+        "kind": "missing",
+        "message": "Form accepted the record, but none of Welcome email, CRM, Invoice "
+        "received it: the handoff out of Form (its webhook or the glue's trigger) dropped it",
+        "after": "form",
+        "stages": ["welcome-email", "crm", "invoice"],
+    }
+    # one break: the two seams out of Form fail, Invoice was never reached
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "2" and suite.get("errors") == "0"
+    skipped = [c.get("name") for c in suite.iter("testcase") if c.find("skipped") is not None]
+    assert skipped == ["CRM → Invoice"]
+
+
+def test_an_outage_upstream_is_could_not_check_downstream(
+    config_file: Path, sandbox: Sandbox
+) -> None:
+    sandbox.set_faults(["outage@hubspot"])
+    code, out, _ = invoke("run", "lead-to-invoice", "-c", str(config_file), "-q")
+    assert code == 3, out
+    assert "LEAK" not in out
+    trail = [" ".join(line.split()) for line in out.splitlines()]
+    assert "? CRM → Invoice could not check (upstream unknown: CRM could not be checked)" in trail
+    assert "Verdict: ERROR (could not check) — could not check CRM" in out

@@ -12,22 +12,41 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import sqlite_utils
 
 from probes.chart import render_chart
+from probes.config import StageConfig, WorkflowConfig
+from probes.diagnosis import localise
 from probes.digest import build_digest, render_digest_text
-from probes.model import CleanupResult, Finding, FirstBreak, RunResult, StageResult, Verdict
+from probes.model import (
+    CleanupResult,
+    Finding,
+    FirstBreak,
+    RunResult,
+    StageResult,
+    Verdict,
+    verdict_for,
+)
 from probes.rollup import prune_rollup, record_stage_rollup, sync_rollup
 from probes.store import DONE, StageRow, Store
 
 DAY = 86_400.0
 NOW = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
 T0 = NOW - 2 * DAY  # every seeded run starts within the day after T0
-LABELS = {"form": "Form", "crm": "CRM", "mail": "Mail"}
-AFTER = {"form": None, "crm": "form", "mail": "crm"}
+LABELS = {"form": "Form", "welcome": "Welcome", "crm": "CRM", "mail": "Mail"}
+AFTER = {"form": None, "welcome": "form", "crm": "form", "mail": "crm"}
+#: The same workflow as a config, for runs localised the way the engine does it.
+LEAD = WorkflowConfig(
+    name="lead",
+    stages=[
+        StageConfig(name=n, tool=n, after=AFTER[n], label=LABELS[n])
+        for n in ("form", "welcome", "crm", "mail")
+    ],
+)
 
 
 def seed_run(
@@ -39,8 +58,10 @@ def seed_run(
     workflow: str = "lead",
     origin: dict[str, Any] | None = None,
     rollup: bool = True,
+    localised: bool = False,
 ) -> RunResult:
-    """One finished run: ``outcomes`` maps stage -> (status, latency)."""
+    """One finished run: ``outcomes`` maps stage -> (status, latency); ``localised``: the
+    stages, verdict and first break as ``diagnosis.localise`` makes them."""
     rows, stages = [], []
     for pos, (name, (status, latency)) in enumerate(outcomes.items()):
         after = AFTER[name]
@@ -71,6 +92,14 @@ def seed_run(
     kinds = {s.status for s in stages} - {"ok", "skipped"}
     verdict = Verdict.LEAK if kinds - {"unreachable"} else Verdict.ERROR if kinds else Verdict.OK
     broken = next((s for s in stages if s.status not in ("ok", "skipped", "unreachable")), None)
+    first_break = FirstBreak(broken.label, broken.name, broken.status, "broke") if broken else None
+    if localised:
+        stages, first_break = localise(LEAD, stages)
+        verdict = verdict_for(stages)
+        rows = [
+            replace(row, status=s.status, findings=json.dumps([f.to_json() for f in s.findings]))
+            for row, s in zip(rows, stages, strict=True)
+        ]
     store.create_run(
         run_id=run_id,
         marker="bt" + run_id[2:],
@@ -91,9 +120,7 @@ def seed_run(
         finished_at="",
         verdict=verdict,
         stages=stages,
-        first_break=FirstBreak(broken.label, broken.name, broken.status, "broke")
-        if broken
-        else None,
+        first_break=first_break,
         cleanup=CleanupResult("done", 0),
     )
     store.finish_run(result, status="finished", finished_ts=started + 30)
@@ -108,8 +135,12 @@ def seed(store: Store, *, rollup: bool = True) -> None:
         started = T0 + i * 600
         if i < 90:
             ok_crm += 1
-            crm = ("ok", 2.0 if ok_crm <= 60 else 20.0)
-            outcomes = {"form": ("ok", 0.3), "crm": crm, "mail": ("ok", 5.0)}
+            crm: tuple[str, float | None] = ("ok", 2.0 if ok_crm <= 60 else 20.0)
+            outcomes: dict[str, tuple[str, float | None]] = {
+                "form": ("ok", 0.3),
+                "crm": crm,
+                "mail": ("ok", 5.0),
+            }
         elif i < 95:
             outcomes = {"form": ("ok", 0.3), "crm": ("missing", None), "mail": ("missing", None)}
         elif i < 98:
@@ -232,6 +263,48 @@ def test_render_text(store: Store) -> None:
         in text
     )
     assert "  could not check (2, newest first):" in text
+
+
+def test_consequences_and_upstream_unknown_are_not_reached_raw_or_localised() -> None:
+    """Mail missing after CRM lost the record, or after CRM could not be checked, is never a
+    leak of CRM → Mail: the same count whether the stored stages are raw or localised."""
+    store = Store(sqlite_utils.Database(memory=True))
+    lost = {"form": ("ok", 0.3), "crm": ("missing", None), "mail": ("missing", None)}
+    down = {"form": ("ok", 0.3), "crm": ("unreachable", None), "mail": ("missing", None)}
+    for i, (outcomes, localised) in enumerate(
+        [(lost, False), (down, False), (lost, True), (down, True)]
+    ):
+        seed_run(store, f"r-{i:06d}", T0 + 600 * i, outcomes, localised=localised)
+    (wf,) = build_digest(store, NOW).workflows
+    _, crm, mail = wf.seams
+    assert (crm.passes, crm.failures, crm.could_not_check) == (0, 2, 2)
+    assert (mail.runs, mail.failures, mail.could_not_check, mail.not_checked) == (4, 0, 0, 4)
+    assert mail.top_kinds == []
+    # localised, the outage is "could not check", not a leak
+    assert [r.run_id for r in wf.unchecked_runs] == ["r-000003"]
+    assert (wf.unchecked_runs[0].seam, wf.unchecked_runs[0].kind) == ("Form → CRM", "unreachable")
+
+
+def test_a_lost_handoff_is_one_break_in_the_digest() -> None:
+    store = Store(sqlite_utils.Database(memory=True))
+    outcomes: dict[str, tuple[str, float | None]] = {
+        "form": ("ok", 0.3),
+        "welcome": ("missing", None),
+        "crm": ("missing", None),
+        "mail": ("missing", None),
+    }
+    seed_run(store, "r-000001", T0, outcomes, localised=True)
+    (wf,) = build_digest(store, NOW).workflows
+    (run,) = wf.failed_runs
+    assert (run.seam, run.kind) == ("Form → Welcome, CRM", "missing")
+    assert run.message is not None and run.message.startswith(
+        "Form accepted the record, but none of Welcome, CRM, Mail received it"
+    )
+    by_seam = {s.seam: s for s in wf.seams}
+    assert by_seam["CRM → Mail"].not_checked == 1 and by_seam["CRM → Mail"].failures == 0
+    assert "    r-000001 2026-05-26 20:26 Form → Welcome, CRM: missing" in render_digest_text(
+        build_digest(store, NOW)
+    )
 
 
 def test_empty_store() -> None:
