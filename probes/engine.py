@@ -31,22 +31,22 @@ from tenacity.wait import wait_base
 
 from . import connectors, diagnosis
 from .config import Config, Expectation, StageConfig, WorkflowConfig
-from .connectors import Connector, Look, RetryPolicy
+from .connectors import Connector, Look, Removal, RetryPolicy
 from .connectors._timing import RequestTiming
 from .errors import AuthError, BadUrl, ConnectorError, UsageError
 from .model import (
+    STATUS_OK,
     STATUS_PENDING,
     STATUS_SKIPPED,
     CleanupResult,
     Finding,
-    FindingKind,
     RunResult,
     StageResult,
     Verdict,
     status_for,
     verdict_for,
 )
-from .observer import Observer
+from .observer import Observer, Remover
 from .record import TestRecord, make_record, new_marker
 from .rollup import record_stage_rollup
 from .store import (
@@ -125,6 +125,7 @@ class Engine:
         self.max_concurrent_checks = max(1, max_concurrent_checks)
         self._connectors: dict[str, Connector] = {}
         self._observers: dict[str, Observer] = {}
+        self._removers: dict[str, Remover] = {}
         self._pace: dict[tuple[str, str], tuple[float, float | None]] = {}
 
     # -- public API ----------------------------------------------------------------------
@@ -523,6 +524,14 @@ class Engine:
             self._connectors[tool] = conn
         return conn
 
+    def remover(self, tool: str) -> Remover:
+        """The cleanup loop of ``tool``, shared by every run of this engine."""
+        rem = self._removers.get(tool)
+        if rem is None:
+            rem = Remover(self._connector(tool), sleep=self.sleep)
+            self._removers[tool] = rem
+        return rem
+
     def observer(self, tool: str) -> Observer:
         """The observation loop of ``tool``, shared by every run of this engine."""
         obs = self._observers.get(tool)
@@ -556,6 +565,10 @@ class Engine:
 
     def _wake_children(self, ctx: _RunContext, row: StageRow) -> None:
         for child in _children(ctx.rows, row.name):
+            if row.state == DONE and child.origin_ts is None and child.state != DONE:
+                # Decided without handing the record on: the child gets its last look now.
+                child.next_check_ts = self.clock()
+                self.store.save_stage(child)
             event = ctx.wake.get(child.name)
             if event is not None:
                 event.set()
@@ -654,7 +667,6 @@ class Engine:
                 seam=seam,
                 where=where,
                 deadline_s=stage.deadline_s + stage.grace_s,
-                upstream_missing=self._upstream_missing(ctx, row),
             )
             self._done(row, [finding], latency=None)
             self._wake_children(ctx, row)
@@ -686,12 +698,6 @@ class Engine:
                 )
         self._done(row, findings, latency=latency)
 
-    def _upstream_missing(self, ctx: _RunContext, row: StageRow) -> str | None:
-        parent = ctx.rows.get(row.after) if row.after else None
-        if parent is not None and parent.status == str(FindingKind.MISSING):
-            return ctx.wf.stage(parent.name).display
-        return None
-
     def _stage_result(self, wf: WorkflowConfig, row: StageRow) -> StageResult:
         return StageResult(
             name=row.name,
@@ -707,8 +713,12 @@ class Engine:
     async def _finalize(self, ctx: _RunContext, *, status: str) -> RunResult:
         wf, run, record = ctx.wf, ctx.run, ctx.record
         rows = self.store.stages(run["id"])
-        stages = [self._stage_result(wf, r) for r in rows]
-        cleanup = await self._cleanup(run["id"], record)
+        # Localised: a stage missing because its upstream is missing is a consequence, not a
+        # second break; one below a stage that could not be checked is "could not check".
+        stages, first = diagnosis.localise(wf, [self._stage_result(wf, r) for r in rows])
+        # A run that was watched to its end knows what it saw; one closed after a crash
+        # does not, so every tool is searched thoroughly then.
+        cleanup = await self._cleanup(run["id"], record, thorough=status != RUN_FINISHED)
         now = self.clock()
         verdict = verdict_for(stages)
         result = RunResult(
@@ -719,7 +729,7 @@ class Engine:
             finished_at=_iso(now),
             verdict=verdict,
             stages=stages,
-            first_break=diagnosis.first_break(wf, stages) if verdict != Verdict.OK else None,
+            first_break=first if verdict != Verdict.OK else None,
             cleanup=cleanup,
             marker=record.marker,
         )
@@ -728,38 +738,61 @@ class Engine:
         record_stage_rollup(self.store.db, rows, verdict=str(verdict))
         return result
 
-    async def _cleanup(self, run_id: str, record: TestRecord) -> CleanupResult:
-        """Remove the record from every tool. ``done`` only when every tool's cleanup went
-        through; a tool that could not be cleaned stays pending (``baton cleanup`` retries
-        it) and its error names what Baton saw there and could not remove."""
+    async def _cleanup(
+        self, run_id: str, record: TestRecord, *, thorough: bool = True
+    ) -> CleanupResult:
+        """Remove the record from every tool, all tools at once, each through its cleanup
+        loop (shared with every other run ending now). ``done`` only when every tool's
+        cleanup went through; a tool that could not be cleaned stays pending (``baton
+        cleanup`` retries it) and its error names what Baton saw there and could not remove.
+
+        ``thorough=False`` (a run that just finished): a tool where every stage found the
+        record by its email, as expected, is not searched by marker."""
         rows = self.store.cleanup_rows(run_id)
         removed = sum(r["removed"] or 0 for r in rows)
-        errors: list[str] = []
         seen: dict[str, list[str]] = {}
+        off: set[str] = set()
+        started = 0.0
         for stage in self.store.stages(run_id):
             seen.setdefault(stage.tool, []).extend(stage.seen_id_list())
-        for row in rows:
-            if row["status"] != CLEANUP_PENDING:
-                continue
-            tool = row["tool"]
+            if stage.status != STATUS_OK or stage.state != DONE:
+                off.add(stage.tool)
+            started = stage.started_ts
+        run = self.store.run(run_id)
+        if run is not None:
+            started = float(run["started_ts"])
+
+        async def one(tool: str) -> tuple[str, int | ConnectorError]:
+            removal = Removal(
+                record,
+                known_ids=tuple(dict.fromkeys(seen.get(tool, []))),
+                thorough=thorough or tool in off,
+                since=started,
+            )
             try:
-                n = await self._connector(tool).cleanup(record)
+                return tool, await self.remover(tool).remove(removal, priority=started)
             except ConnectorError as exc:
+                return tool, exc
+
+        pending = [row["tool"] for row in rows if row["status"] == CLEANUP_PENDING]
+        errors: list[str] = []
+        for tool, outcome in await asyncio.gather(*(one(t) for t in pending)):
+            if isinstance(outcome, ConnectorError):
                 ids = list(dict.fromkeys(seen.get(tool, [])))
                 left = f"{tool}: could not remove {', '.join(ids)}: " if ids else ""
-                errors.append(left + str(exc))
+                errors.append(left + str(outcome))
                 self.store.save_cleanup(
                     run_id,
                     tool,
                     status=CLEANUP_PENDING,
                     removed=0,
-                    error=left + str(exc),
+                    error=left + str(outcome),
                     now=self.clock(),
                 )
                 continue
-            removed += n
+            removed += outcome
             self.store.save_cleanup(
-                run_id, tool, status=CLEANUP_DONE, removed=n, error=None, now=self.clock()
+                run_id, tool, status=CLEANUP_DONE, removed=outcome, error=None, now=self.clock()
             )
         if not rows:
             status = "skipped"

@@ -1,20 +1,21 @@
-"""One observation loop per tool, shared by every probe run in flight.
+"""One observation loop (and one cleanup loop) per tool, shared by every probe run in flight.
 
 A probe run does not ask a tool about its record by itself. Each stage that wants a look
 hands it to its tool's ``Observer``, which gathers the looks of every run waiting on that
 tool and asks the vendor in as few requests as its API allows (``Connector.observe_batch``,
 up to ``Connector.max_batch`` looks per call): one HubSpot batch read for a hundred emails,
 one Stripe list for every invoice created in the window, one SendGrid query for every
-recipient in flight.
+recipient in flight. Cleanups go the same way through the tool's ``Remover``
+(``Connector.cleanup_batch``): one HubSpot batch archive for a hundred contacts.
 
     observer = Observer(connector, sleep=asyncio.sleep)
     records = await observer.look(Look(record, stage, since=t0), priority=deadline_ts)
 
-Fair order: when more looks wait than one call takes, the oldest deadline goes first. A
-batch is sent only when the tool's rate limiter has a request to spare, so looks keep
+Fair order: when more items wait than one call takes, the oldest deadline goes first. A
+batch is sent only when the tool's rate limiter has a request to spare, so items keep
 gathering while the limit holds them back, and a rate limit is shared by every run.
 Backoff, ``Retry-After`` and transport retries stay where they were, in the connector's
-``ToolHttp``: a batch that fails gives every look in it the same ``ConnectorError``.
+``ToolHttp``: a batch that fails gives every item in it the same ``ConnectorError``.
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ import asyncio
 import contextvars
 import heapq
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from .connectors import Connector, Look, LookResult, ObservedRecord
+from .connectors import Connector, Look, ObservedRecord, Removal
 from .errors import ApiError, ConnectorError
 
-#: How long a batch waits for more looks to join it once the first one arrived.
+#: How long a batch waits for more items to join it once the first one arrived. A tool
+#: whose records carry their own time stamps can wait longer: the wait costs no accuracy.
 COALESCE_S = 0.01
+STAMPED_COALESCE_S = 0.25
 #: Batches of one tool in flight at once (each still paced by the tool's rate limit).
 MAX_IN_FLIGHT = 4
 
@@ -39,58 +42,70 @@ MAX_IN_FLIGHT = 4
 #: rest (benchmarks count reads per observed stage with it).
 OBSERVING: contextvars.ContextVar[bool] = contextvars.ContextVar("baton_observing", default=False)
 
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
 
 @dataclass(order=True)
-class _Waiting:
+class _Waiting(Generic[Item, Result]):
     priority: float
     seq: int
-    look: Look = field(compare=False)
-    future: asyncio.Future[LookResult] = field(compare=False)
+    item: Item = field(compare=False)
+    future: asyncio.Future[Result | ConnectorError] = field(compare=False)
 
 
 @dataclass
-class ObserverStats:
-    """What one observer did: looks asked for, batches (``observe_batch`` calls) sent."""
+class LoopStats:
+    """What one loop did: items asked for, batches sent, the largest batch."""
 
-    looks: int = 0
+    items: int = 0
     batches: int = 0
     largest_batch: int = 0
 
+    @property
+    def looks(self) -> int:  # the observer's items are looks
+        return self.items
 
-class Observer:
-    """Gathers the looks at one tool from every run and answers them in batches."""
+
+class BatchLoop(Generic[Item, Result]):
+    """Gathers items for one tool from every run and hands them to ``call`` in batches."""
 
     def __init__(
         self,
         connector: Connector,
+        call: Callable[[Sequence[Item]], Awaitable[list[Result | ConnectorError]]],
         *,
+        max_batch: int,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         coalesce_s: float = COALESCE_S,
         max_in_flight: int = MAX_IN_FLIGHT,
+        marks: contextvars.ContextVar[bool] | None = None,
     ) -> None:
         self.connector = connector
+        self.call = call
         self.sleep = sleep
         self.coalesce_s = coalesce_s
         self.max_in_flight = max(1, max_in_flight)
-        self.max_batch = max(1, int(getattr(connector, "max_batch", 1) or 1))
-        self.stats = ObserverStats()
-        self._queue: list[_Waiting] = []
+        self.max_batch = max(1, max_batch)
+        self.marks = marks
+        self.stats = LoopStats()
+        self._queue: list[_Waiting[Item, Result]] = []
         self._seq = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def look(self, look: Look, *, priority: float = 0.0) -> list[ObservedRecord]:
-        """The records the tool holds for ``look``; raises the ``ConnectorError`` that kept it
-        from being checked. Lower ``priority`` goes first (the engine passes the deadline)."""
+    async def ask(self, item: Item, *, priority: float = 0.0) -> Result:
+        """``item``'s answer; raises the ``ConnectorError`` of its batch. Lower ``priority``
+        goes first (the engine passes the stage's deadline)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests, a restarted bot): start afresh
             self._loop, self._queue, self._dispatcher, self._batches = loop, [], None, set()
             self._slots = asyncio.Semaphore(self.max_in_flight)
-        future: asyncio.Future[LookResult] = loop.create_future()
-        heapq.heappush(self._queue, _Waiting(priority, next(self._seq), look, future))
-        self.stats.looks += 1
+        future: asyncio.Future[Result | ConnectorError] = loop.create_future()
+        heapq.heappush(self._queue, _Waiting(priority, next(self._seq), item, future))
+        self.stats.items += 1
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = loop.create_task(self._dispatch())
         result = await future  # cancelling the caller cancels the future: it is skipped
@@ -105,7 +120,7 @@ class Observer:
             await self.sleep(self.coalesce_s)
             await slots.acquire()
             wait = _ready_in(self.connector)
-            if wait > 0:  # the rate limit holds: let more looks gather meanwhile
+            if wait > 0:  # the rate limit holds: let more items gather meanwhile
                 await self.sleep(wait)
             batch = self._take()
             if not batch:
@@ -117,25 +132,26 @@ class Observer:
             # Let the batch take its rate-limit token before the next one is formed.
             await asyncio.sleep(0)
 
-    def _take(self) -> list[_Waiting]:
-        batch: list[_Waiting] = []
+    def _take(self) -> list[_Waiting[Item, Result]]:
+        batch: list[_Waiting[Item, Result]] = []
         while self._queue and len(batch) < self.max_batch:
-            item = heapq.heappop(self._queue)
-            if not item.future.done():
-                batch.append(item)
+            waiting = heapq.heappop(self._queue)
+            if not waiting.future.done():
+                batch.append(waiting)
         return batch
 
-    async def _serve(self, batch: list[_Waiting], slots: asyncio.Semaphore) -> None:
-        OBSERVING.set(True)  # this task's own context
+    async def _serve(self, batch: list[_Waiting[Item, Result]], slots: asyncio.Semaphore) -> None:
+        if self.marks is not None:
+            self.marks.set(True)  # this task's own context
         self.stats.batches += 1
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        results: list[LookResult]
+        results: list[Result | ConnectorError]
         try:
-            results = await self.connector.observe_batch([w.look for w in batch])
+            results = await self.call([w.item for w in batch])
             if len(results) != len(batch):
                 name = self.connector.name
                 error = ApiError(
-                    f"{name}: the connector answered {len(results)} of {len(batch)} looks",
+                    f"{name}: the connector answered {len(results)} of {len(batch)} items",
                     tool=name,
                 )
                 results = [error] * len(batch)
@@ -153,6 +169,60 @@ class Observer:
                 waiting.future.set_result(result)
 
 
+class Observer(BatchLoop[Look, list[ObservedRecord]]):
+    """The looks at one tool from every run, answered with ``observe_batch``."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        coalesce_s: float | None = None,
+        max_in_flight: int = MAX_IN_FLIGHT,
+    ) -> None:
+        if coalesce_s is None:
+            stamped = getattr(connector, "stamps_arrival", False)
+            coalesce_s = STAMPED_COALESCE_S if stamped else COALESCE_S
+        super().__init__(
+            connector,
+            connector.observe_batch,
+            max_batch=int(getattr(connector, "max_batch", 1) or 1),
+            sleep=sleep,
+            coalesce_s=coalesce_s,
+            max_in_flight=max_in_flight,
+            marks=OBSERVING,
+        )
+
+    async def look(self, look: Look, *, priority: float = 0.0) -> list[ObservedRecord]:
+        """The records the tool holds for ``look``."""
+        return await self.ask(look, priority=priority)
+
+
+class Remover(BatchLoop[Removal, int]):
+    """The cleanups of every run at one tool, done with ``cleanup_batch``."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        coalesce_s: float = STAMPED_COALESCE_S,
+        max_in_flight: int = 2,
+    ) -> None:
+        super().__init__(
+            connector,
+            connector.cleanup_batch,
+            max_batch=int(getattr(connector, "max_removals", 1) or 1),
+            sleep=sleep,
+            coalesce_s=coalesce_s,
+            max_in_flight=max_in_flight,
+        )
+
+    async def remove(self, removal: Removal, *, priority: float = 0.0) -> int:
+        """Objects removed for ``removal``."""
+        return await self.ask(removal, priority=priority)
+
+
 def _ready_in(connector: Connector) -> float:
     """Seconds until the connector's rate limiter has a request to spare (0: now)."""
     limiter = getattr(getattr(connector, "http", None), "limiter", None)
@@ -162,4 +232,6 @@ def _ready_in(connector: Connector) -> float:
     return float(ready_in()) if callable(ready_in) else 0.0
 
 
-__all__ = ["OBSERVING", "Observer", "ObserverStats"]
+ObserverStats = LoopStats
+
+__all__ = ["OBSERVING", "BatchLoop", "LoopStats", "Observer", "ObserverStats", "Remover"]

@@ -359,7 +359,7 @@ def test_failed_cleanup_is_retried_later(world: Clock) -> None:
     assert result.cleanup.status == "partial"
     assert [r["tool"] for r in engine.store.pending_cleanup()] == ["billing"]
     World.down.clear()
-    removed = asyncio.run(engine.cleanup_pending())
+    removed = drive(world, engine.cleanup_pending())
     assert removed == 1
     assert engine.store.pending_cleanup() == []
     assert engine.store.get_result(result.run_id).cleanup.status == "done"
@@ -549,3 +549,60 @@ def test_a_cleanup_that_fails_is_not_done_and_names_what_stays(world: Clock) -> 
     pending = engine.store.pending_cleanup(result.run_id)
     assert [p["tool"] for p in pending] == ["crm"]
     assert "contact-77" in pending[0]["last_error"]
+
+
+# -- blame only what was checked, localised ------------------------------------------------
+
+
+def test_a_missing_upstream_makes_its_downstream_a_consequence(world: Clock) -> None:
+    healthy()
+    del World.plan["crm"]
+    del World.plan["billing"]
+    result = run(engine_for(world), "lead")
+    assert result.verdict == Verdict.LEAK
+    assert result.first_break is not None and result.first_break.seam == "Form → CRM"
+    billing = result.stages[3]
+    assert billing.status == "missing"
+    assert billing.findings[0].consequence_of == "Form → CRM"
+    assert "consequence" in billing.findings[0].message
+
+
+def test_an_unreachable_upstream_leaves_its_downstream_could_not_check(world: Clock) -> None:
+    healthy()
+    del World.plan["billing"]
+    World.down.add("crm")
+    result = run(engine_for(world), "lead")
+    assert result.verdict == Verdict.ERROR
+    billing = result.stages[3]
+    assert billing.status == "unreachable"
+    assert "upstream unknown" in billing.findings[0].message
+
+
+def test_a_lost_entry_handoff_is_named_as_the_handoff_out_of_the_entry(world: Clock) -> None:
+    World.plan.clear()  # the form accepted the record; nothing downstream ever got it
+    result = run(engine_for(world), "lead")
+    assert result.verdict == Verdict.LEAK
+    fb = result.first_break
+    assert fb is not None and fb.after == "form"
+    assert fb.seam == "Form → CRM, Email"
+    assert "none of CRM, Email, Invoice received it" in fb.message
+
+
+def test_a_wrong_url_is_could_not_check_at_once_not_missing(world: Clock) -> None:
+    from probes.errors import BadUrl
+
+    healthy()
+
+    async def wrong(self: FakeTool, record: TestRecord, stage: StageConfig) -> Any:
+        raise BadUrl("crm: GET http://x/crm answered 404: is tools.crm.base_url right?")
+
+    FakeTool.observe, original = wrong, FakeTool.observe  # type: ignore[method-assign]
+    try:
+        start = world.now
+        result = run(engine_for(world), "lead")
+    finally:
+        FakeTool.observe = original  # type: ignore[method-assign]
+    assert result.verdict == Verdict.ERROR
+    assert all(s.status == "unreachable" for s in result.stages[1:])
+    assert "base_url" in result.stages[1].findings[0].message
+    assert world.now - start < 10  # decided at once, not after deadline and grace

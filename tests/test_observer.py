@@ -87,7 +87,7 @@ def test_a_connector_answering_the_wrong_number_of_looks_is_an_api_error() -> No
     conn = Batcher()
     conn.short = True
     obs = Observer(conn, coalesce_s=0.001)
-    with pytest.raises(ApiError, match="answered 1 of 2 looks"):
+    with pytest.raises(ApiError, match="answered 1 of 2 items"):
 
         async def main() -> None:
             await asyncio.gather(obs.look(look("bt000001")), obs.look(look("bt000002")))
