@@ -17,8 +17,23 @@ A round of N looks (N <= 100) costs 1 request, plus 1 when some found look is de
 one per thorough look that found nothing (more only when the ``IN`` search has over 200
 contacts to page through).
 
-A 404 on the batch read or the search means the base URL is wrong (``BadUrl``); a 404 on one
-contact's URL is "no such contact" only with HubSpot's ``OBJECT_NOT_FOUND`` JSON body.
+Many cleanups at once (``cleanup_batch``, up to 100 removals): one batch read by email for
+every removal's email; one ``email IN [...]`` search for the removals whose contact was found
+(duplicates sharing the email); the full-text marker search per ``thorough`` removal; then ONE
+batch read by id (``POST .../batch/read`` without ``idProperty``) for the known ids and
+search hits the read by email did not show (the search index lags, so a hit is only counted
+once the record store shows it; a known id may carry a mangled email); and ONE
+``POST /crm/v3/objects/contacts/batch/archive`` with every contact to remove (204). A round of
+N removals whose contacts are all found by email and that are not thorough costs 3 requests
+(2 when no contact is left: nothing to archive), plus 1 per thorough removal, plus 1 when some
+known id or search hit needs reading by id (each of these per 100 ids). Only a contact read
+from the record store in this round that carries the removal's email or marker (``_is_ours``)
+is archived, and it is counted for the first removal it belongs to; archive answers 204 even
+for unknown ids, so nothing else is counted.
+
+A 404 on the batch read, the search or the batch archive means the base URL is wrong
+(``BadUrl``); a 404 on one contact's URL is "no such contact" only with HubSpot's
+``OBJECT_NOT_FOUND`` JSON body.
 
 Forms submission v3 (https://developers.hubspot.com/docs/api-reference/legacy/marketing/forms/v3-legacy/submit-data-unauthenticated)
 needs no token; with ``credentials.token`` the authenticated ``/secure/`` endpoint is used.
@@ -27,7 +42,7 @@ needs no token; with ``credentials.token`` the authenticated ``/secure/`` endpoi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -37,7 +52,7 @@ from ..config import StageConfig, ToolConfig
 from ..errors import ApiError, ConfigError, ConnectorError
 from ..record import TestRecord
 from . import register
-from ._base import Connector, Look, LookResult, ObservedRecord
+from ._base import Connector, Look, LookResult, ObservedRecord, Removal, RemovalResult
 from ._http import ToolHttp
 from ._util import dedupe, epoch, expected_fields, json_body, mapping_option, option, render
 
@@ -79,6 +94,7 @@ class HubSpot(Connector):
     }
     required_credentials = ("token",)
     max_batch = BATCH_LIMIT
+    max_removals = BATCH_LIMIT
     stamps_arrival = True  # ``_created_ts`` from createdAt (milliseconds)
 
     def properties(self, stage: StageConfig | None) -> list[str]:
@@ -171,19 +187,21 @@ class HubSpot(Connector):
         return found
 
     async def batch_read(
-        self, emails: list[str], properties: list[str]
+        self, keys: list[str], properties: list[str], *, id_property: str | None = "email"
     ) -> tuple[list[Contact], dict[str, ConnectorError]]:
         """``POST /crm/v3/objects/contacts/batch/read`` with ``idProperty: email`` (the record
-        store itself, like the single read): the contacts found, and an error per email
-        HubSpot could not read for a reason other than "no such contact". 207 is HubSpot's
-        answer when some emails have no contact (``errors[].category == "OBJECT_NOT_FOUND"``,
-        the emails in ``context.ids``). https://developers.hubspot.com/docs/api/crm/contacts"""
-        body = {
-            "idProperty": "email",
-            "inputs": [{"id": e} for e in emails],
+        store itself, like the single read), or by contact id with ``id_property=None``: the
+        contacts found, and an error per key (case-folded) HubSpot could not read for a reason
+        other than "no such contact". 207 is HubSpot's answer when some keys have no contact
+        (``errors[].category == "OBJECT_NOT_FOUND"``, the keys in ``context.ids``); archived
+        contacts are missing too. https://developers.hubspot.com/docs/api/crm/contacts"""
+        body: dict[str, Any] = {
+            "inputs": [{"id": k} for k in keys],
             "properties": properties,
             "propertiesWithHistory": [],
         }
+        if id_property is not None:
+            body["idProperty"] = id_property
         resp = await self.http.request(
             "POST",
             f"{CONTACTS}/batch/read",
@@ -197,7 +215,7 @@ class HubSpot(Connector):
         if not isinstance(data, dict) or not isinstance(results, list):
             raise ApiError(f"{self.name}: batch read answer without results", tool=self.name)
         contacts = [r for r in results if isinstance(r, dict) and "id" in r]
-        read = set(_by_email(contacts))
+        read = set(_by_email(contacts)) if id_property else {str(c["id"]) for c in contacts}
         failed: dict[str, ConnectorError] = {}
         errors = data.get("errors")
         for error in errors if isinstance(errors, list) else []:
@@ -211,12 +229,23 @@ class HubSpot(Connector):
                 tool=self.name,
                 status_code=resp.status_code,
             )
-            # An error naming no email leaves every email without a contact unchecked.
-            named = ids if isinstance(ids, list) and ids else emails
-            for email in (str(e).casefold() for e in named):
-                if email not in read:
-                    failed.setdefault(email, problem)
+            # An error naming no key leaves every key without a contact unchecked.
+            named = ids if isinstance(ids, list) and ids else keys
+            for key in (str(k).casefold() for k in named):
+                if key not in read:
+                    failed.setdefault(key, problem)
         return contacts, failed
+
+    async def batch_archive(self, contact_ids: list[str]) -> None:
+        """``POST /crm/v3/objects/contacts/batch/archive`` (at most ``BATCH_LIMIT`` ids): 204,
+        even for ids HubSpot does not know, so the answer says nothing about what existed.
+        https://developers.hubspot.com/docs/api/crm/contacts (archive a batch)"""
+        await self.http.request(
+            "POST",
+            f"{CONTACTS}/batch/archive",
+            json={"inputs": [{"id": i} for i in contact_ids]},
+            route_must_exist=True,
+        )
 
     async def _find(self, record: TestRecord, properties: list[str]) -> list[tuple[Contact, str]]:
         found: dict[str, tuple[Contact, str]] = {}
@@ -313,6 +342,122 @@ class HubSpot(Connector):
             others = set(union) - set(own[i])
             results.append([_flat(_without(c, others), how) for c, how in found[i].values()])
         return results
+
+    async def cleanup_batch(self, removals: Sequence[Removal]) -> list[RemovalResult]:
+        """Many runs' contacts in a few requests per 100 removals (see the module docstring);
+        the same contacts ``cleanup`` would archive, plus the removals' known ids that are
+        still ours."""
+        out: list[RemovalResult] = []
+        for start in range(0, len(removals), BATCH_LIMIT):
+            out += await self._cleanup_chunk(removals[start : start + BATCH_LIMIT])
+        return out
+
+    async def _cleanup_chunk(self, removals: Sequence[Removal]) -> list[RemovalResult]:
+        props = self.properties(None)
+        keys = [r.record.email.casefold() for r in removals]
+        failed: list[ConnectorError | None] = [None] * len(removals)
+        #: Per removal, the contact ids that may be its own, in the order they were found.
+        claims: list[dict[str, None]] = [{} for _ in removals]
+
+        def fail(i: int, exc: ConnectorError) -> None:
+            if failed[i] is None:
+                failed[i] = exc
+
+        def live() -> list[int]:
+            return [i for i in range(len(removals)) if failed[i] is None]
+
+        try:
+            contacts, unread = await self.batch_read(
+                dedupe([r.record.email for r in removals]), props
+            )
+        except ConnectorError as exc:
+            return [exc for _ in removals]
+        #: Contacts the record store showed in this round: the only ones archived.
+        read = {str(c["id"]): c for c in contacts}
+        by_email = _by_email(contacts)
+        for i, key in enumerate(keys):
+            if key in unread:
+                fail(i, unread[key])
+            for contact in by_email.get(key, []):
+                claims[i][str(contact["id"])] = None
+
+        # Duplicates can only exist where the read by email found a contact; the marker is
+        # searched for every thorough removal (a mangled copy may sit beside a found one).
+        twin = [i for i in live() if claims[i]]
+        lost = [i for i in live() if removals[i].thorough]
+        searches: list[Awaitable[list[Contact]]] = []
+        if twin:
+            emails = dedupe([removals[i].record.email for i in twin])
+            searches.append(self.search_emails(emails, props))
+        searches += [self.search(props, query=removals[i].record.marker) for i in lost]
+        # Concurrently: the rate limiter spaces the searches, this only overlaps waits.
+        answers = await asyncio.gather(*searches, return_exceptions=True)
+        served = ([twin] if twin else []) + [[i] for i in lost]
+        for group, answer in zip(served, answers, strict=True):
+            if isinstance(answer, ConnectorError):
+                for i in group:
+                    fail(i, answer)
+            elif isinstance(answer, BaseException):
+                raise answer
+            elif group is twin and twin:
+                hits = _by_email(answer)
+                for i in twin:
+                    for contact in hits.get(keys[i], []):
+                        claims[i][str(contact["id"])] = None
+            else:
+                for contact in answer:
+                    claims[group[0]][str(contact["id"])] = None
+        for i in live():
+            for known in removals[i].known_ids:
+                claims[i][str(known)] = None
+
+        # Search hits and known ids the read by email did not show: read them from the
+        # record store (the index lags behind archiving; a known id may be gone).
+        unseen = dedupe([cid for i in live() for cid in claims[i] if cid not in read])
+        chunks = [unseen[s : s + BATCH_LIMIT] for s in range(0, len(unseen), BATCH_LIMIT)]
+        reads = await asyncio.gather(
+            *(self.batch_read(chunk, props, id_property=None) for chunk in chunks),
+            return_exceptions=True,
+        )
+        for chunk, got in zip(chunks, reads, strict=True):
+            if isinstance(got, ConnectorError):
+                asked = set(chunk)
+                for i in live():
+                    if asked.intersection(claims[i]):
+                        fail(i, got)
+            elif isinstance(got, BaseException):
+                raise got
+            else:
+                found, problems = got
+                read.update((str(c["id"]), c) for c in found)
+                for i in live():
+                    for cid in claims[i]:
+                        if cid.casefold() in problems:
+                            fail(i, problems[cid.casefold()])
+
+        # Each contact read and ours goes to the first removal it belongs to.
+        owner: dict[str, int] = {}
+        for i in live():
+            for cid in claims[i]:
+                stored = read.get(cid)
+                if stored is not None and cid not in owner and _is_ours(stored, removals[i].record):
+                    owner[cid] = i
+        ids = list(owner)
+        chunks = [ids[s : s + BATCH_LIMIT] for s in range(0, len(ids), BATCH_LIMIT)]
+        archived = await asyncio.gather(
+            *(self.batch_archive(chunk) for chunk in chunks), return_exceptions=True
+        )
+        removed = [0] * len(removals)
+        for chunk, outcome in zip(chunks, archived, strict=True):
+            if isinstance(outcome, ConnectorError):
+                for cid in chunk:
+                    fail(owner[cid], outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                for cid in chunk:
+                    removed[owner[cid]] += 1
+        return [error if error is not None else removed[i] for i, error in enumerate(failed)]
 
     async def cleanup(self, record: TestRecord) -> int:
         """Archive every contact of the test record: ``DELETE /crm/v3/objects/contacts/{id}``

@@ -44,7 +44,7 @@ from ..config import StageConfig, ToolConfig
 from ..errors import ApiError, ConfigError, ConnectorError, UsageError
 from ..record import TestRecord
 from . import register
-from ._base import Connector, Look, LookResult, ObservedRecord
+from ._base import Connector, Look, LookResult, ObservedRecord, Removal, RemovalResult
 from ._http import ToolHttp
 from ._util import epoch, json_body, option, render
 
@@ -82,6 +82,8 @@ class SendGrid(Connector):
     }
     required_credentials = ("token",)
     max_batch = 50
+    #: Nothing is removed, so any number of removals is answered at once.
+    max_removals = 1000
     stamps_arrival = True  # ``_seen_by_ts`` from last_event_time
 
     def __init__(self, tool: ToolConfig, http: ToolHttp) -> None:
@@ -177,6 +179,10 @@ class SendGrid(Connector):
     async def cleanup(self, record: TestRecord) -> int:
         """Sent mail cannot be unsent: nothing to remove."""
         return 0
+
+    async def cleanup_batch(self, removals: Sequence[Removal]) -> list[RemovalResult]:
+        """Nothing to remove for any of them, and no request to find that out."""
+        return [0 for _ in removals]
 
 
 def _observed(message: dict[str, Any], matched_by: str) -> ObservedRecord:
