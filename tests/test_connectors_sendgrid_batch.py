@@ -55,7 +55,7 @@ def listing(*messages: dict[str, Any]) -> httpx.Response:
 
 @pytest.mark.anyio
 async def test_one_query_for_the_round_split_back_by_recipient() -> None:
-    since = time.time() - 120
+    since = SEEN - 120
     to_a = message(A.email.upper(), "m1")  # SendGrid may echo another case
     to_a2 = message(A.email, "m2", last_event_time=stamp(SEEN + 39))
     to_b = message(B.email, "m3")
@@ -124,7 +124,7 @@ async def test_the_limit_is_capped_at_1000() -> None:
     recs = [make_record(f"bt{i:06d}") for i in range(50)]
     api = FakeApi().on("GET", MESSAGES, listing())
     async with connect(cfg, api) as mail:
-        await mail.observe_batch([Look(r, STAGE, since=time.time()) for r in recs])
+        await mail.observe_batch([Look(r, STAGE, since=SEEN) for r in recs])
     [req] = api.requests
     assert req.url.params["limit"] == "1000"
     assert req.url.params["query"].count(" OR ") == 49
@@ -134,7 +134,7 @@ async def test_the_limit_is_capped_at_1000() -> None:
 async def test_a_look_without_injection_time_is_asked_without_a_window() -> None:
     api = FakeApi().on("GET", MESSAGES, listing())
     async with connect(MAIL, api) as mail:
-        await mail.observe_batch([Look(A, STAGE, since=0), Look(B, STAGE, since=time.time())])
+        await mail.observe_batch([Look(A, STAGE, since=0), Look(B, STAGE, since=SEEN)])
     assert api.requests[0].url.params["query"] == f'to_email="{A.email}" OR to_email="{B.email}"'
 
 
@@ -146,7 +146,7 @@ async def test_a_long_round_is_split_to_keep_the_url_short() -> None:
     ]
     api = FakeApi().on("GET", MESSAGES, listing())
     async with connect(MAIL, api) as mail:
-        out = await mail.observe_batch([Look(r, STAGE, since=time.time()) for r in recs])
+        out = await mail.observe_batch([Look(r, STAGE, since=SEEN) for r in recs])
     assert out == [[]] * 50
     assert len(api.requests) >= 2
     asked = []
@@ -165,7 +165,7 @@ async def test_a_bad_look_fails_alone() -> None:
     api = FakeApi().on("GET", MESSAGES, listing(message(A.email, "m1")))
     async with connect(MAIL, api) as mail:
         found, refused = await mail.observe_batch(
-            [Look(A, STAGE, since=time.time()), Look(odd, STAGE, since=time.time(), thorough=True)]
+            [Look(A, STAGE, since=SEEN), Look(odd, STAGE, since=SEEN, thorough=True)]
         )
     [req] = api.requests
     assert '"odd"' not in req.url.params["query"]
@@ -178,9 +178,9 @@ async def test_the_fallback_query_is_asked_for_thorough_looks_that_found_nothing
     elsewhere = message("ada@wrong.example.com", "m9", subject=f"Welcome Ada Probe-{B.marker}")
     api = FakeApi().on("GET", MESSAGES, listing(message(A.email, "m1")), listing(elsewhere))
     looks = [
-        Look(A, STAGE, since=time.time(), thorough=True),  # found: no fallback
-        Look(B, STAGE, since=time.time(), thorough=True),  # nothing: fallback
-        Look(C, STAGE, since=time.time()),  # nothing, not thorough: no fallback
+        Look(A, STAGE, since=SEEN, thorough=True),  # found: no fallback
+        Look(B, STAGE, since=SEEN, thorough=True),  # nothing: fallback
+        Look(C, STAGE, since=SEEN),  # nothing, not thorough: no fallback
     ]
     async with connect(MAIL, api) as mail:
         out = await mail.observe_batch(looks)
@@ -206,7 +206,7 @@ async def test_a_404_on_messages_is_a_wrong_base_url() -> None:
     cfg = ToolConfig(name="mail", type="sendgrid", base_url="https://sendgrid.example/api")
     api = FakeApi().on("GET", "/api" + MESSAGES, httpx.Response(404, text="404 page not found"))
     async with connect(cfg, api) as mail:
-        [out] = await mail.observe_batch([Look(A, STAGE, since=time.time())])
+        [out] = await mail.observe_batch([Look(A, STAGE, since=SEEN)])
         with pytest.raises(BadUrl):
             await mail.observe(A, STAGE)
     assert str(out) == (
