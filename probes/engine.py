@@ -708,6 +708,9 @@ class Engine:
             latency_s=row.latency_s,
             findings=row.finding_list(),
             label=wf.stage(row.name).display,
+            handoff_at=None if row.origin_ts is None else _iso(row.origin_ts),
+            arrived_at=None if row.arrived_ts is None else _iso(row.arrived_ts),
+            queued_s=row.queued_s,
         )
 
     async def _finalize(self, ctx: _RunContext, *, status: str) -> RunResult:

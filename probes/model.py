@@ -109,6 +109,14 @@ class StageResult:
     latency_s: float | None
     findings: list[Finding] = field(default_factory=list)
     label: str = ""
+    #: The seam clock (ISO 8601, UTC): when the upstream handed the record on (for the entry:
+    #: when the run asked to inject it), and when it came into being here (the tool's own
+    #: creation time where its API gives one; for the entry: when it accepted the record).
+    handoff_at: str | None = None
+    arrived_at: str | None = None
+    #: The entry only: seconds the record waited in Baton before it was sent (the entry's
+    #: rate limit), Baton's own delay, counted in no seam.
+    queued_s: float | None = None
 
     @property
     def seam(self) -> str:
@@ -132,6 +140,9 @@ class StageResult:
             "found": self.found,
             "latency_s": None if self.latency_s is None else round(self.latency_s, 3),
             "findings": [f.to_json() for f in self.findings],
+            "handoff_at": self.handoff_at,
+            "arrived_at": self.arrived_at,
+            "queued_s": None if self.queued_s is None else round(self.queued_s, 3),
         }
 
 

@@ -29,6 +29,8 @@ def stage_line(stage: StageResult, seam: str) -> str:
     status = "injected" if stage.after is None and stage.status == STATUS_OK else stage.status
     timing = f"{stage.latency_s:7.2f}s" if stage.latency_s is not None else "       –"
     found = f"  found {stage.found}" if stage.found > 1 else ""
+    if stage.queued_s is not None and stage.queued_s >= 0.5:
+        found += f"  (after {stage.queued_s:.1f}s queued in Baton)"
     return f"  {icon} {seam:<32} {status:<12} {timing}{found}"
 
 

@@ -413,6 +413,9 @@ def _result_from_json(data: dict[str, Any]) -> RunResult:
                 latency_s=s.get("latency_s"),
                 findings=[Finding.from_json(f) for f in s.get("findings", [])],
                 label=s.get("label", ""),
+                handoff_at=s.get("handoff_at"),
+                arrived_at=s.get("arrived_at"),
+                queued_s=s.get("queued_s"),
             )
             for s in data["stages"]
         ],

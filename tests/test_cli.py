@@ -87,7 +87,14 @@ def test_run_json_has_the_documented_shape(config_file: Path, sandbox: Sandbox) 
         "found",
         "latency_s",
         "findings",
+        "handoff_at",
+        "arrived_at",
+        "queued_s",
     }
+    # The seam clock: CRM's clock started when the form accepted the record.
+    entry = data["stages"][0]
+    assert entry["queued_s"] is not None and entry["arrived_at"] is not None
+    assert data["stages"][1]["handoff_at"] == entry["arrived_at"]
     crm = next(s for s in data["stages"] if s["name"] == "crm")
     assert crm["status"] == "swapped"
     assert set(crm["findings"][0]) == {"kind", "fields", "expected", "observed", "message"}
