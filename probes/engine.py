@@ -766,6 +766,8 @@ class Engine:
             started = float(run["started_ts"])
 
         async def one(tool: str) -> tuple[str, int | ConnectorError]:
+            if not _cleans_up(self._connector(tool)):
+                return tool, 0  # nothing to remove there (a form endpoint, a catch hook)
             removal = Removal(
                 record,
                 known_ids=tuple(dict.fromkeys(seen.get(tool, []))),
@@ -842,6 +844,12 @@ def _arrival(observed: list[dict[str, Any]], origin: float, first_seen: float) -
             return (low + high) / 2
         return min(max(stamp, origin), first_seen)
     return max(first_seen, origin)
+
+
+def _cleans_up(connector: Connector) -> bool:
+    """Whether a connector has anything to remove (it overrides a cleanup method)."""
+    cls = type(connector)
+    return cls.cleanup is not Connector.cleanup or cls.cleanup_batch is not Connector.cleanup_batch
 
 
 def _note_ids(row: StageRow, observed: list[dict[str, Any]]) -> None:

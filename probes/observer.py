@@ -21,6 +21,7 @@ Backoff, ``Retry-After`` and transport retries stay where they were, in the conn
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import heapq
 import itertools
@@ -33,8 +34,13 @@ from .errors import ApiError, ConnectorError
 
 #: How long a batch waits for more items to join it once the first one arrived. A tool
 #: whose records carry their own time stamps can wait longer: the wait costs no accuracy.
+#: The longer waits apply only while the loop is busy (items keep coming); an item alone
+#: (one ``baton run``) waits no more than ``COALESCE_S``.
 COALESCE_S = 0.01
-STAMPED_COALESCE_S = 0.25
+STAMPED_COALESCE_S = 1.0
+CLEANUP_COALESCE_S = 2.0
+#: Items asked for within this many seconds of each other make a loop busy.
+BUSY_WINDOW_S = 2.0
 #: Batches of one tool in flight at once (each still paced by the tool's rate limit).
 MAX_IN_FLIGHT = 4
 
@@ -80,6 +86,7 @@ class BatchLoop(Generic[Item, Result]):
         coalesce_s: float = COALESCE_S,
         max_in_flight: int = MAX_IN_FLIGHT,
         marks: contextvars.ContextVar[bool] | None = None,
+        paced: bool = True,
     ) -> None:
         self.connector = connector
         self.call = call
@@ -88,6 +95,8 @@ class BatchLoop(Generic[Item, Result]):
         self.max_in_flight = max(1, max_in_flight)
         self.max_batch = max(1, max_batch)
         self.marks = marks
+        #: Wait for the tool's rate limiter before forming a batch (items gather meanwhile).
+        self.paced = paced
         self.stats = LoopStats()
         self._queue: list[_Waiting[Item, Result]] = []
         self._seq = itertools.count()
@@ -95,6 +104,12 @@ class BatchLoop(Generic[Item, Result]):
         self._batches: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._asked: collections.deque[float] = collections.deque(maxlen=2)
+
+    def _coalesce(self) -> float:
+        """The full coalescing wait while items keep coming, else the shortest."""
+        busy = len(self._asked) == 2 and self._asked[1] - self._asked[0] <= BUSY_WINDOW_S
+        return self.coalesce_s if busy else min(self.coalesce_s, COALESCE_S)
 
     async def ask(self, item: Item, *, priority: float = 0.0) -> Result:
         """``item``'s answer; raises the ``ConnectorError`` of its batch. Lower ``priority``
@@ -106,6 +121,7 @@ class BatchLoop(Generic[Item, Result]):
         future: asyncio.Future[Result | ConnectorError] = loop.create_future()
         heapq.heappush(self._queue, _Waiting(priority, next(self._seq), item, future))
         self.stats.items += 1
+        self._asked.append(loop.time())
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = loop.create_task(self._dispatch())
         result = await future  # cancelling the caller cancels the future: it is skipped
@@ -117,9 +133,9 @@ class BatchLoop(Generic[Item, Result]):
         slots = self._slots
         assert slots is not None
         while self._queue:
-            await self.sleep(self.coalesce_s)
+            await self.sleep(self._coalesce())
             await slots.acquire()
-            wait = _ready_in(self.connector)
+            wait = _ready_in(self.connector) if self.paced else 0.0
             if wait > 0:  # the rate limit holds: let more items gather meanwhile
                 await self.sleep(wait)
             batch = self._take()
@@ -206,7 +222,7 @@ class Remover(BatchLoop[Removal, int]):
         connector: Connector,
         *,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        coalesce_s: float = STAMPED_COALESCE_S,
+        coalesce_s: float = CLEANUP_COALESCE_S,
         max_in_flight: int = 2,
     ) -> None:
         super().__init__(
@@ -216,6 +232,9 @@ class Remover(BatchLoop[Removal, int]):
             sleep=sleep,
             coalesce_s=coalesce_s,
             max_in_flight=max_in_flight,
+            # Cleanup is not urgent, and an entry's limiter is busy with injections: gather
+            # by time alone, and let each request wait its turn at the limiter.
+            paced=False,
         )
 
     async def remove(self, removal: Removal, *, priority: float = 0.0) -> int:

@@ -287,58 +287,38 @@ class Stripe(Connector):
         self, looks: Sequence[Look], listed: list[int], results: list[LookResult | None]
     ) -> list[int]:
         """Fill ``results`` for the ``listed`` looks from the windowed lists; return the
-        looks those lists did not cover (a list cut short), for the per-record path."""
+        looks those lists did not cover (a list cut short), for the per-record path.
+
+        Invoice looks need only the invoice list: an invoice carries its customer's email
+        and name as they were when it was made (``customer_email``, ``customer_name``), so
+        it is matched by them. The customer list is read only for customer-object looks."""
         uncovered: list[int] = []
-        try:
-            customers, cut = await self.list_since(
-                "/v1/customers", _floor(min(looks[i].since for i in listed) - SKEW_S)
-            )
-        except ConnectorError as exc:
-            for i in listed:
-                results[i] = exc
-            return uncovered
-        invoice_looks: list[tuple[int, list[tuple[StripeObject, str]]]] = []
-        for i in listed:
-            look = looks[i]
-            if cut is not None and _floor(look.since - SKEW_S) <= cut:
-                uncovered.append(i)
+        customer_looks = [i for i in listed if self._object(looks[i].stage) == "customer"]
+        invoice_looks = [i for i in listed if i not in set(customer_looks)]
+        for path, group, project in (
+            ("/v1/customers", customer_looks, _customer),
+            ("/v1/invoices", invoice_looks, _invoice),
+        ):
+            if not group:
                 continue
-            mine = _match(customers, look.record, _floor(look.since - SKEW_S))
-            if self._object(look.stage) == "customer":
+            try:
+                objects, cut = await self.list_since(
+                    path, _floor(min(looks[i].since for i in group) - SKEW_S)
+                )
+            except ConnectorError as exc:
+                for i in group:
+                    results[i] = exc
+                continue
+            for i in group:
+                look = looks[i]
+                start = _floor(look.since - SKEW_S)
+                if cut is not None and start <= cut:
+                    uncovered.append(i)
+                    continue
                 wanted = expected_fields(look.stage)
-                results[i] = [_customer(c, how, wanted) for c, how in mine]
-            elif not mine:
-                results[i] = []
-            else:
-                invoice_looks.append((i, mine))
-        if not invoice_looks:
-            return uncovered
-        try:
-            invoices, cut = await self.list_since(
-                "/v1/invoices", _floor(min(looks[i].since for i, _ in invoice_looks) - SKEW_S)
-            )
-        except ConnectorError as exc:
-            for i, _ in invoice_looks:
-                results[i] = exc
-            return uncovered
-        by_customer: dict[str, list[StripeObject]] = {}
-        for invoice in invoices:
-            cid = _customer_id(invoice)
-            if cid is not None:
-                by_customer.setdefault(cid, []).append(invoice)
-        for i, mine in invoice_looks:
-            look = looks[i]
-            if cut is not None and _floor(look.since - SKEW_S) <= cut:
-                uncovered.append(i)
-                continue
-            wanted = expected_fields(look.stage)
-            start = _floor(look.since - SKEW_S)
-            results[i] = [
-                _invoice(inv, how, wanted)
-                for customer, how in mine
-                for inv in by_customer.get(str(customer["id"]), [])
-                if (_created(inv) or start) >= start
-            ]
+                results[i] = [
+                    project(o, how, wanted) for o, how in _match(objects, look.record, start)
+                ]
         return uncovered
 
     async def cleanup(self, record: TestRecord) -> int:
@@ -777,17 +757,21 @@ def _stamp(out: ObservedRecord, obj: StripeObject) -> None:
 
 
 def _match(
-    customers: list[StripeObject], record: TestRecord, start: int
+    objects: list[StripeObject], record: TestRecord, start: int
 ) -> list[tuple[StripeObject, str]]:
-    """The record's customers among ``customers`` created at ``start`` or later (none can be
-    older than the run's injection; a record email fixed in config is shared by every run):
-    those with its exact email (what the ``email=`` filter finds), else those carrying its
-    marker (what the search found)."""
-    recent = [c for c in customers if (_created(c) or start) >= start]
-    by_email = [(c, "email") for c in recent if c.get("email") == record.email]
+    """The record's customers (or invoices) among ``objects`` created at ``start`` or later
+    (none can be older than the run's injection; a record email fixed in config is shared by
+    every run): those with its exact email (what the ``email=`` filter finds; an invoice's
+    ``customer_email``), else those carrying its marker (what the search found)."""
+    recent = [o for o in objects if (_created(o) or start) >= start]
+    by_email = [(o, "email") for o in recent if _email_of(o) == record.email]
     if by_email:
         return by_email
-    return [(c, "marker") for c in recent if _is_ours(c, record)]
+    return [(o, "marker") for o in recent if _is_ours(o, record)]
+
+
+def _email_of(obj: StripeObject) -> Any:
+    return obj.get("customer_email") if obj.get("object") == "invoice" else obj.get("email")
 
 
 def _customer_id(invoice: StripeObject) -> str | None:
@@ -833,15 +817,19 @@ def _invoice_is_ours(invoice: StripeObject, record: TestRecord) -> bool:
 
 
 def _is_ours(customer: StripeObject, record: TestRecord) -> bool:
-    if str(customer.get("email") or "").casefold() == record.email.casefold():
+    """Whether a customer (or an invoice, by its customer's email and name) carries the
+    record's email or marker."""
+    if str(_email_of(customer) or "").casefold() == record.email.casefold():
         return True
     marker = record.marker.casefold()
     return any(marker in t.casefold() for t in _texts(customer))
 
 
 def _texts(customer: StripeObject) -> list[str]:
-    """Where a customer may carry a marker: email, name, description, metadata values."""
+    """Where a customer may carry a marker: email, name, description, metadata values (and
+    an invoice: its customer's email and name, its description and metadata)."""
     texts = [customer.get("email"), customer.get("name"), customer.get("description")]
+    texts += [customer.get("customer_email"), customer.get("customer_name")]
     meta = customer.get("metadata")
     if isinstance(meta, dict):
         texts += list(meta.values())
