@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .connectors import Connector, Look, ObservedRecord, Removal
+from .connectors._http import CLEANING
 from .errors import ApiError, ConnectorError
 
 #: How long a batch waits for more items to join it once the first one arrived. A tool
@@ -233,8 +234,9 @@ class Remover(BatchLoop[Removal, int]):
             coalesce_s=coalesce_s,
             max_in_flight=max_in_flight,
             # Cleanup is not urgent, and an entry's limiter is busy with injections: gather
-            # by time alone, and let each request wait its turn at the limiter.
+            # by time alone, and let each request wait at the limiter behind observations.
             paced=False,
+            marks=CLEANING,
         )
 
     async def remove(self, removal: Removal, *, priority: float = 0.0) -> int:

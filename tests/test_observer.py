@@ -150,3 +150,28 @@ def test_looks_wait_for_the_rate_limit_and_gather_meanwhile() -> None:
     run(main())
     assert 0.5 in waits
     assert conn.batches == [["bt000000", "bt000001", "bt000002"]]
+
+
+def test_cleanups_wait_behind_observations_at_a_tools_rate_limit() -> None:
+    from probes.connectors._http import RateLimiter
+
+    limiter = RateLimiter(20.0, burst=1.0)
+    order: list[str] = []
+
+    async def take(name: str, *, low: bool) -> None:
+        await limiter.acquire(low=low)
+        order.append(name)
+
+    async def main() -> None:
+        await limiter.acquire()  # the bucket is empty now
+        await asyncio.gather(
+            take("cleanup-1", low=True),
+            take("cleanup-2", low=True),
+            take("look-1", low=False),
+            take("look-2", low=False),
+        )
+
+    run(main())
+    assert order[:2] == ["look-1", "look-2"]
+    assert sorted(order[2:]) == ["cleanup-1", "cleanup-2"]
+    assert limiter.ready_in() > 0  # every request took its token

@@ -16,6 +16,7 @@ a cleanup that found nothing to remove.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,6 +37,9 @@ from tenacity.wait import wait_base
 
 from ..errors import ApiError, AuthError, BadUrl, RateLimited, Unreachable
 from . import _timing
+
+#: True inside a cleanup batch: its requests wait behind every observation at the limiter.
+CLEANING: contextvars.ContextVar[bool] = contextvars.ContextVar("baton_cleaning", default=False)
 
 #: Retry-After values above this are not waited for inside one request: the run's
 #: polling picks it up later instead of blocking.
@@ -89,6 +93,8 @@ class RateLimiter:
         self.clock = clock
         self.updated = clock()
         self._lock = asyncio.Lock()
+        #: Requests of normal priority waiting for (or holding) the lock.
+        self._urgent = 0
 
     def ready_in(self) -> float:
         """Seconds until a request may go (0: one may go now); takes nothing."""
@@ -96,7 +102,22 @@ class RateLimiter:
         tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, low: bool = False) -> None:
+        """Take one request's worth; waits for it. ``low`` (cleanups) yields to every
+        request of normal priority waiting (observations), so a burst's cleanups never
+        hold back the looks of runs still in flight."""
+        if low:
+            while self._urgent:
+                await asyncio.sleep(1 / self.rate)
+        else:
+            self._urgent += 1
+        try:
+            await self._take()
+        finally:
+            if not low:
+                self._urgent -= 1
+
+    async def _take(self) -> None:
         async with self._lock:
             while True:
                 now = self.clock()
@@ -240,7 +261,7 @@ class ToolHttp:
     ) -> httpx.Response:
         if self.limiter is not None:
             queued_from = time.monotonic()
-            await self.limiter.acquire()
+            await self.limiter.acquire(low=CLEANING.get())
             _timing.note_queued(time.monotonic() - queued_from)
         _timing.note_sent()
         headers = {**self.headers, **kwargs.pop("headers", {})}
