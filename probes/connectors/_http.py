@@ -106,26 +106,30 @@ class RateLimiter:
         """Take one request's worth; waits for it. ``low`` (cleanups) yields to every
         request of normal priority waiting (observations), so a burst's cleanups never
         hold back the looks of runs still in flight."""
-        if low:
-            while self._urgent:
-                await asyncio.sleep(1 / self.rate)
-        else:
+        if not low:
             self._urgent += 1
         try:
-            await self._take()
+            while True:
+                while low and self._urgent:
+                    await asyncio.sleep(1 / self.rate)
+                if await self._take(low):
+                    return
         finally:
             if not low:
                 self._urgent -= 1
 
-    async def _take(self) -> None:
+    async def _take(self, low: bool) -> bool:
+        """One token, in turn (FIFO); False when a ``low`` request must yield first."""
         async with self._lock:
             while True:
+                if low and self._urgent:
+                    return False
                 now = self.clock()
                 self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
                 self.updated = now
                 if self.tokens >= 1:
                     self.tokens -= 1
-                    return
+                    return True
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
