@@ -14,6 +14,7 @@ a task per run: deadlines of hours cost nothing while nothing is due.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import difflib
 import json
@@ -603,11 +604,13 @@ class Engine:
             row.origin_ts is not None and now >= row.origin_ts + stage.settle_s
         )
         thorough = final or (not seen and now >= row.deadline_ts)
+        asked = now
+        look = self._look(ctx, row, thorough=thorough, deciding=deciding or thorough)
+        # A record that came into being by then has settled when this look is answered:
+        # the connector looks for its duplicates, and the engine may judge it on this look.
+        look = dataclasses.replace(look, settled_before=asked - stage.settle_s)
         try:
-            observed = await self.observer(stage.tool).look(
-                self._look(ctx, row, thorough=thorough, deciding=deciding or thorough),
-                priority=row.deadline_ts,
-            )
+            observed = await self.observer(stage.tool).look(look, priority=row.deadline_ts)
         except ConnectorError as exc:
             row.last_error = str(exc)
             now = self.clock()
@@ -649,7 +652,7 @@ class Engine:
                 self._wake_children(ctx, row)
             start = row.arrived_ts if row.arrived_ts is not None else row.first_seen_ts
             settle_end = start + stage.settle_s
-            if (now >= settle_end and (deciding or thorough)) or final:
+            if final or (thorough and now >= settle_end) or (deciding and asked >= settle_end):
                 self._decide_found(ctx, row, observed)
                 self._wake_children(ctx, row)
             else:

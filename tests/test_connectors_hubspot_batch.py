@@ -430,3 +430,25 @@ async def test_deciding_looks_search_twins_only_where_found_and_never_the_marker
     assert [r.url.path for r in api.requests] == [BATCH, SEARCH]
     assert body(api.requests[1])["filterGroups"][0]["filters"][0]["values"] == [a.email]
     assert out == [[flat(ada, "email"), flat(twin, "email")], []]
+
+
+@pytest.mark.anyio
+async def test_duplicates_are_searched_only_for_contacts_whose_settle_window_passed() -> None:
+    a, b = records(2)
+    created = 1_772_877_600.0  # 2026-03-07T10:00:00Z, the contacts' createdAt
+    settled = contact("512", email=a.email)
+    fresh = contact("600", email=b.email)
+    api = (
+        FakeApi()
+        .on("POST", BATCH, batch_answer(settled, fresh))
+        .on("POST", SEARCH, results(settled))
+    )
+    looks = [
+        Look(a, STAGE, since=NOW, deciding=True, settled_before=created),  # settled: search
+        Look(b, STAGE, since=NOW, deciding=True, settled_before=created - 0.5),  # too fresh
+    ]
+    async with connect(CRM, api) as crm:
+        out = await crm.observe_batch(looks)
+    assert [r.url.path for r in api.requests] == [BATCH, SEARCH]
+    assert body(api.requests[1])["filterGroups"][0]["filters"][0]["values"] == [a.email]
+    assert out == [[flat(settled, "email")], [flat(fresh, "email")]]

@@ -46,6 +46,10 @@ class Look:
     #: (duplicates the direct read cannot show). Cheaper than ``thorough``: nothing is
     #: searched for where nothing was found.
     deciding: bool = False
+    #: With ``deciding``: the engine judges a found record on this look only if it came into
+    #: being at or before this Unix time (its settle window has passed), so duplicates need
+    #: searching only for such records. ``None``: for every found record.
+    settled_before: float | None = None
 
 
 #: What ``observe_batch`` gives for one look: its records, or why it could not look.

@@ -298,7 +298,7 @@ class HubSpot(Connector):
         twin_looks = [
             i
             for i, look in enumerate(looks)
-            if (look.thorough or look.deciding) and failed[i] is None and found[i]
+            if failed[i] is None and found[i] and (look.thorough or _settled(look, found[i]))
         ]
         if twin_looks:
             props = dedupe([p for i in twin_looks for p in own[i]])
@@ -490,6 +490,18 @@ class HubSpot(Connector):
             )
             removed += resp.status_code != 404
         return removed
+
+
+def _settled(look: Look, found: dict[str, tuple[Contact, str]]) -> bool:
+    """Whether the engine may judge this look's contact now (``deciding``, and it was
+    created before ``settled_before``), so its duplicates must be found."""
+    if not look.deciding:
+        return False
+    if look.settled_before is None:
+        return True
+    created = [epoch(c.get("createdAt")) for c, _ in found.values()]
+    stamps = [t for t in created if t is not None]
+    return not stamps or min(stamps) <= look.settled_before
 
 
 def _flat(contact: Contact, matched_by: str) -> ObservedRecord:
