@@ -294,7 +294,8 @@ class Stripe(Connector):
         it is matched by them. The customer list is read only for customer-object looks."""
         uncovered: list[int] = []
         customer_looks = [i for i in listed if self._object(looks[i].stage) == "customer"]
-        invoice_looks = [i for i in listed if i not in set(customer_looks)]
+        is_customer = set(customer_looks)
+        invoice_looks = [i for i in listed if i not in is_customer]
         for path, group, project in (
             ("/v1/customers", customer_looks, _customer),
             ("/v1/invoices", invoice_looks, _invoice),
@@ -309,6 +310,11 @@ class Stripe(Connector):
                 for i in group:
                     results[i] = exc
                 continue
+            # Index by email once: a round may match a thousand looks against a thousand
+            # objects; only a look with nothing under its email scans for its marker.
+            by_email: dict[Any, list[StripeObject]] = {}
+            for obj in objects:
+                by_email.setdefault(_email_of(obj), []).append(obj)
             for i in group:
                 look = looks[i]
                 start = _floor(look.since - SKEW_S)
@@ -316,8 +322,11 @@ class Stripe(Connector):
                     uncovered.append(i)
                     continue
                 wanted = expected_fields(look.stage)
+                candidates = by_email.get(look.record.email, [])
+                if not any((_created(o) or start) >= start for o in candidates):
+                    candidates = objects
                 results[i] = [
-                    project(o, how, wanted) for o, how in _match(objects, look.record, start)
+                    project(o, how, wanted) for o, how in _match(candidates, look.record, start)
                 ]
         return uncovered
 
