@@ -537,7 +537,7 @@ class Engine:
         """The observation loop of ``tool``, shared by every run of this engine."""
         obs = self._observers.get(tool)
         if obs is None:
-            obs = Observer(self._connector(tool), sleep=self.sleep)
+            obs = Observer(self._connector(tool), sleep=self.sleep, clock=self.clock)
             self._observers[tool] = obs
         return obs
 
@@ -604,13 +604,15 @@ class Engine:
             row.origin_ts is not None and now >= row.origin_ts + stage.settle_s
         )
         thorough = final or (not seen and now >= row.deadline_ts)
-        asked = now
         look = self._look(ctx, row, thorough=thorough, deciding=deciding or thorough)
-        # A record that came into being by then has settled when this look is answered:
-        # the connector looks for its duplicates, and the engine may judge it on this look.
-        look = dataclasses.replace(look, settled_before=asked - stage.settle_s)
+        # A record that came into being before its batch is formed, less the settle window,
+        # has settled: the connector looks for its duplicates, and the engine may judge it
+        # on this look (``asked``: when the batch was formed).
+        look = dataclasses.replace(look, settled_before=now - stage.settle_s)
         try:
-            observed = await self.observer(stage.tool).look(look, priority=row.deadline_ts)
+            observed, asked = await self.observer(stage.tool).look_timed(
+                look, priority=row.deadline_ts
+            )
         except ConnectorError as exc:
             row.last_error = str(exc)
             now = self.clock()

@@ -23,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import dataclasses
 import heapq
 import itertools
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -59,6 +61,8 @@ class _Waiting(Generic[Item, Result]):
     seq: int
     item: Item = field(compare=False)
     future: asyncio.Future[Result | ConnectorError] = field(compare=False)
+    #: When its batch was formed (the loop's clock): what the answer is as of.
+    formed_at: float = field(default=0.0, compare=False)
 
 
 @dataclass
@@ -88,10 +92,12 @@ class BatchLoop(Generic[Item, Result]):
         max_in_flight: int = MAX_IN_FLIGHT,
         marks: contextvars.ContextVar[bool] | None = None,
         paced: bool = True,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.connector = connector
         self.call = call
         self.sleep = sleep
+        self.clock = clock
         self.coalesce_s = coalesce_s
         self.max_in_flight = max(1, max_in_flight)
         self.max_batch = max(1, max_batch)
@@ -115,12 +121,21 @@ class BatchLoop(Generic[Item, Result]):
     async def ask(self, item: Item, *, priority: float = 0.0) -> Result:
         """``item``'s answer; raises the ``ConnectorError`` of its batch. Lower ``priority``
         goes first (the engine passes the stage's deadline)."""
+        return (await self.ask_timed(item, priority=priority))[0]
+
+    def prepare(self, item: Item, formed_at: float) -> Item:
+        """The item as its batch sends it (a hook: the observer stamps looks)."""
+        return item
+
+    async def ask_timed(self, item: Item, *, priority: float = 0.0) -> tuple[Result, float]:
+        """``item``'s answer and when its batch was formed (what the answer is as of)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests, a restarted bot): start afresh
             self._loop, self._queue, self._dispatcher, self._batches = loop, [], None, set()
             self._slots = asyncio.Semaphore(self.max_in_flight)
         future: asyncio.Future[Result | ConnectorError] = loop.create_future()
-        heapq.heappush(self._queue, _Waiting(priority, next(self._seq), item, future))
+        waiting = _Waiting(priority, next(self._seq), item, future)
+        heapq.heappush(self._queue, waiting)
         self.stats.items += 1
         self._asked.append(loop.time())
         if self._dispatcher is None or self._dispatcher.done():
@@ -128,7 +143,7 @@ class BatchLoop(Generic[Item, Result]):
         result = await future  # cancelling the caller cancels the future: it is skipped
         if isinstance(result, ConnectorError):
             raise result
-        return result
+        return result, waiting.formed_at
 
     async def _dispatch(self) -> None:
         slots = self._slots
@@ -151,9 +166,12 @@ class BatchLoop(Generic[Item, Result]):
 
     def _take(self) -> list[_Waiting[Item, Result]]:
         batch: list[_Waiting[Item, Result]] = []
+        now = self.clock()
         while self._queue and len(batch) < self.max_batch:
             waiting = heapq.heappop(self._queue)
             if not waiting.future.done():
+                waiting.formed_at = now
+                waiting.item = self.prepare(waiting.item, now)
                 batch.append(waiting)
         return batch
 
@@ -196,6 +214,7 @@ class Observer(BatchLoop[Look, list[ObservedRecord]]):
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         coalesce_s: float | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if coalesce_s is None:
             stamped = getattr(connector, "stamps_arrival", False)
@@ -208,11 +227,24 @@ class Observer(BatchLoop[Look, list[ObservedRecord]]):
             coalesce_s=coalesce_s,
             max_in_flight=max_in_flight,
             marks=OBSERVING,
+            clock=clock,
         )
 
     async def look(self, look: Look, *, priority: float = 0.0) -> list[ObservedRecord]:
         """The records the tool holds for ``look``."""
         return await self.ask(look, priority=priority)
+
+    async def look_timed(
+        self, look: Look, *, priority: float = 0.0
+    ) -> tuple[list[ObservedRecord], float]:
+        """The records, and when the batch that asked for them was formed."""
+        return await self.ask_timed(look, priority=priority)
+
+    def prepare(self, item: Look, formed_at: float) -> Look:
+        """A deciding look judges what had settled when its batch is formed."""
+        if item.settled_before is None:
+            return item
+        return dataclasses.replace(item, settled_before=formed_at - item.stage.settle_s)
 
 
 class Remover(BatchLoop[Removal, int]):
