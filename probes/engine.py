@@ -228,7 +228,7 @@ class Engine:
 
         async def report(row: StageRow) -> None:
             if on_progress is not None:
-                await on_progress(self._stage_result(ctx.wf, row))
+                await on_progress(self._localised_result(ctx, row))
 
         async def watch(row: StageRow) -> None:
             while row.state != DONE:
@@ -702,6 +702,14 @@ class Engine:
                     ),
                 )
         self._done(row, findings, latency=latency)
+
+    def _localised_result(self, ctx: _RunContext, row: StageRow) -> StageResult:
+        """``row``'s result as the final report will show it: a consequence of an upstream
+        break reads as one while the run is still going (an upstream is always decided
+        before the stages after it)."""
+        results = [self._stage_result(ctx.wf, r) for r in ctx.rows.values()]
+        localised, _ = diagnosis.localise(ctx.wf, results)
+        return next((r for r in localised if r.name == row.name), self._stage_result(ctx.wf, row))
 
     def _stage_result(self, wf: WorkflowConfig, row: StageRow) -> StageResult:
         return StageResult(

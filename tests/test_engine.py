@@ -606,3 +606,18 @@ def test_a_wrong_url_is_could_not_check_at_once_not_missing(world: Clock) -> Non
     assert all(s.status == "unreachable" for s in result.stages[1:])
     assert "base_url" in result.stages[1].findings[0].message
     assert world.now - start < 10  # decided at once, not after deadline and grace
+
+
+def test_progress_reports_a_consequence_as_one_while_the_run_goes_on(world: Clock) -> None:
+    healthy()
+    del World.plan["crm"]
+    del World.plan["billing"]
+    seen: dict[str, Any] = {}
+
+    async def progress(stage: Any) -> None:
+        seen[stage.name] = stage
+
+    result = drive(world, engine_for(world).run("lead", on_progress=progress))
+    assert result.verdict == Verdict.LEAK
+    assert seen["billing"].consequence_of == "Form → CRM"
+    assert seen["crm"].consequence_of is None and seen["crm"].status == "missing"
