@@ -11,7 +11,7 @@ of method ``"upload"``), and ``files.completeUploadExternal`` shares them in ``f
 (channel, ``thread_ts``, title, bytes) and adds a file message to the thread.
 
 ``spec_violations(call)`` checks one recorded call against the Slack Web API OpenAPI 2.0
-spec in ``../shared/specs/slack.web.v2.json``.
+spec kept in ``tests/specs/slack.web.v2.json``.
 
     async with SlackStandIn(token="xoxb-test") as slack:
         client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
@@ -28,13 +28,13 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
+from _specs import SPECS, load_json
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "specs" / "slack.web.v2.json"
+SPEC_PATH = SPECS / "slack.web.v2.json"
 
 
 @dataclass
@@ -420,7 +420,7 @@ def slash_body(text: str, **fields: str) -> bytes:
 
 @cache
 def load_spec() -> dict[str, Any]:
-    return json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    return load_json(SPEC_PATH.name)
 
 
 #: Slack's JSON bodies carry ``blocks`` and ``attachments`` as arrays; in form bodies (what

@@ -4,19 +4,18 @@ document accepts; Stripe's sends only documented parameters."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import httpx
 import pytest
+from _specs import stripe_resources
 from test_connectors_specs import (
     ADA,
     CONTACTS,
     CRM,
     HUBSPOT,
     RECORD,
-    SPECS,
     STRIPE_PARAMS,
     SWAPPED,
     RecordingApi,
@@ -82,7 +81,7 @@ async def test_hubspot_cleanup_round_conforms() -> None:
 
 @pytest.mark.anyio
 async def test_stripe_cleanup_round_sends_only_documented_parameters() -> None:
-    fixtures = json.loads((SPECS / "stripe.fixtures3.json").read_text())["resources"]
+    fixtures = stripe_resources()
     now = int(time.time())
     customer = {**fixtures["customer"], "email": RECORD.email, "created": now}
     invoice = {**fixtures["invoice"], "customer": customer["id"], "created": now}

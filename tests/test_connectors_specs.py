@@ -1,20 +1,19 @@
 """Spec conformance: what the connectors send is what the vendors' published OpenAPI documents
 accept, and the canned answers the tests parse are shaped like the real ones.
 
-The documents live next to the checkout (``<workspace>/shared/specs``, see its README). HubSpot
+The documents are kept in ``tests/specs/`` (see its README), loaded through ``_specs``. HubSpot
 CRM contacts is OpenAPI 3.0, SendGrid Email Activity 3.1. Stripe has no OpenAPI file here: its
 parameter names are checked against its API reference, quoted below.
 """
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _specs import load_json, stripe_resources
 from jsonschema_path import SchemaPath
 from openapi_core import (
     V30RequestValidator,
@@ -34,14 +33,6 @@ from probes.config import Expectation, StageConfig, ToolConfig
 from probes.connectors import Look
 from probes.connectors._testing import FakeApi, connect
 from probes.record import make_record
-
-SPECS = Path(__file__).parents[2] / "shared" / "specs"
-if not (SPECS / "hubspot.crm.contacts.v3.json").exists():
-    pytest.skip(
-        f"vendor OpenAPI documents not found in {SPECS} (they sit beside the checkout, in "
-        "shared/specs)",
-        allow_module_level=True,
-    )
 
 RECORD = make_record("bt7k2xq9")
 
@@ -121,7 +112,7 @@ class _Security(SecurityProviderFactory):
 
 @cache
 def spec(name: str) -> SchemaPath:
-    return SchemaPath.from_dict(json.loads((SPECS / name).read_text()))
+    return SchemaPath.from_dict(load_json(name))
 
 
 def check(api: RecordingApi, name: str, *, v31: bool = False) -> list[str]:
@@ -422,7 +413,7 @@ STRIPE_PARAMS = {
 
 @pytest.mark.anyio
 async def test_stripe_sends_only_documented_parameters() -> None:
-    fixtures = json.loads((SPECS / "stripe.fixtures3.json").read_text())["resources"]
+    fixtures = stripe_resources()
     customer = {**fixtures["customer"], "email": RECORD.email}
     invoice = {**fixtures["invoice"], "status": "open"}
 
@@ -458,7 +449,7 @@ async def test_stripe_batch_sends_only_documented_parameters() -> None:
     ``starting_after``; nothing else."""
     import time
 
-    fixtures = json.loads((SPECS / "stripe.fixtures3.json").read_text())["resources"]
+    fixtures = stripe_resources()
     now = int(time.time())
     invoice = {**fixtures["invoice"], "customer_email": RECORD.email, "created": now}
 

@@ -1,19 +1,17 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _specs import stripe_resources
 
 from probes.config import Expectation, StageConfig, ToolConfig
 from probes.connectors._testing import FakeApi, connect
 from probes.errors import ApiError, AuthError, ConfigError, Unreachable
 from probes.record import make_record
 
-FIXTURES = Path(__file__).parents[2] / "shared" / "specs" / "stripe.fixtures3.json"
 RECORD = make_record("bt7k2xq9")
 BILLING = ToolConfig(name="billing", type="stripe", credentials={"token": "sk_test_123"})
 STAGE = StageConfig(
@@ -26,10 +24,7 @@ CUS = "cus_QXg1o8vcGmoR32"
 
 @pytest.fixture(scope="module")
 def resources() -> dict[str, Any]:
-    if not FIXTURES.exists():
-        pytest.skip(f"Stripe fixtures not found at {FIXTURES} (the shared/specs checkout)")
-    data: dict[str, Any] = json.loads(FIXTURES.read_text())["resources"]
-    return data
+    return stripe_resources()
 
 
 def fixture(resources: dict[str, Any], kind: str, /, **changes: Any) -> dict[str, Any]:

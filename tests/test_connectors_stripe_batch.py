@@ -6,15 +6,14 @@ record; a 404 on a list is a wrong URL."""
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _specs import stripe_resources
 
 from probes.config import Expectation, StageConfig, ToolConfig
 from probes.connectors import Look
@@ -24,7 +23,6 @@ from probes.connectors.stripe import _customer, _invoice
 from probes.errors import BadUrl, Unreachable
 from probes.record import TestRecord, make_record
 
-FIXTURES = Path(__file__).parents[2] / "shared" / "specs" / "stripe.fixtures3.json"
 BILLING = ToolConfig(name="billing", type="stripe", credentials={"token": "sk_test_123"})
 INVOICE_STAGE = StageConfig(
     name="invoice",
@@ -40,10 +38,7 @@ INVOICE_WANTED = ["amount_due", "account_country"]
 
 @pytest.fixture(scope="module")
 def resources() -> dict[str, Any]:
-    if not FIXTURES.exists():
-        pytest.skip(f"Stripe fixtures not found at {FIXTURES} (the shared/specs checkout)")
-    data: dict[str, Any] = json.loads(FIXTURES.read_text())["resources"]
-    return data
+    return stripe_resources()
 
 
 def make(resources: dict[str, Any], kind: str, /, **changes: Any) -> dict[str, Any]:

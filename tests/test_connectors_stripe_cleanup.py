@@ -7,15 +7,14 @@ touched."""
 from __future__ import annotations
 
 import copy
-import json
 import re
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _specs import stripe_resources
 
 from probes.config import ToolConfig
 from probes.connectors import Removal
@@ -24,7 +23,6 @@ from probes.connectors._testing import FakeApi, connect
 from probes.errors import ApiError, BadUrl, Unreachable
 from probes.record import TestRecord, make_record
 
-FIXTURES = Path(__file__).parents[2] / "shared" / "specs" / "stripe.fixtures3.json"
 BILLING = ToolConfig(name="billing", type="stripe", credentials={"token": "sk_test_123"})
 WRONG = ToolConfig(
     name="billing",
@@ -36,10 +34,7 @@ WRONG = ToolConfig(
 
 @pytest.fixture(scope="module")
 def resources() -> dict[str, Any]:
-    if not FIXTURES.exists():
-        pytest.skip(f"Stripe fixtures not found at {FIXTURES} (the shared/specs checkout)")
-    data: dict[str, Any] = json.loads(FIXTURES.read_text())["resources"]
-    return data
+    return stripe_resources()
 
 
 def _error(status: int, message: str, code: str | None = None) -> httpx.Response:

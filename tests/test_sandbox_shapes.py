@@ -1,29 +1,24 @@
-"""The stand-ins answer in the vendors' own shapes: checked against the published specs in
-``/work/shared/specs`` (HubSpot and SendGrid OpenAPI files, Stripe's example objects)."""
+"""The stand-ins answer in the vendors' own shapes: checked against the published specs kept in
+``tests/specs/`` (HubSpot and SendGrid OpenAPI files, Stripe's example objects)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _specs import load_json
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 
 from probes.sandbox import Sandbox
 
-SPECS = Path("/work/shared/specs")
 AUTH = {"Authorization": "Bearer test-token"}
 EMAIL = "probe+bt1a2b3c@example.com"
 
-pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason="vendor specs not available")
-
 
 def _load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((SPECS / name).read_text())
-    return data
+    return load_json(name)
 
 
 @pytest.fixture(scope="module")
