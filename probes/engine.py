@@ -836,10 +836,11 @@ def _arrival(observed: list[dict[str, Any]], origin: float, first_seen: float) -
 
     ``_created_ts`` is the creation time; ``_seen_by_ts`` a time by which the tool says the
     record existed (e.g. SendGrid's last event). A coarse stamp (``_stamp_resolution_s``: 1
-    for Stripe's whole-second ``created``) means "within that second", so the middle of what
-    is left of it is taken. A stamp more
-    than ``SKEW_S`` outside the window is another clock's mistake, and Baton's own sighting
-    is used instead. Checks held back by rate limits or backoff never make a record late."""
+    for Stripe's whole-second ``created``) only says "within that second": the record is
+    placed at the earliest moment the stamp and the handoff allow, so a coarse clock never
+    makes an on-time record late. A stamp more than ``SKEW_S`` outside the window is another
+    clock's mistake, and Baton's own sighting is used instead. Checks held back by rate
+    limits or backoff never make a record late."""
     for key in ("_created_ts", "_seen_by_ts"):
         stamps = [
             float(r[key]) for r in observed if isinstance(r.get(key), int | float) and key in r
@@ -850,11 +851,6 @@ def _arrival(observed: list[dict[str, Any]], origin: float, first_seen: float) -
         stamp = min(stamps)
         if not origin - SKEW_S <= stamp <= first_seen + SKEW_S:
             continue
-        resolution = max((float(r.get("_stamp_resolution_s") or 0) for r in observed), default=0.0)
-        top = stamp + min(max(resolution, 0.0), 60.0)
-        low, high = max(stamp, origin), min(top, first_seen)
-        if low <= high:
-            return (low + high) / 2
         return min(max(stamp, origin), first_seen)
     return max(first_seen, origin)
 

@@ -621,3 +621,18 @@ def test_progress_reports_a_consequence_as_one_while_the_run_goes_on(world: Cloc
     assert result.verdict == Verdict.LEAK
     assert seen["billing"].consequence_of == "Form → CRM"
     assert seen["crm"].consequence_of is None and seen["crm"].status == "missing"
+
+
+def test_arrival_is_the_earliest_moment_the_tools_stamp_allows() -> None:
+    from probes.engine import _arrival
+
+    origin, seen = 1000.4, 1003.0
+    # Stripe's whole-second created=1000 means "between 1000 and 1001": not before the
+    # handoff at 1000.4, so 1000.4 (an on-time record is never made late by a coarse clock).
+    assert _arrival([{"_created_ts": 1000, "_stamp_resolution_s": 1}], origin, seen) == 1000.4
+    assert _arrival([{"_created_ts": 1001.25}], origin, seen) == 1001.25  # a fine stamp
+    assert _arrival([{"_created_ts": 1002.0}, {"_created_ts": 1001.0}], origin, seen) == 1001.0
+    assert _arrival([{"_seen_by_ts": 1001.5}], origin, seen) == 1001.5
+    assert _arrival([{"_created_ts": 1009.0}], origin, seen) == seen  # another clock: skewed
+    assert _arrival([{"_created_ts": float("nan")}], origin, seen) == seen
+    assert _arrival([{}], origin, seen) == seen
