@@ -834,11 +834,11 @@ def _arrival(observed: list[dict[str, Any]], origin: float, first_seen: float) -
     """When the record came into being in its tool: between the handoff and when Baton first
     saw it, placed by the tool's own timestamps where its API gives them.
 
-    ``_created_ts`` is the creation time; ``_seen_by_ts`` a time by which the tool says the
-    record existed (e.g. SendGrid's last event). A coarse stamp (``_stamp_resolution_s``: 1
-    for Stripe's whole-second ``created``) only says "within that second": the record is
-    placed at the earliest moment the stamp and the handoff allow, so a coarse clock never
-    makes an on-time record late. A stamp more than ``SKEW_S`` outside the window is another
+    ``_created_ts`` is the creation time. A coarse one (``_stamp_resolution_s``: 1 for
+    Stripe's whole-second ``created``) only says "within that second": the record is placed
+    at the earliest moment the stamp and the handoff allow, so a coarse clock never makes an
+    on-time record late. ``_seen_by_ts`` is the time of an event of the record's (SendGrid's
+    last event): it came into being about then, in the middle of the stamp's second. A stamp more than ``SKEW_S`` outside the window is another
     clock's mistake, and Baton's own sighting is used instead. Checks held back by rate
     limits or backoff never make a record late."""
     for key in ("_created_ts", "_seen_by_ts"):
@@ -851,8 +851,18 @@ def _arrival(observed: list[dict[str, Any]], origin: float, first_seen: float) -
         stamp = min(stamps)
         if not origin - SKEW_S <= stamp <= first_seen + SKEW_S:
             continue
+        if key == "_seen_by_ts":  # an event of the record's: it came into being about then
+            resolution = max((_resolution(r) for r in observed), default=0.0)
+            stamp += resolution / 2
         return min(max(stamp, origin), first_seen)
     return max(first_seen, origin)
+
+
+def _resolution(record: dict[str, Any]) -> float:
+    value = record.get("_stamp_resolution_s")
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0
+    return min(max(float(value), 0.0), 60.0)
 
 
 def _cleans_up(connector: Connector) -> bool:

@@ -633,6 +633,8 @@ def test_arrival_is_the_earliest_moment_the_tools_stamp_allows() -> None:
     assert _arrival([{"_created_ts": 1001.25}], origin, seen) == 1001.25  # a fine stamp
     assert _arrival([{"_created_ts": 1002.0}, {"_created_ts": 1001.0}], origin, seen) == 1001.0
     assert _arrival([{"_seen_by_ts": 1001.5}], origin, seen) == 1001.5
+    whole = {"_seen_by_ts": 1001, "_stamp_resolution_s": 1}  # an event within that second
+    assert _arrival([whole], origin, seen) == 1001.5
     assert _arrival([{"_created_ts": 1009.0}], origin, seen) == seen  # another clock: skewed
     assert _arrival([{"_created_ts": float("nan")}], origin, seen) == seen
     assert _arrival([{}], origin, seen) == seen
