@@ -838,9 +838,10 @@ def _arrival(observed: list[dict[str, Any]], origin: float, first_seen: float) -
     Stripe's whole-second ``created``) only says "within that second": the record is placed
     at the earliest moment the stamp and the handoff allow, so a coarse clock never makes an
     on-time record late. ``_seen_by_ts`` is the time of an event of the record's (SendGrid's
-    last event): it came into being about then, in the middle of the stamp's second. A stamp more than ``SKEW_S`` outside the window is another
-    clock's mistake, and Baton's own sighting is used instead. Checks held back by rate
-    limits or backoff never make a record late."""
+    last event): it came into being about then, in the middle of the stamp's second. A
+    stamp more than ``SKEW_S`` outside the window is another clock's mistake, and Baton's
+    own sighting is used instead. Checks held back by rate limits or backoff never make a
+    record late."""
     for key in ("_created_ts", "_seen_by_ts"):
         stamps = [
             float(r[key]) for r in observed if isinstance(r.get(key), int | float) and key in r
