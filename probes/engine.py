@@ -182,12 +182,19 @@ class Engine:
             started_ts=now,
             stages=rows,
             cleanup_tools=tools,
+            lease_owner=self.owner,
+            lease_until=now + LEASE_S,
         )
         self.store.claim(run_id, self.owner, now=now, lease_s=LEASE_S)
         entry = rows[0]
         with RequestTiming.collect(self.clock) as timing:
             try:
                 await self._connector(wf.entry.tool).inject(record, wf.entry)
+            except asyncio.CancelledError:
+                # Ctrl-C or shutdown mid-injection: the record may be in the tools; let the
+                # next `baton resume` or `baton cleanup` take the run at once.
+                self.store.release(run_id, self.owner)
+                raise
             except ConnectorError as exc:
                 finding = diagnosis.unreachable_finding(
                     seam=wf.seam(wf.entry), where=wf.entry.display, error=str(exc)
@@ -384,24 +391,54 @@ class Engine:
         ]
 
     async def cleanup_pending(self) -> int:
-        """Retry every cleanup not yet done (from crashed or failed runs); return removed."""
+        """Retry every cleanup not yet done (from crashed or failed runs); return removed.
+
+        A run still marked active that no live process watches (its process died, or was
+        stopped, possibly mid-injection) is closed as interrupted first, which cleans it up:
+        a record that may have been injected never waits for someone to run `baton resume`.
+        Runs are cleaned together, so their removals share each tool's batches."""
+        now = self.clock()
+        closing = [
+            run
+            for run in self.store.active_runs()
+            if run.get("lease_owner") != self.owner
+            and self._abandoned(run, now)
+            and self.store.claim(run["id"], self.owner, now=now, lease_s=LEASE_S)
+        ]
+        before_closed = {
+            run["id"]: sum(r["removed"] or 0 for r in self.store.cleanup_rows(run["id"]))
+            for run in closing
+        }
         removed = 0
-        by_run: dict[str, list[dict[str, Any]]] = {}
-        for row in self.store.pending_cleanup():
-            by_run.setdefault(row["run_id"], []).append(row)
-        for run_id in by_run:
+        for result in await asyncio.gather(*(self._close_interrupted(r) for r in closing)):
+            removed += result.cleanup.removed - before_closed[result.run_id]
+
+        async def retry(run_id: str) -> int:
             run = self.store.run(run_id)
             if run is None or run["status"] == "active":
-                continue  # its own finish() will clean up
+                return 0  # its own finish() will clean up
             wf = self.config.workflows.get(run["workflow"])
             if wf is None:
-                continue
+                return 0
             record = self._record(wf, run["variant"], run["overrides"], run["marker"])
             before = sum(r["removed"] or 0 for r in self.store.cleanup_rows(run_id))
             result = await self._cleanup(run_id, record)
             self.store.update_cleanup_result(run_id, result)
-            removed += result.removed - before
+            return result.removed - before
+
+        run_ids = list(dict.fromkeys(row["run_id"] for row in self.store.pending_cleanup()))
+        removed += sum(await asyncio.gather(*(retry(run_id) for run_id in run_ids)))
         return removed
+
+    def _abandoned(self, run: dict[str, Any], now: float) -> bool:
+        """Nobody watches this active run: its lease was given up (Ctrl-C, shutdown), or it
+        lapsed and no stage was looked at for longer than a lease (the process died)."""
+        if run.get("lease_owner") is None:
+            return True
+        if float(run.get("lease_until") or 0) >= now:
+            return False
+        pending = [r for r in self.store.stages(run["id"]) if r.state != DONE]
+        return all(now - r.next_check_ts > LEASE_S for r in pending)
 
     # -- internals -----------------------------------------------------------------------
 
@@ -582,6 +619,19 @@ class Engine:
         seam, where = wf.seam(stage), stage.display
         parent = ctx.rows.get(row.after) if row.after else None
         now = self.clock()
+        if parent is None:
+            # The entry is still undecided only when the process that injected died (or was
+            # stopped) mid-request: whether the record went in is unknown, so every stage
+            # after it gets one last look and the run is cleaned up.
+            finding = diagnosis.unreachable_finding(
+                seam=seam,
+                where=where,
+                error="Baton was interrupted while injecting the record; whether the tool "
+                "accepted it is unknown",
+            )
+            self._done(row, [finding], latency=None)
+            self._wake_children(ctx, row)
+            return
         # Whether the upstream stage was decided without ever handing the record on
         # (missing, could not check): then this stage gets one last look and is decided.
         upstream_closed = False

@@ -196,6 +196,8 @@ class Store:
         started_ts: float,
         stages: Iterable[StageRow],
         cleanup_tools: Iterable[str],
+        lease_owner: str | None = None,
+        lease_until: float | None = None,
     ) -> None:
         """Write a new run, its stages and its cleanup rows in one transaction."""
         with self.db.conn:
@@ -210,6 +212,9 @@ class Store:
                     "status": RUN_ACTIVE,
                     "started_at": started_at,
                     "started_ts": started_ts,
+                    # Leased from birth: no other process may take it before its own claims.
+                    "lease_owner": lease_owner,
+                    "lease_until": lease_until,
                 }
             )
             self.db.table("stages").insert_all(_stage_dict(s) for s in stages)

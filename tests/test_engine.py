@@ -638,3 +638,80 @@ def test_arrival_is_the_earliest_moment_the_tools_stamp_allows() -> None:
     assert _arrival([{"_created_ts": 1009.0}], origin, seen) == seen  # another clock: skewed
     assert _arrival([{"_created_ts": float("nan")}], origin, seen) == seen
     assert _arrival([{}], origin, seen) == seen
+
+
+# -- crashes leave nothing behind -----------------------------------------------------------
+
+
+def _hang_inject(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entry's POST never answers (the process will be stopped mid-request)."""
+    original = FakeTool.inject
+
+    async def hanging(self: FakeTool, record: TestRecord, stage: StageConfig) -> None:
+        await original(self, record, stage)  # the tool got it...
+        await asyncio.Event().wait()  # ...but its answer never comes back
+
+    monkeypatch.setattr(FakeTool, "inject", hanging)
+
+
+def test_ctrl_c_mid_injection_gives_the_run_up_and_resume_cleans_it(
+    world: Clock, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    healthy()
+    db_path = tmp_path / "runs.db"
+    _hang_inject(monkeypatch)
+    engine = engine_for(world, Store(sqlite_utils.Database(db_path)))
+
+    async def interrupted() -> None:
+        task = asyncio.ensure_future(engine.run("lead"))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    drive(world, interrupted())
+    monkeypatch.undo()
+    store = Store(sqlite_utils.Database(db_path))
+    [run] = store.active_runs()
+    assert run["lease_owner"] is None  # given up: the next process may take it at once
+    [result] = drive(world, engine_for(world, store).resume_interrupted())
+    assert result.verdict == Verdict.ERROR
+    assert "interrupted while injecting" in result.stages[0].findings[0].message
+    assert result.cleanup.status == "done"
+    assert sorted(World.removed) == ["billing", "crm", "form", "mail"]
+    assert not any(World.items.values())
+
+
+def test_cleanup_closes_a_run_whose_process_died_and_removes_its_record(
+    world: Clock, tmp_path: Any
+) -> None:
+    healthy()
+    db_path = tmp_path / "runs.db"
+    run_id = asyncio.run(engine_for(world, Store(sqlite_utils.Database(db_path))).start("lead"))
+    world.now += 5
+    other = engine_for(world, Store(sqlite_utils.Database(db_path)))
+    assert drive(world, other.cleanup_pending()) == 0  # its process may still be alive
+    world.now += 2 * 60  # no lease renewed, no stage looked at for longer than a lease
+    removed = drive(world, other.cleanup_pending())
+    assert removed == 3  # the contact, the mail and the invoice the glue made
+    result = other.store.get_result(run_id)
+    assert result is not None and result.cleanup.status == "done"
+    assert other.store.active_runs() == []
+    assert not any(World.items.values())
+
+
+def test_a_run_starts_leased_so_no_other_process_can_take_it_before_its_first_claim(
+    world: Clock,
+) -> None:
+    engine = engine_for(world)
+    captured: dict[str, Any] = {}
+    original = engine.store.create_run
+
+    def spy(**kwargs: Any) -> None:
+        original(**kwargs)
+        captured.update(engine.store.run(kwargs["run_id"]) or {})
+
+    engine.store.create_run = spy  # type: ignore[method-assign]
+    healthy()
+    run(engine, "lead")
+    assert captured["lease_owner"] == engine.owner and captured["lease_until"] > world.now - 60
