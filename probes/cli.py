@@ -316,9 +316,22 @@ def cleanup(config_path: str | None) -> None:
             return await engine.cleanup_pending()
 
         removed = asyncio.run(with_engine(config, body))
-        left = len(store_for(config).pending_cleanup(finished_only=True))
-        click.echo(f"cleanup: {removed} object(s) removed, {left} cleanup task(s) still pending")
-        sys.exit(EXIT_OK if left == 0 else EXIT_ERROR)
+        store = store_for(config)
+        pending = store.pending_cleanup(finished_only=True)
+        click.echo(
+            f"cleanup: {removed} object(s) removed, {len(pending)} cleanup task(s) still pending"
+        )
+        for task in pending:  # what stays where, and why
+            why = task.get("last_error") or "not tried yet"
+            click.echo(f"  pending: run {task['run_id']}  {task['tool']}: {why}")
+        held = [r["id"] for r in store.active_runs()]
+        if held:
+            click.echo(
+                f"  {len(held)} run(s) still being watched by a live process: "
+                f"{', '.join(held[:10])} (their own end cleans them up; `baton resume "
+                "--takeover` if that process is gone)"
+            )
+        sys.exit(EXIT_OK if not pending else EXIT_ERROR)
 
 
 @cli.command()

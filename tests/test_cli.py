@@ -263,3 +263,35 @@ def test_an_outage_upstream_is_could_not_check_downstream(
     trail = [" ".join(line.split()) for line in out.splitlines()]
     assert "? CRM → Invoice could not check (upstream unknown: CRM could not be checked)" in trail
     assert "Verdict: ERROR (could not check) — could not check CRM" in out
+
+
+def test_ctrl_c_then_cleanup_removes_the_record_at_once_and_says_what_stays(
+    config_file: Path, sandbox: Sandbox
+) -> None:
+    sandbox.set_faults(["delay@invoice=3.0"])
+    env = {**os.environ, "BATON_SANDBOX_URL": sandbox.url}
+    proc = spawn_run(config_file, env)
+    deadline = time.monotonic() + 20
+    while sandbox.state()["counts"]["hubspot"]["contacts"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: the run is given up, not finished
+    proc.wait(timeout=10)
+    sandbox.set_faults([])
+    time.sleep(3.5)  # the glue finishes its invoice meanwhile
+    code, out, _ = invoke("cleanup", "-c", str(config_file))
+    assert code == 0, out
+    assert "0 cleanup task(s) still pending" in out
+    counts = sandbox.state()["counts"]
+    assert counts["hubspot"]["contacts"] == 0 and counts["stripe"]["customers"] == 0
+
+
+def test_cleanup_names_the_tool_and_why_a_task_stays_pending(
+    config_file: Path, sandbox: Sandbox
+) -> None:
+    sandbox.set_faults(["outage@stripe"])
+    code, _, _ = invoke("run", "lead-to-invoice", "-c", str(config_file), "-q")
+    assert code == 3
+    code, out, _ = invoke("cleanup", "-c", str(config_file))
+    assert code == 3
+    assert "1 cleanup task(s) still pending" in out
+    assert "stripe: " in out and "503" in out
