@@ -19,6 +19,7 @@ import datetime as dt
 import difflib
 import json
 import math
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -77,6 +78,20 @@ SKEW_S = 5.0
 PACE_TTL_S = 60.0
 #: Fewest recent arrivals at a seam before they pace its first look.
 PACE_MIN_SAMPLES = 5
+
+
+#: One plain address: a dot-atom local part, an @, and a host name. No display names,
+#: comments, quoted local parts, lists (`,` `;`), spaces or line breaks: anything else could
+#: carry a second, real recipient past the reserved-domain guard.
+_PLAIN_ADDRESS = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+def is_plain_address(email: str) -> bool:
+    """Exactly one plain address, at most 254 characters (RFC 5321)."""
+    return len(email) <= 254 and _PLAIN_ADDRESS.fullmatch(email) is not None
 
 
 def is_reserved_email(email: str) -> bool:
@@ -467,6 +482,11 @@ class Engine:
         chosen = {str(layer["domain"]).lower() for layer in configured if "domain" in layer}
         layers.update(overrides)
         record = make_record(marker, layers)
+        if not is_plain_address(record.email):
+            raise UsageError(
+                f"refusing to inject {record.email[:80]!r}: a test record's email must be "
+                "exactly one plain address (name@domain, no display name, list or comment)"
+            )
         domain = record.email.rpartition("@")[2].lower()
         if not (
             self.allow_unreserved_domains or is_reserved_email(record.email) or domain in chosen

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
+import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -136,6 +137,10 @@ def _ambiguous_date(marker: str) -> dt.date:
     return dt.date(2026, month, day)
 
 
+#: The longest value a test record field may have (an email has at most 254 characters).
+MAX_VALUE_CHARS = 1000
+
+
 def make_record(
     marker: str,
     overrides: Mapping[str, Any] | None = None,
@@ -151,11 +156,27 @@ def make_record(
             f"unknown record field {unknown[0]!r}; fields are: {', '.join(FIELD_NAMES)} "
             "(or x_anything for extra fields)"
         )
+    for key, value in ov.items():
+        if len(str(value)) > MAX_VALUE_CHARS:
+            raise UsageError(
+                f"record field {key!r} is {len(str(value)):,} characters long; "
+                f"a test record's values are at most {MAX_VALUE_CHARS:,}"
+            )
     domain = str(ov.pop("domain", "example.com"))
     email_template = str(ov.pop("email", "probe+{marker}@{domain}"))
+    # Values are values, never format templates: only the literal {marker} and {domain}
+    # are filled in, so "{marker:>3000000}" or "{0}" stay as typed (and are refused below
+    # as no email address).
+    placeholders = set(re.findall(r"\{([^{}]*)\}?", email_template)) - {"marker", "domain"}
+    if placeholders or "}" in email_template.replace("{marker}", "").replace("{domain}", ""):
+        name = sorted(placeholders)[0] if placeholders else "}"
+        raise UsageError(
+            f"bad template {email_template[:80]!r}: unknown placeholder {name[:40]!r}; "
+            "it can use {marker}, {domain}"
+        )
     rec = TestRecord(
         marker=marker,
-        email=email_template.format(marker=marker, domain=domain),
+        email=email_template.replace("{marker}", marker).replace("{domain}", domain),
         first_name="Ada",
         last_name=f"Probe-{marker}",
         phone="+447700900" + _digits(marker, "phone", 3),

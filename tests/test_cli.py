@@ -295,3 +295,38 @@ def test_cleanup_names_the_tool_and_why_a_task_stays_pending(
     assert code == 3
     assert "1 cleanup task(s) still pending" in out
     assert "stripe: " in out and "503" in out
+
+
+HOSTILE_EMAILS = [
+    "{marker:>3000000}@example.com",
+    "{0}@example.com",
+    "{nope}@example.com",
+    "{marker",
+    "probe+{marker}@example.com}",
+    "{email.__class__}@example.com",
+    "victim@gmail.com,probe@example.com",
+    "victim@gmail.com;probe@example.com",
+    "victim@gmail.com\nprobe@example.com",
+    '"victim@gmail.com"@example.com',
+    "Victim <victim@gmail.com>, probe@example.com",
+    "probe@example.com (victim@gmail.com)",
+    "probe@example.com victim@gmail.com",
+    "x" * 5000 + "@example.com",
+    "",
+]
+
+
+@pytest.mark.parametrize("email", HOSTILE_EMAILS, ids=range(len(HOSTILE_EMAILS)))
+def test_hostile_set_values_end_cleanly_and_leave_no_run(
+    config_file: Path, sandbox: Sandbox, email: str
+) -> None:
+    code, out, err = invoke(
+        "run", "lead-to-invoice", "-c", str(config_file), "--set", f"email={email}"
+    )
+    assert code == 2, out + err
+    assert "Traceback" not in out + err
+    assert len(err.strip().splitlines()) == 1, err
+    assert sandbox.state()["counts"]["hubspot"]["contacts"] == 0
+    # Nothing was stored: a later resume has nothing to do.
+    code, out, _ = invoke("resume", "-c", str(config_file), "--json")
+    assert code == 0 and json.loads(out) == []
