@@ -363,8 +363,8 @@ class Bot:
         s = self.settings
         if s.allowed_users and user not in s.allowed_users:
             return replies.refused_user(user, s.command)
-        names = {channel, channel_name, f"#{channel_name}"} if channel_name else {channel}
-        if s.allowed_channels and not names & set(s.allowed_channels):
+        # IDs only: a channel's name can be changed by anyone in it, its ID cannot.
+        if s.allowed_channels and channel not in s.allowed_channels:
             return replies.refused_channel(s.allowed_channels, s.command)
         return None
 

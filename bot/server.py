@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -60,6 +61,19 @@ def check_signature(
     return None
 
 
+def _slack_shaped(media: str, text: str) -> bool:
+    """A form (slash commands, interactivity) or an Events API JSON object with a type."""
+    if media == "application/x-www-form-urlencoded":
+        return True
+    if media != "application/json":
+        return False
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("type"), str) and "command" not in data
+
+
 def make_web_app(
     bot: Bot,
     *,
@@ -89,10 +103,22 @@ def make_web_app(
                 len(body),
             )
             return web.json_response({"error": "invalid request"}, status=401)
+        media = request.content_type.lower()
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return web.json_response({"error": "body is not UTF-8"}, status=400)
+        if not _slack_shaped(media, text):
+            # Slack posts commands and interactions as a form, and events as JSON with a
+            # "type"; a signed body of any other kind is malformed, however it is signed.
+            log.warning(
+                "refused a request to %s from %s: unexpected body (%s, %d bytes, not logged)",
+                path,
+                request.remote,
+                media or "no content type",
+                len(body),
+            )
+            return web.json_response({"error": "invalid request"}, status=400)
         headers: dict[str, str | Sequence[str]] = {
             k.lower(): request.headers.getall(k) for k in request.headers
         }

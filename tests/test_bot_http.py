@@ -569,3 +569,45 @@ async def test_no_warnings_at_start_up_with_the_tokens_in_the_environment(
         reply = await h.command("help")
         assert reply.status == 200
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+# -- malformed but validly signed bodies -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", json.dumps({"command": "/baton", "text": "run lead-to-invoice"})),
+        ("application/json", json.dumps(["run", "lead-to-invoice"])),
+        ("text/plain", "command=/baton&text=run+lead-to-invoice"),
+        (
+            "multipart/form-data; boundary=x",
+            '--x\r\nContent-Disposition: form-data; name="text"\r\n\r\n'
+            "run lead-to-invoice\r\n--x--",
+        ),
+        ("", "command=/baton&text=run+lead-to-invoice"),
+    ],
+    ids=["json-command", "json-list", "text-plain", "multipart", "no-type"],
+)
+async def test_a_signed_body_slack_never_sends_is_refused_and_nothing_runs(
+    content_type: str, body: str
+) -> None:
+    async with harness() as h:
+        headers = signed_headers(SECRET, body, **{"Content-Type": content_type})
+        reply = await h.send(body.encode(), headers)
+        assert reply.status == 400
+        assert "run lead-to-invoice" not in reply.body
+        await h.bot.drain()
+        assert h.engine.starts == [] and h.slack.calls == []
+        ok = await h.command("run lead-to-invoice")  # and the bot is still healthy
+        assert ok.status == 200
+
+
+async def test_the_channel_allowlist_matches_ids_never_names() -> None:
+    settings = BotSettings(allowed_channels=("probes", "#probes"), update_interval_s=0.05)
+    async with harness(settings=settings) as h:
+        # The command comes from #probes (C0PROBES); a name is not an ID, so no match.
+        refused = await h.command("run lead-to-invoice", channel_name="probes")
+        assert refused.text.startswith("Sorry, /baton does not run in this channel")
+        await h.bot.drain()
+        assert h.engine.starts == []
