@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 from click.testing import CliRunner
 from test_integration import FAST
 
@@ -330,3 +331,46 @@ def test_hostile_set_values_end_cleanly_and_leave_no_run(
     # Nothing was stored: a later resume has nothing to do.
     code, out, _ = invoke("resume", "-c", str(config_file), "--json")
     assert code == 0 and json.loads(out) == []
+
+
+def test_a_key_carried_in_a_url_never_shows_in_any_output(
+    config_file: Path, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "ordersKEY-7d1f0c9a2b"
+    monkeypatch.setenv("ORDERS_KEY", key)
+    text = config_file.read_text(encoding="utf-8")
+    # An http tool that cannot be reached (nothing listens on port 9): its errors name the
+    # URL, on a stage after the form.
+    text = text.replace(
+        "  stripe:  # Stripe",
+        "  orders:\n"
+        "    type: http\n"
+        "    url: http://127.0.0.1:9/orders?email={email}&api_key=${ORDERS_KEY}\n"
+        "    records_path: data\n"
+        "  stripe:  # Stripe",
+    )
+    text = text.replace(
+        "      - name: invoice  # the Stripe invoice",
+        "      - name: orders\n"
+        "        tool: orders\n"
+        "        after: form\n"
+        "        deadline: 1s\n"
+        "        grace: 1s\n"
+        "      - name: invoice  # the Stripe invoice",
+        1,
+    )
+    config_file.write_text(text, encoding="utf-8")
+    junit = tmp_path / "junit.xml"
+    code, out, err = invoke(
+        "run", "lead-to-invoice", "-c", str(config_file), "--json", "--junit", str(junit)
+    )
+    assert code in (1, 3), out + err
+    assert "api_key=***" in out
+    stored = "\n".join(
+        str(v)
+        for row in sqlite_utils.Database(str(tmp_path / "baton.db")).query("SELECT * FROM stages")
+        for v in row.values()
+    )
+    outputs = {"stdout": out, "stderr": err, "junit": junit.read_text(), "store": stored}
+    for where, written in outputs.items():
+        assert key not in written, where

@@ -20,7 +20,7 @@ import httpx
 
 from ..config import ToolConfig
 from ._base import Connector, Look, LookResult, ObservedRecord, Removal, RemovalResult
-from ._http import RetryPolicy, ToolHttp
+from ._http import RetryPolicy, ToolHttp, url_secrets
 
 __all__ = [
     "Connector",
@@ -84,5 +84,13 @@ def build(
         rate_limit=rate,
         timeout_s=tool.timeout_s,
         retry=retry,
+        # A key carried in a URL option (an http tool's ``?api_key=${ORDERS_KEY}``) is as
+        # secret as a credential: masked in every message this tool's requests produce.
+        secrets=[
+            secret
+            for key in ("url", "cleanup_url")
+            if isinstance(tool.options.get(key), str)
+            for secret in url_secrets(tool.options[key])
+        ],
     )
     return cls(tool, http)

@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import email.utils
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,6 +191,7 @@ class ToolHttp:
         rate_limit: float | None = None,
         timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.client = client
         self.tool = tool
@@ -196,11 +199,9 @@ class ToolHttp:
         self.headers = dict(headers or {})
         # What must never reach an error message (and so the store, a log or Slack) even
         # when a tool echoes it back: every header value and its token part.
-        self._secrets = sorted(
-            {p for v in self.headers.values() for p in (v, v.rpartition(" ")[2]) if len(p) >= 6},
-            key=len,
-            reverse=True,
-        )
+        carried = {p for v in self.headers.values() for p in (v, v.rpartition(" ")[2])}
+        carried |= set(secrets) | set(url_secrets(base_url))
+        self._secrets = sorted({p for p in carried if len(p) >= 6}, key=len, reverse=True)
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
@@ -208,7 +209,7 @@ class ToolHttp:
     def _mask(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return _SECRET_IN_URL.sub(lambda m: (m.group(1) or m.group(2)) + "***", text)
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -276,11 +277,14 @@ class ToolHttp:
             )
         except httpx.TimeoutException as exc:
             raise Unreachable(
-                f"{self.tool}: timed out after {self.timeout_s:g}s ({method} {url})", tool=self.tool
+                self._mask(f"{self.tool}: timed out after {self.timeout_s:g}s ({method} {url})"),
+                tool=self.tool,
             ) from exc
         except httpx.TransportError as exc:
             raise Unreachable(
-                f"{self.tool}: cannot connect ({type(exc).__name__}: {exc}) ({method} {url})",
+                self._mask(
+                    f"{self.tool}: cannot connect ({type(exc).__name__}: {exc}) ({method} {url})"
+                ),
                 tool=self.tool,
             ) from exc
         _timing.note_answered()
@@ -310,10 +314,36 @@ class ToolHttp:
                 f"{self.tool}: server error {status}{detail}", tool=self.tool, status_code=status
             )
         raise ApiError(
-            f"{self.tool}: {method} {path} answered {status}{detail}",
+            self._mask(f"{self.tool}: {method} {path} answered {status}{detail}"),
             tool=self.tool,
             status_code=status,
         )
+
+
+#: Query parameters and userinfo that carry secrets in URLs (``?api_key=…``, ``user:pw@``).
+_SECRET_NAMES = (
+    r"(?:api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|client[_-]?secret|"
+    r"password|passwd|pwd|pass|signature|sig|session|code|credential)"
+)
+_SECRET_IN_URL = re.compile(
+    rf"((?i:[?&;]{_SECRET_NAMES})=)[^&#\s)\"']+|(://[^/@\s:]+:)[^/@\s]+(?=@)"
+)
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """The secret-looking values a URL carries: query values of parameters named like
+    keys or tokens, and the password of its userinfo. They are masked in every message."""
+    if not url:
+        return []
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        pairs = urllib.parse.parse_qsl(parsed.query, keep_blank_values=False)
+    except ValueError:
+        return []
+    found = [v for k, v in pairs if re.fullmatch(_SECRET_NAMES, k, flags=re.IGNORECASE)]
+    if parsed.password:
+        found.append(parsed.password)
+    return found
 
 
 def _short_body(resp: httpx.Response, limit: int = 200) -> str:
