@@ -384,9 +384,24 @@ def resume(config_path: str | None, as_json: bool, takeover: bool) -> None:
         sys.exit(worst_exit(results))
 
 
-@cli.command()
+class _SandboxCommand(click.Command):
+    """``baton sandbox --help`` ends with the fault grammar (built when help is asked for)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from .sandbox.faults import grammar_help
+
+        formatter.write("\n")
+        for line in grammar_help().splitlines():
+            formatter.write(f"  {line}\n" if line else "\n")
+
+
+@cli.command(cls=_SandboxCommand)
 @click.option(
-    "--fault", "faults", multiple=True, metavar="SPEC", help="e.g. swap@crm=firstname,email"
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="SPEC",
+    help="A fault to plant: KIND[@TARGET][=ARG], e.g. swap@crm=firstname,email (see below).",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))

@@ -374,3 +374,14 @@ def test_a_key_carried_in_a_url_never_shows_in_any_output(
     outputs = {"stdout": out, "stderr": err, "junit": junit.read_text(), "store": stored}
     for where, written in outputs.items():
         assert key not in written, where
+
+
+def test_sandbox_help_lists_the_fault_grammar() -> None:
+    from probes.sandbox.faults import KINDS
+
+    code, out, _ = invoke("sandbox", "--help")
+    assert code == 0
+    assert "KIND[@TARGET][=ARG]" in out
+    for kind in KINDS:
+        assert f"\n    {kind} " in out, kind
+    assert "baton sandbox --fault 'delay@invoice=2-5'" in out

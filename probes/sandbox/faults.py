@@ -74,6 +74,7 @@ __all__ = [
     "add_whitespace",
     "cents_misread",
     "change_case",
+    "grammar_help",
     "misread_day_month",
     "mojibake",
     "parse_fault",
@@ -160,6 +161,37 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("lag", INDEXED_TOOLS, None, "required", "SECONDS", "late", "search lags"),
     )
 }
+
+
+def grammar_help() -> str:
+    """The fault grammar, every kind, target and argument, with examples (for --help)."""
+    lines = [
+        "Faults: --fault KIND[@TARGET][=ARG], once per fault; they apply in the order given.",
+        "",
+        f"  {'kind':<15} {'targets':<41} {'argument':<22} shows as",
+    ]
+    for info in KINDS.values():
+        targets = ", ".join(
+            f"{t} (default)" if t == info.default_target else t for t in info.targets
+        )
+        arg = {"none": "-", "optional": f"{info.arg_help} (optional)", "required": info.arg_help}
+        lines.append(
+            f"  {info.name:<15} {targets:<41} {arg[info.arg]:<22} {info.finding}: {info.summary}"
+        )
+    lines += [
+        "",
+        "Targets: actions of the glue's automation (email: the welcome mail via SendGrid;",
+        "crm: the HubSpot contact; invoice: the Stripe customer and invoice), entries (glue:",
+        "everything behind the catch hook; hsforms: everything a form submission sets off),",
+        "or a stand-in's own API (hsforms, hubspot, sendgrid, stripe, glue).",
+        "",
+        "Examples:",
+        "  baton sandbox --fault drop@crm=1/10          # one contact in ten never written",
+        "  baton sandbox --fault 'delay@invoice=2-5'    # invoices 2 to 5 s late",
+        "  baton sandbox --fault 'swap@crm=firstname,email' --fault cents",
+        "  baton sandbox --fault outage@stripe --fault ratelimit@hubspot=3",
+    ]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
