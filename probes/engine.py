@@ -35,7 +35,7 @@ from . import connectors, diagnosis
 from .config import Config, Expectation, StageConfig, WorkflowConfig
 from .connectors import Connector, Look, Removal, RetryPolicy
 from .connectors._timing import RequestTiming
-from .errors import AuthError, BadUrl, ConnectorError, UsageError
+from .errors import AuthError, BadUrl, ConnectorError, NotListening, UsageError
 from .model import (
     STATUS_OK,
     STATUS_PENDING,
@@ -218,6 +218,11 @@ class Engine:
                 for row in rows[1:]:
                     row.state, row.status = DONE, STATUS_SKIPPED
                     self.store.save_stage(row)
+                if isinstance(exc, NotListening):  # refused: not a byte was sent
+                    for tool in tools:
+                        self.store.save_cleanup(
+                            run_id, tool, status=CLEANUP_DONE, removed=0, error=None, now=now
+                        )
                 return run_id
         # The entry accepted the record when its answer came back; whatever the record
         # waited before it was sent (the entry's rate limit) is Baton's own delay.

@@ -8,6 +8,7 @@
         ├── AuthError        the tool refused our credentials (401/403)
         ├── RateLimited      429, carries ``retry_after`` in seconds
         ├── Unreachable      transport error, timeout or 5xx: Baton could not check
+        │   └── NotListening nothing listens at the URL (connection refused): not retried
         └── ApiError         any other answer the connector cannot use
             └── BadUrl       404 on a route that always exists: the configured URL is wrong
 
@@ -67,6 +68,11 @@ class RateLimited(ConnectorError):
 
 class Unreachable(ConnectorError):
     """The tool could not be reached (transport error, timeout, 5xx)."""
+
+
+class NotListening(Unreachable):
+    """Nothing listens at the tool's URL (the connection was refused): asking again at once
+    will not help, so a request is not retried."""
 
 
 class ApiError(ConnectorError):

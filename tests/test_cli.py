@@ -385,3 +385,18 @@ def test_sandbox_help_lists_the_fault_grammar() -> None:
     for kind in KINDS:
         assert f"\n    {kind} " in out, kind
     assert "baton sandbox --fault 'delay@invoice=2-5'" in out
+
+
+def test_a_tool_not_listening_is_named_at_once_with_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATON_SANDBOX_URL", "http://127.0.0.1:9")  # nothing listens there
+    path = tmp_path / "baton.yaml"
+    path.write_text(FAST, encoding="utf-8")
+    started = time.monotonic()
+    code, out, _ = invoke("run", "lead-to-invoice", "-c", str(path))
+    assert code == 3
+    assert time.monotonic() - started < 10  # no silent retrying
+    assert "nothing is listening at POST http://127.0.0.1:9/glue/hooks/catch/1001/leads" in out
+    assert "is `baton sandbox` running?" in out
+    assert "Cleanup: done" in out  # a refused connection sent nothing: nothing to remove

@@ -30,6 +30,7 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_after_attempt,
     stop_after_delay,
     wait_exponential,
@@ -37,8 +38,11 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from ..errors import ApiError, AuthError, BadUrl, RateLimited, Unreachable
+from ..errors import ApiError, AuthError, BadUrl, NotListening, RateLimited, Unreachable
 from . import _timing
+
+#: Hosts on this machine: a refused connection there is most likely the sandbox not running.
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 #: True inside a cleanup batch: its requests wait behind every observation at the limiter.
 CLEANING: contextvars.ContextVar[bool] = contextvars.ContextVar("baton_cleaning", default=False)
@@ -165,7 +169,8 @@ class RetryPolicy:
 
     def retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
-            retry=retry_if_exception_type((RateLimited, Unreachable)),
+            retry=retry_if_exception_type((RateLimited, Unreachable))
+            & retry_if_not_exception_type(NotListening),
             stop=stop_after_attempt(self.attempts) | stop_after_delay(self.max_delay_s),
             wait=_wait_retry_after(self.wait),
             sleep=self.sleep,
@@ -278,6 +283,13 @@ class ToolHttp:
         except httpx.TimeoutException as exc:
             raise Unreachable(
                 self._mask(f"{self.tool}: timed out after {self.timeout_s:g}s ({method} {url})"),
+                tool=self.tool,
+            ) from exc
+        except httpx.ConnectError as exc:
+            host = httpx.URL(url).host if "://" in url else ""
+            hint = " (is `baton sandbox` running?)" if host in _LOCAL_HOSTS else ""
+            raise NotListening(
+                self._mask(f"{self.tool}: nothing is listening at {method} {url}{hint}"),
                 tool=self.tool,
             ) from exc
         except httpx.TransportError as exc:
