@@ -280,14 +280,19 @@ def run(
 
 @cli.command("check-config")
 @click.argument("path", required=False)
-def check_config(path: str | None) -> None:
+@click.option("--config", "-c", "config_path", metavar="PATH", help="Config file (or PATH).")
+def check_config(path: str | None, config_path: str | None) -> None:
     """Validate a config file: every problem on its own line with the key path; exit 2.
 
     \b
     Example:
         baton check-config baton.yaml
+        baton check-config --config baton.yaml
     """
     with clean_errors():
+        if path and config_path and path != config_path:
+            raise UsageError(f"two config files named: {path!r} and --config {config_path!r}")
+        path = path or config_path
         config = load(path)
         validate_connectors(config)
         stages = sum(len(w.stages) for w in config.workflows.values())
@@ -295,6 +300,44 @@ def check_config(path: str | None) -> None:
             f"{config.path or resolve_config_path(path)}: ok — {len(config.tools)} tools, "
             f"{len(config.workflows)} workflows, {stages} stages"
         )
+
+
+@cli.command()
+@click.argument("path", required=False, default="baton.yaml")
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def init(path: str, force: bool) -> None:
+    """Write a commented starter config to PATH (default ./baton.yaml) and say what next.
+
+    The starter is the example config: every key documented, and it runs as is against the
+    sandbox. An existing file is never overwritten unless --force.
+
+    \b
+    Example:
+        baton init
+        baton init ops/baton.yaml
+    """
+    from .demo import example_config_text
+
+    with clean_errors():
+        target = Path(path)
+        if target.exists() and not force:
+            raise UsageError(f"{path} already exists; pass --force to overwrite it")
+        try:
+            target.write_text(example_config_text(), encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        named = "" if path == "baton.yaml" else f" -c {path}"
+        click.echo(f"wrote {path}: a starter config that runs against the sandbox as is.")
+        click.echo("Next:")
+        steps = [
+            ("baton sandbox", "in another terminal: the stand-in tools"),
+            (f"baton run lead-to-invoice{named}", "probe the example workflow"),
+            (f"baton check-config{named}", "after each edit"),
+        ]
+        width = max(len(command) for command, _ in steps) + 2
+        for command, why in steps:
+            click.echo(f"  {command.ljust(width)}# {why}")
+        click.echo("Then point base_url and credentials at your real tools (secrets as ${ENV}).")
 
 
 @cli.command()

@@ -400,3 +400,21 @@ def test_a_tool_not_listening_is_named_at_once_with_a_hint(
     assert "nothing is listening at POST http://127.0.0.1:9/glue/hooks/catch/1001/leads" in out
     assert "is `baton sandbox` running?" in out
     assert "Cleanup: done" in out  # a refused connection sent nothing: nothing to remove
+
+
+def test_init_writes_a_starter_that_checks_and_never_overwrites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = invoke("init")
+    assert code == 0 and "wrote baton.yaml" in out and "baton run lead-to-invoice" in out
+    assert (tmp_path / "baton.yaml").read_text().startswith("# Baton config")
+    assert invoke("check-config")[0] == 0
+    assert invoke("check-config", "--config", "baton.yaml")[0] == 0
+    assert invoke("check-config", "-c", "baton.yaml")[0] == 0
+    code, _, err = invoke("init")
+    assert code == 2 and "already exists; pass --force" in err
+    (tmp_path / "baton.yaml").write_text("mine", encoding="utf-8")
+    assert invoke("init", "--force")[0] == 0
+    code, out, _ = invoke("init", "ops.yaml")
+    assert code == 0 and "baton run lead-to-invoice -c ops.yaml" in out
