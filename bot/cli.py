@@ -32,7 +32,14 @@ from .manifest import manifest_yaml
 @click.option(
     "--http", "force_http", is_flag=True, help="HTTP mode even if SLACK_APP_TOKEN is set."
 )
-def serve(config_path: str | None, host: str, port: int, force_http: bool) -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    "verbosity",
+    count=True,
+    help="Log more: -v for info (runs, alerts, digests), -vv for debug. Default: warnings.",
+)
+def serve(config_path: str | None, host: str, port: int, force_http: bool, verbosity: int) -> None:
     """Run the Slack bot: Socket Mode if SLACK_APP_TOKEN is set, else HTTP on /slack/events.
 
     Also runs the workflows' schedules (alerts go to each schedule's channel, only when a
@@ -51,14 +58,15 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool) -> No
     from probes.errors import UsageError
 
     from .redact import Redactor
-    from .serve import configure_logging, resolve_tokens
+    from .serve import configure_logging, level_for, resolve_tokens
     from .serve import serve as run_serve
 
     with clean_errors():
         config = load(config_path)
         tokens = resolve_tokens(config.slack, os.environ, force_http=force_http)
         configure_logging(
-            Redactor.from_config(config, tokens.bot_token, tokens.signing_secret, tokens.app_token)
+            Redactor.from_config(config, tokens.bot_token, tokens.signing_secret, tokens.app_token),
+            level_for(verbosity),
         )
 
         def ready(what: str) -> None:

@@ -110,14 +110,26 @@ async def check_bot_token(client: AsyncWebClient) -> dict[str, Any]:
     return dict(response.data) if isinstance(response.data, dict) else {}
 
 
-def configure_logging(redactor: Redactor, level: int = logging.INFO) -> None:
-    """Log lines on stderr, every one passed through the redactor."""
+#: Libraries that log a line per request or per job run: quiet unless -vv.
+_CHATTY = ("httpx", "httpcore", "apscheduler", "aiohttp.access", "slack_bolt", "slack_sdk")
+
+
+def level_for(verbosity: int) -> int:
+    """``baton serve`` logs warnings by default; ``-v`` adds info, ``-vv`` debug."""
+    return {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+
+
+def configure_logging(redactor: Redactor, level: int = logging.WARNING) -> None:
+    """Log lines on stderr, every one passed through the redactor. Chatty libraries (a line
+    per HTTP request, per scheduler job) stay at WARNING unless the level is DEBUG."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(redactor))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
 
 
 async def janitor(
@@ -278,4 +290,12 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-__all__ = ["Tokens", "check_bot_token", "configure_logging", "janitor", "resolve_tokens", "serve"]
+__all__ = [
+    "Tokens",
+    "check_bot_token",
+    "configure_logging",
+    "janitor",
+    "level_for",
+    "resolve_tokens",
+    "serve",
+]

@@ -113,7 +113,7 @@ def test_register_adds_the_slack_commands_once() -> None:
 def no_logging_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """serve configures the root logger: keep pytest's capture intact. And run where a
     store file may be created without littering the checkout."""
-    monkeypatch.setattr(bot.serve, "configure_logging", lambda redactor: None)
+    monkeypatch.setattr(bot.serve, "configure_logging", lambda redactor, level=0: None)
     monkeypatch.chdir(tmp_path)
 
 
@@ -208,6 +208,30 @@ def test_serve_says_when_slack_cannot_be_reached(no_logging_setup: None) -> None
     assert result.exit_code == 2
     assert result.stderr.startswith("error: cannot reach the Slack API at http://127.0.0.1:9/api/")
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("verbosity", "level", "httpx_level"),
+    [(0, logging.WARNING, logging.WARNING), (1, logging.INFO, logging.WARNING), (2, 10, 10)],
+)
+def test_serve_logs_warnings_by_default_and_more_with_v(
+    verbosity: int, level: int, httpx_level: int
+) -> None:
+    from bot.serve import level_for
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    chatty = [logging.getLogger(n) for n in ("httpx", "apscheduler")]
+    before = [c.level for c in chatty]
+    try:
+        configure_logging(Redactor([]), level_for(verbosity))
+        assert root.level == level
+        # A line per HTTP request or per scheduler job only at -vv.
+        assert [c.level for c in chatty] == [httpx_level, httpx_level]
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        for c, lvl in zip(chatty, before, strict=True):
+            c.setLevel(lvl)
 
 
 def test_logging_goes_through_the_redactor() -> None:
