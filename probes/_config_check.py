@@ -11,12 +11,30 @@ one run of the loader reports everything at once::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from . import _messages as msg
-from ._config_values import EnvMalformed, dotted, expand_env, parse_duration, parse_rate
+from ._config_values import (
+    EnvMalformed,
+    dotted,
+    env_var_hint,
+    expand_env,
+    parse_duration,
+    parse_rate,
+    template_as_url,
+    url_problem,
+    url_secret,
+)
 from ._config_yaml import Document, KeyPath
+from .config import (
+    MAX_COUNT,
+    MAX_DURATION_S,
+    MAX_RATE_PER_S,
+    MAX_URL_CHARS,
+    MIN_RATE_PER_S,
+)
 from .errors import ConfigError
 from .record import make_record
 
@@ -126,9 +144,16 @@ class Checker:
         return self.expand(path, value) if isinstance(value, str) else value
 
     def duration(
-        self, path: KeyPath, value: Any, *, default: float, zero_ok: bool = False
+        self,
+        path: KeyPath,
+        value: Any,
+        *,
+        default: float,
+        zero_ok: bool = False,
+        maximum: float = MAX_DURATION_S,
     ) -> float:
-        """Seconds from a number or ``"30s"``/``"5m"``/``"2h"``; ``default`` when absent."""
+        """Seconds from a number or ``"30s"``/``"5m"``/``"2h"``, at most ``maximum``;
+        ``default`` when absent."""
         if value is None:
             return default
         seconds = parse_duration(self._scalar_text(path, value))
@@ -138,10 +163,14 @@ class Checker:
         if seconds < 0 or (seconds == 0 and not zero_ok):
             self.add(path, msg.must_be_positive(value, zero_ok=zero_ok))
             return default
+        if seconds > maximum:  # infinity too
+            self.add(path, msg.duration_too_long(value, maximum))
+            return default
         return seconds
 
     def rate(self, path: KeyPath, value: Any) -> float | None:
-        """Requests per second from a number or ``"10/s"``/``"6/min"``; ``None`` when absent."""
+        """Requests per second from a number or ``"10/s"``/``"6/min"``, from one an hour to
+        ``MAX_RATE_PER_S``; ``None`` when absent."""
         if value is None:
             return None
         rate = parse_rate(self._scalar_text(path, value))
@@ -151,19 +180,56 @@ class Checker:
         if rate <= 0:
             self.add(path, msg.must_be_positive(value))
             return None
+        if not MIN_RATE_PER_S <= rate <= MAX_RATE_PER_S:
+            self.add(path, msg.rate_out_of_range(value, MIN_RATE_PER_S * 3600, MAX_RATE_PER_S))
+            return None
         return rate
 
-    def count(self, path: KeyPath, value: Any, *, default: int = 1) -> int:
-        """A whole number ≥ 1."""
+    def count(
+        self, path: KeyPath, value: Any, *, default: int = 1, maximum: int = MAX_COUNT
+    ) -> int:
+        """A whole number from 1 to ``maximum``."""
         if value is None:
             return default
         value = self._scalar_text(path, value)
-        if isinstance(value, str) and value.strip().isdigit():
+        if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,20}\s*", value):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             self.add(path, msg.bad_count(value))
             return default
+        if value > maximum:
+            self.add(path, msg.count_too_large(value, maximum))
+            return default
         return value
+
+    def url(self, path: KeyPath, value: Any, *, template: bool = False) -> str | None:
+        """An http(s) URL (``url_problem``), with ``${ENV}`` expanded; ``None`` when absent,
+        empty or wrong. No secret may be written in it (``url_secret``): a password, a
+        query parameter like ``api_key=`` or a key must come from ``${ENV}``. A
+        ``template`` (a record template, ``?email={email}``) is checked with its fields
+        filled in."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str):
+            self.add(path, msg.wrong_type("an http:// or https:// URL", value))
+            return None
+        found = url_secret(value)
+        if found is not None:
+            # Never echo the URL: it holds the secret.
+            where, word = found
+            owner = str(path[1]) if path[0] == "tools" and len(path) > 1 else str(path[0])
+            self.add(path, msg.url_secret(where, env_var_hint(owner, word)))
+            return None
+        before = self.problem_count
+        text = self.expand(path, value).strip()
+        if self.problem_count != before or not text:
+            return None
+        checked = template_as_url(text) if template else text
+        problem = url_problem(checked, MAX_URL_CHARS) if checked is not None else None
+        if problem is not None:
+            self.add(path, problem)
+            return None
+        return text
 
     def boolean(self, path: KeyPath, value: Any, *, default: bool = False) -> bool:
         if value is None:

@@ -25,12 +25,20 @@ from typing import Any
 from . import _messages as msg
 from ._config_check import Checker, location
 from ._config_connectors import ConnectorSpec, connector_specs
+from ._config_options import check_option
 from ._config_records import check_record, check_tool_templates
 from ._config_schedule import check_digests
-from ._config_values import env_var_hint, is_slug, is_url, single_ref
+from ._config_values import env_var_hint, is_slug, secret_default, single_ref
 from ._config_workflows import parse_workflows
 from ._config_yaml import KeyPath, YamlProblem, parse_yaml
-from .config import DEFAULT_TIMEOUT_S, Config, SlackConfig, ToolConfig, WorkflowConfig
+from .config import (
+    DEFAULT_TIMEOUT_S,
+    MAX_CONFIG_BYTES,
+    Config,
+    SlackConfig,
+    ToolConfig,
+    WorkflowConfig,
+)
 from .errors import ConfigError
 
 __all__ = ["ConnectorSpec", "connector_specs", "load_config", "load_config_text"]
@@ -57,11 +65,18 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 
     Raises ``ConfigError`` listing every problem, one line each, e.g.
     ``baton.yaml:14: workflows.lead.stages[2].tool: unknown tool 'hubspt' (did you mean
-    'hubspot'?)``. A missing file, a directory or non-UTF-8 bytes are ``ConfigError`` too.
+    'hubspot'?)``. A missing file, a directory, non-UTF-8 bytes or a file over
+    ``MAX_CONFIG_BYTES`` (read no further) are ``ConfigError`` too.
     """
     name = os.fspath(path)
     try:
-        data = Path(name).read_bytes()
+        with open(name, "rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+            if len(data) > MAX_CONFIG_BYTES:
+                size = _size_of(file)
+                raise ConfigError(
+                    f"{name}: {msg.file_too_large(size, MAX_CONFIG_BYTES)}", path=name
+                )
     except FileNotFoundError:
         raise ConfigError(f"{name}: {msg.file_missing()}", path=name) from None
     except IsADirectoryError:
@@ -80,6 +95,15 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return load_config_text(text, path=name)
 
 
+def _size_of(file: Any) -> int | None:
+    """The file's size when it has one (not a pipe or a device), else ``None``."""
+    try:
+        size = os.fstat(file.fileno()).st_size
+    except OSError:  # pragma: no cover - an open file can always be stat'ed
+        return None
+    return size if size > MAX_CONFIG_BYTES else None
+
+
 def load_config_text(
     text: str, *, path: str = "<string>", env: Mapping[str, str] | None = None
 ) -> Config:
@@ -87,8 +111,13 @@ def load_config_text(
 
     ``env`` replaces ``os.environ`` for ``${VAR}`` references (tests pass a dict).
     A ``path`` like ``"<string>"`` is not a file: ``Config.path`` is then ``None`` and a
-    relative ``store`` stays relative to the working directory.
+    relative ``store`` stays relative to the working directory. Text longer than
+    ``MAX_CONFIG_BYTES`` characters is refused before it is parsed.
     """
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            location(path, None) + msg.text_too_large(len(text), MAX_CONFIG_BYTES), path=path
+        )
     try:
         doc = parse_yaml(text)
     except YamlProblem as exc:
@@ -199,12 +228,13 @@ def _tool(
     if m is None:
         return None, None
     type_name = ck.text((*path, "type"), m.get("type"), required="type" in m)
+    if type_name is not None and not type_name.strip():
+        ck.add((*path, "type"), msg.empty_type(specs))
+        type_name = None
     spec = specs.get(type_name) if type_name else None
     if type_name and spec is None:
         ck.add((*path, "type"), msg.unknown_type(type_name, specs))
-    base_url = ck.text((*path, "base_url"), m.get("base_url"))
-    if base_url is not None and not is_url(base_url):
-        ck.add((*path, "base_url"), msg.bad_url(base_url))
+    base_url = ck.url((*path, "base_url"), m.get("base_url"))
     credentials = _credentials(ck, path, name, m.get("credentials"), spec)
     rate_limit = ck.rate((*path, "rate_limit"), m.get("rate_limit"))
     timeout = ck.duration((*path, "timeout"), m.get("timeout"), default=DEFAULT_TIMEOUT_S)
@@ -233,7 +263,7 @@ def _options(
             choices = [*TOOL_KEYS, *spec.options]
             ck.add((*path, key), msg.unknown_option(key, spec.type_name, choices))
             continue
-        options[key] = ck.expand_tree((*path, key), option)
+        options[key] = check_option(ck, (*path, key), spec.type_name if spec else None, key, option)
     if spec is None:
         return options
     for key in spec.required_options:
@@ -277,6 +307,9 @@ def _secret(ck: Checker, path: KeyPath, key: str, value: Any, var_hint: str) -> 
     if not isinstance(value, str) or single_ref(value) is None:
         ck.add(path, msg.literal_secret(key, var_hint))
         return None
+    if secret_default(value):
+        ck.add(path, msg.literal_secret_default(key, single_ref(value) or var_hint))
+        return None
     before = ck.problem_count
     resolved = ck.expand(path, value.strip())
     return resolved if ck.problem_count == before else None
@@ -291,9 +324,7 @@ def _slack(ck: Checker, value: Any, workflows: list[str]) -> SlackConfig:
     command = ck.text(("slack", "command"), m.get("command")) or "/baton"
     if not command.startswith("/") or " " in command:
         ck.add(("slack", "command"), msg.slack_command(command))
-    api_url = ck.text(("slack", "api_url"), m.get("api_url")) or None
-    if api_url is not None and not is_url(api_url):
-        ck.add(("slack", "api_url"), msg.bad_url(api_url))
+    api_url = ck.url(("slack", "api_url"), m.get("api_url")) or None
     secrets: dict[str, str | None] = {}
     for key in SLACK_SECRETS:
         raw = m.get(key)

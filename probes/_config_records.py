@@ -18,10 +18,11 @@ from typing import Any
 from . import _messages as msg
 from ._config_check import Checker
 from ._config_connectors import ConnectorSpec
+from ._config_options import check_option_templates
 from ._config_yaml import KeyPath
 from .config import ToolConfig
 from .errors import UsageError
-from .record import FIELD_NAMES, TestRecord, make_record
+from .record import FIELD_NAMES, TestRecord, make_record, template_syntax_problem
 
 #: Any valid marker renders templates the same way; this one is only for checking.
 SAMPLE_MARKER = "bt0000aa"
@@ -51,6 +52,11 @@ def check_record(ck: Checker, path: KeyPath, value: Any) -> dict[str, Any]:
             reason = f"unknown placeholder {exc}" if isinstance(exc, KeyError) else str(exc)
             ck.add(p, msg.bad_template(str(val), f"{reason}; it can use {{marker}}, {{domain}}"))
             continue
+        except ArithmeticError:  # an amount like 1e308 has no cents
+            ck.add(
+                p, msg.bad_record_value(f"{key} must be a number like 49.00, not {msg.shown(val)}")
+            )
+            continue
         out[key] = val
     return out
 
@@ -67,26 +73,26 @@ def check_tool_templates(
     specs: Mapping[str, ConnectorSpec | None],
     records: list[dict[str, Any]],
 ) -> None:
-    """Templates in an entry tool's own ``fields`` option (``tools.<name>.fields``)."""
+    """Templates in a tool's own options (``tools.<name>.fields``, ``url``, ``json``...),
+    against a record with every ``x_`` field any of ``records`` sets."""
     sample = sample_record(*records)
+
+    def problem(template: str, extra: tuple[str, ...]) -> str | None:
+        return check_template(template, sample, extra)
+
     for name, tool in tools.items():
         spec = specs.get(name)
-        fields = tool.options.get("fields")
-        if spec is None or not spec.can_inject or fields is None:
+        if spec is None:
             continue
-        if not isinstance(fields, dict):
-            ck.add(
-                ("tools", name, "fields"), msg.wrong_type("a mapping of field: template", fields)
-            )
-            continue
-        for key, raw in fields.items():
-            problem = check_template(str(raw), sample)
-            if problem:
-                ck.add(("tools", name, "fields", key), problem)
+        check_option_templates(ck, ("tools", name), spec.type_name, tool.options, problem)
 
 
-def check_template(template: str, sample: TestRecord) -> str | None:
-    """Why ``template`` cannot be rendered from a record, or ``None`` when it can."""
+def check_template(template: str, sample: TestRecord, extra: tuple[str, ...] = ()) -> str | None:
+    """Why ``template`` cannot be rendered from a record, or ``None`` when it can.
+
+    Only plain fields with small formats (``record.template_syntax_problem``); ``extra``
+    names fields the connector fills in besides the record's (``{id}`` in a cleanup URL).
+    """
     known = sample.values()
     try:
         parsed = list(string.Formatter().parse(template))
@@ -95,13 +101,20 @@ def check_template(template: str, sample: TestRecord) -> str | None:
     for _, field, _, _ in parsed:
         if field is None:
             continue
-        root = re.split(r"[.\[]", field, maxsplit=1)[0]
+        root = re.split(r"[.\[!]", field, maxsplit=1)[0]
         if root == "" or root.isdigit():
             return msg.template_positional(template)
-        if root not in known:
-            return msg.template_field(root, template, known)
+    syntax = template_syntax_problem(template)
+    if syntax is not None:
+        return msg.bad_template(template, syntax)
+    for _, field, _, _ in parsed:
+        if field is not None and field not in known and field not in extra:
+            return msg.template_field(field, template, [*known, *extra])
     try:
-        sample.render(template)
+        if extra:
+            template.format_map({**known, **dict.fromkeys(extra, "x")})
+        else:
+            sample.render(template)
     except UsageError as exc:
         return str(exc)
     except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:

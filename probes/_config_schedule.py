@@ -24,7 +24,7 @@ from ._config_check import Checker
 from ._config_cron import check_crontab, standard_crontab
 from ._config_yaml import KeyPath
 from .alerts import AlertPolicy
-from .config import DEFAULT_DIGEST_PERIOD_S, DigestSchedule
+from .config import DEFAULT_DIGEST_PERIOD_S, MAX_EVERY_S, DigestSchedule
 from .schedule import ScheduleSpec
 from .windows import WindowSyntaxError, parse_window, parse_zone
 
@@ -147,7 +147,9 @@ def _digest(
     channel = ck.text((*path, "channel"), m.get("channel"), required="channel" in m)
     timezone = _timezone(ck, (*path, "timezone"), m.get("timezone"))
     cron = _cron(ck, (*path, "cron"), m["cron"], timezone) if "cron" in m else None
-    period = ck.duration((*path, "period"), m.get("period"), default=DEFAULT_DIGEST_PERIOD_S)
+    period = ck.duration(
+        (*path, "period"), m.get("period"), default=DEFAULT_DIGEST_PERIOD_S, maximum=MAX_EVERY_S
+    )
     names = _workflow_names(ck, (*path, "workflows"), m.get("workflows"), workflows)
     # Empty (``${SLACK_DIGEST_CHANNEL:-}`` unset) turns the digest off, as with the tokens.
     if ck.problem_count != before or not channel or cron is None:
@@ -200,7 +202,7 @@ def _cron(ck: Checker, path: KeyPath, value: Any, timezone: str) -> str | None:
 
 def _every(ck: Checker, path: KeyPath, value: Any) -> float | None:
     before = ck.problem_count
-    seconds = ck.duration(path, value, default=0.0)
+    seconds = ck.duration(path, value, default=0.0, maximum=MAX_EVERY_S)
     if ck.problem_count != before:
         return None
     if seconds < MIN_EVERY_S:

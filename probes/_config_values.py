@@ -12,8 +12,13 @@ from __future__ import annotations
 
 import math
 import re
+import string
+import urllib.parse
 from collections.abc import Mapping
 
+import httpx
+
+from . import _messages as msg
 from ._config_yaml import KeyPath
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -105,7 +110,8 @@ def parse_duration(value: object) -> float | None:
     ``"7d"``, ``"1w"``.
 
     ``None`` when ``value`` is not a duration; negative values are returned for the
-    caller to refuse.
+    caller to refuse, and ``math.inf`` for a number too large for a float (``"1e400"``,
+    a 400-digit number), for the caller to refuse against its cap.
     """
     number, text = _number_or_text(value)
     if text is None:
@@ -123,7 +129,7 @@ def parse_duration(value: object) -> float | None:
 def parse_rate(value: object) -> float | None:
     """Requests per second from ``10``, ``0.5``, ``"10/s"``, ``"6/min"``, ``"100/hour"``.
 
-    ``None`` when ``value`` is not a rate.
+    ``None`` when ``value`` is not a rate; ``math.inf`` when it is too large for a float.
     """
     number, text = _number_or_text(value)
     if text is None:
@@ -143,17 +149,20 @@ def _number_or_text(value: object) -> tuple[float | None, str | None]:
     to parse with units (``(None, None)`` when it is neither)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None, None
-    if isinstance(value, int | float):
-        return _finite(float(value)), None
+    if isinstance(value, int):
+        try:
+            return float(value), None
+        except OverflowError:  # a 400-digit number
+            return math.inf, None
+    if isinstance(value, float):
+        return (value if math.isfinite(value) else None), None
     text = value.strip().lower()
     try:
-        return _finite(float(text)), None
+        number = float(text)
     except ValueError:
         return None, text
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
+    # "inf" and "nan" are no numbers; digits too many for a float are, too large ones.
+    return (None if "n" in text else number), None
 
 
 def is_slug(name: str) -> bool:
@@ -161,18 +170,208 @@ def is_slug(name: str) -> bool:
     return bool(_SLUG.fullmatch(name))
 
 
-def is_url(text: str) -> bool:
-    return text.startswith(("http://", "https://")) and len(text) > len("https://")
+def url_problem(text: str, max_chars: int) -> str | None:
+    """Why ``text`` is not a URL Baton may send requests to, or ``None`` when it is.
+
+    An http(s) URL with a host, at most ``max_chars`` long, one line of printable text
+    without spaces, that both ``urllib`` and ``httpx`` read (a port in range, brackets
+    closed around an IPv6 address)::
+
+        >>> url_problem("http://[::1/x", 2000)
+        "is not a valid URL (Invalid IPv6 URL): 'http://[::1/x'"
+        >>> url_problem("https://api.example.com/v1?q=1", 2000) is None
+        True
+    """
+    if len(text) > max_chars:
+        return msg.url_too_long(len(text), max_chars)
+    for char in text:
+        if char.isspace() or not char.isprintable():
+            return msg.url_character(ord(char))
+    if not text.lower().startswith(("http://", "https://")):
+        return msg.bad_url(text)
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        url = httpx.URL(text)
+    except (ValueError, httpx.InvalidURL) as exc:
+        return msg.url_invalid(text, str(exc) or type(exc).__name__)
+    if not parts.hostname or not url.host:
+        return msg.url_no_host(text)
+    return None
+
+
+def template_as_url(template: str) -> str | None:
+    """A URL template (``https://x/leads?email={email}``) with each field as ``x``, to check
+    as a URL; ``None`` when it is no template (its own check reports that)."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return None
+    return "".join(literal + ("x" if name is not None else "") for literal, name, _, _ in parsed)
+
+
+# -- secrets in text -------------------------------------------------------------------
+
+#: Prefixes of real credentials: Stripe, Slack, HubSpot, SendGrid, GitHub, GitLab, AWS,
+#: Google, OpenAI-style keys, JWTs.
+_SECRET_PREFIX = re.compile(
+    r"(?:sk|rk|whsec)_(?:live|test)_|sk-[A-Za-z0-9_-]{16}|xox[abeprs]-|xapp-|pat-(?:na|eu)\d-|"
+    r"SG\.|gh[pousr]_|github_pat_|glpat-|(?:AKIA|ASIA)[A-Z0-9]{12}|AIza|eyJ[A-Za-z0-9_-]{8,}\."
+)
+#: A long run of letters and digits, like a generated key: 20+ characters with both.
+_RANDOM_TOKEN = re.compile(
+    r"(?=[A-Za-z0-9_.+/=-]*[0-9])(?=[A-Za-z0-9_.+/=-]*[A-Za-z])[A-Za-z0-9_.+/=-]{20,}"
+)
+_WORD_BREAK = re.compile(r"[\s:;,&=?/@'\"]+")
+#: Words that name a secret as the last part of a key, parameter or header name.
+_SECRET_WORDS = frozenset(
+    [
+        "key",
+        "apikey",
+        "hapikey",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "pass",
+        "auth",
+        "authorization",
+        "signature",
+        "sig",
+        "credential",
+        "credentials",
+        "cookie",
+        "session",
+    ]
+)
+#: Words a secret header may hold besides the secret: ``Authorization: Bearer ${TOKEN}``.
+_AUTH_SCHEMES = frozenset(["bearer", "basic", "token", "digest", "apikey", "key"])
+_TEMPLATE_FIELD = re.compile(r"\{[^{}]*\}")
+_PLACEHOLDER = re.compile("\x00([0-9]+)\x00")
+
+
+def has_secret_prefix(text: str) -> bool:
+    """Whether ``text`` holds a word with a known credential prefix (``sk_live_``,
+    ``xoxb-``, ``pat-na1-``, ``SG.``...): a real key, wherever it is written."""
+    return any(_SECRET_PREFIX.match(word) for word in _WORD_BREAK.split(text))
+
+
+def looks_like_secret(text: str) -> bool:
+    """Whether ``text``, written where a secret goes, looks like a real one: a known
+    prefix, or a long generated-looking token. ``sandbox-token`` or ``t`` do not.
+
+    >>> looks_like_secret("sk_live_51HxYz"), looks_like_secret("sandbox-token")
+    (True, False)
+    >>> looks_like_secret("9f86d081884c7d659a2feaa0c55ad015")
+    True
+    """
+    return has_secret_prefix(text) or any(
+        _RANDOM_TOKEN.fullmatch(word) for word in _WORD_BREAK.split(text)
+    )
+
+
+def names_a_secret(name: str) -> bool:
+    """``api_key``, ``X-Api-Key``, ``access_token``, ``Authorization``: a name for a secret."""
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    return bool(words) and (words[-1] in _SECRET_WORDS or "".join(words) in _SECRET_WORDS)
+
+
+def secret_default(text: str) -> bool:
+    """Whether a ``${NAME:-default}`` in ``text`` has a real-looking secret as default."""
+    return any(m.group(2) and looks_like_secret(m.group(2)) for m in _SINGLE_REF.finditer(text))
+
+
+def _placeholders(raw: str) -> tuple[str, list[str]]:
+    """``raw`` with each ``${...}`` as ``\\x00N\\x00``, and the defaults by ``N``."""
+    defaults: list[str] = []
+
+    def swap(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        defaults.append(match.group(2) or "")
+        return f"\x00{len(defaults) - 1}\x00"
+
+    return _REF.sub(swap, raw), defaults
+
+
+def _written_secret(value: str, defaults: list[str], *, named: bool) -> bool:
+    """Whether ``value`` (with placeholders) holds a secret written in the file: for a
+    ``named`` secret any literal word besides an auth scheme, or a default that looks like
+    a secret; elsewhere, a word with a known credential prefix."""
+    used = [defaults[int(n)] for n in _PLACEHOLDER.findall(value)]
+    literal = _TEMPLATE_FIELD.sub("", _PLACEHOLDER.sub(" ", value))
+    if not named:
+        return has_secret_prefix(literal) or any(has_secret_prefix(d) for d in used)
+    words = [w for w in _WORD_BREAK.split(literal) if w and w.lower() not in _AUTH_SCHEMES]
+    return bool(words) or any(looks_like_secret(d) for d in used)
+
+
+def header_secret(name: str, raw: str) -> bool:
+    """Whether header ``name: raw`` (before ``${ENV}`` expansion) holds a secret written
+    in the file rather than taken from the environment."""
+    value, defaults = _placeholders(raw)
+    return _written_secret(value, defaults, named=names_a_secret(name))
+
+
+def url_secret(raw: str) -> tuple[str, str] | None:
+    """Where raw URL text (``${ENV}`` not yet expanded) holds a secret written in the file,
+    and a word for it: ``("query parameter 'api_key'", "api_key")`` or ``("user:password@",
+    "password")``; ``None`` when there is none.
+
+    A password (``user:pass@host``), a query parameter named like a secret (``api_key``,
+    ``token``, ``sig``...) or anything with a credential prefix (``sk_live_...``) must come
+    from ``${ENV}``, whose default may not look like a secret either::
+
+        >>> url_secret("https://api.example.com/x?api_key=abc123")
+        ("query parameter 'api_key'", 'api_key')
+        >>> url_secret("https://api.example.com/x?api_key=${ORDERS_KEY}&email={email}")
+    """
+    text, defaults = _placeholders(raw)
+    for default in defaults:
+        if "://" in default and (found := url_secret(default)):
+            return found
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError:
+        return None  # reported as an invalid URL
+    userinfo = parts.netloc.rpartition("@")[0]
+    user, _, password = userinfo.partition(":")
+    if _written_secret(password, defaults, named=True) or (
+        user and _written_secret(user, defaults, named=False)
+    ):
+        return "user:password@", "password"
+    for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if _written_secret(value, defaults, named=names_a_secret(name)):
+            return f"query parameter {msg.shown(name)}", name if _PLAIN_KEY.fullmatch(
+                name
+            ) else "key"
+    if _written_secret(f"{parts.netloc} {parts.path} {parts.fragment}", defaults, named=False):
+        return "a key in the URL", "key"
+    return None
 
 
 def dotted(path: KeyPath) -> str:
-    """``workflows.lead.stages[2].expect.fields["metadata.plan"]``."""
+    """``workflows.lead.stages[2].expect.fields["metadata.plan"]``.
+
+    A key that is not plain is quoted, with quotes, backslashes and control characters
+    escaped and a very long one cut short, so the path is always one short line.
+    """
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _PLAIN_KEY.fullmatch(part):
+        elif _PLAIN_KEY.fullmatch(part) and len(part) <= msg.SHOWN_CHARS:
             out += f".{part}" if out else part
         else:
-            out += f'["{part}"]'
+            out += f'["{_escape_key(part)}"]'
     return out
+
+
+def _escape_key(key: str) -> str:
+    cut = key[: msg.SHOWN_CHARS]
+    out = "".join(
+        c if c.isprintable() and c not in '"\\' else repr(c)[1:-1] if c != '"' else '\\"'
+        for c in cut
+    )
+    return out if cut == key else f"{out}…"

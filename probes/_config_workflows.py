@@ -14,6 +14,7 @@ from typing import Any
 from . import _messages as msg
 from ._config_check import Checker
 from ._config_connectors import ConnectorSpec
+from ._config_options import check_option, check_option_templates
 from ._config_records import check_record, check_template, sample_record
 from ._config_schedule import check_alerts, check_schedule
 from ._config_values import is_slug
@@ -192,10 +193,7 @@ class _WorkflowChecker:
         after = self._after(path, m, name, index, names, afters)
         if entry and "expect" in m and not self._observable(tool):
             ck.add((*path, "expect"), msg.entry_has_expect())
-        options = ck.expand_tree((*path, "options"), m.get("options") or {})
-        if not isinstance(options, dict):
-            ck.add((*path, "options"), msg.wrong_type("a mapping", options))
-            options = {}
+        options = self._options((*path, "options"), tool, m.get("options"))
         if entry and "fields" in options:
             self._entry_fields((*path, "options", "fields"), options["fields"])
         return StageConfig(
@@ -215,6 +213,25 @@ class _WorkflowChecker:
             ),
             options=options,
         )
+
+    def _options(self, path: KeyPath, tool: str, value: Any) -> dict[str, Any]:
+        """``stages[i].options``: they win over the tool's, so they are checked alike."""
+        ck = self.ck
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            ck.add(path, msg.wrong_type("a mapping", value))
+            return {}
+        spec = self.tools.get(tool)
+        type_name = spec.type_name if spec is not None else None
+        options = {k: check_option(ck, (*path, k), type_name, k, v) for k, v in value.items()}
+
+        def problem(template: str, extra: tuple[str, ...]) -> str | None:
+            return check_template(template, self.sample, extra)
+
+        # ``fields`` is the entry's, checked by ``_entry_fields`` whatever the tool.
+        check_option_templates(ck, path, type_name, options, problem, skip=("fields",))
+        return options
 
     def _observable(self, tool: str) -> bool:
         spec = self.tools.get(tool)

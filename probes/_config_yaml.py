@@ -109,6 +109,43 @@ def _marked(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
     return line, msg.invalid_yaml(problem, exc.context, context_line)
 
 
+def _flatten(node: MappingNode, flattening: set[int]) -> None:
+    """Resolve ``<<`` merge keys of ``node`` in place, as PyYAML's ``flatten_mapping``
+    does, but keeping only the first of the merged pairs with the same key: old PyYAML
+    versions keep them all, and ``<<: [*a, *a]`` nested twenty times is then a million
+    pairs. Merged mappings come first (the earlier one wins), explicit keys last."""
+    if id(node) in flattening:
+        raise YamlProblem([(_line(node), msg.recursive_alias())])
+    flattening.add(id(node))
+    merged: list[tuple[Node, Node]] = []
+    seen: set[str] = set()
+    own: list[tuple[Node, Node]] = []
+    for key_node, value_node in node.value:
+        if key_node.tag != _TAG + "merge":
+            if key_node.tag == _TAG + "value":
+                key_node.tag = _TAG + "str"
+            own.append((key_node, value_node))
+            continue
+        if isinstance(value_node, MappingNode):
+            sources = [value_node]
+        elif isinstance(value_node, SequenceNode):
+            sources = list(value_node.value)
+        else:
+            raise YamlProblem([(_line(value_node), msg.bad_merge(value_node.id, in_list=False))])
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                raise YamlProblem([(_line(source), msg.bad_merge(source.id, in_list=True))])
+            _flatten(source, flattening)
+            for pair in source.value:
+                key = str(pair[0].value) if isinstance(pair[0], ScalarNode) else str(id(pair[0]))
+                if key not in seen:
+                    seen.add(key)
+                    merged.append(pair)
+    flattening.discard(id(node))
+    if merged or len(own) != len(node.value):
+        node.value = merged + own
+
+
 class _Walker:
     """Turns composed nodes into plain values, recording lines and duplicate keys."""
 
@@ -151,7 +188,7 @@ class _Walker:
         except ConstructorError as exc:
             self.fail(node, msg.invalid_yaml(exc.problem or "cannot read this value"))
         except (ValueError, OverflowError) as exc:  # e.g. a date like 2026-13-45
-            self.fail(node, msg.invalid_yaml(f"{node.value!r}: {exc}"))
+            self.fail(node, msg.bad_scalar(node.value, str(exc)))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def sequence(self, node: SequenceNode, path: KeyPath) -> list[Any]:
@@ -173,12 +210,8 @@ class _Walker:
                 self.problems.append((_line(key_node), msg.duplicate_key(key, seen[key])))
             else:
                 seen[key] = _line(key_node)
-        try:
-            # Resolves '<<: *defaults' merges in place; explicit keys come last and win.
-            self.constructor.flatten_mapping(node)
-        except ConstructorError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else _line(node)
-            raise YamlProblem([(line, msg.invalid_yaml(exc.problem or "bad merge"))]) from None
+        # Resolves '<<: *defaults' merges in place; explicit keys come last and win.
+        _flatten(node, set())
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):

@@ -13,9 +13,45 @@ from typing import Any
 
 EXAMPLE = "config.example.yaml"
 
+#: A list of choices in a message shows at most this many.
+MAX_LISTED = 20
+
+#: A value echoed in a message is cut to about this many characters: a message is one line.
+SHOWN_CHARS = 80
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)``, cut short when long: a 5 MB string or a 400-digit number is echoed as
+    its start and its size, and control characters are escaped, so a message stays one line.
+
+    >>> shown("30s")
+    "'30s'"
+    >>> shown("x" * 500, 10)
+    "'xxxxxxxxx…(500 characters)"
+    >>> shown(10**100, 10)
+    '1000000000…(101 digits)'
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        digits = len(str(abs(value)))  # below Python's 4,300-digit limit: YAML refuses more
+        return f"{str(value)[:limit]}…({digits} digits)"
+    if isinstance(value, str) and len(value) > limit:
+        return f"{repr(value[:limit])[:limit]}…({len(value):,} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def span(seconds: float) -> str:
+    """``604800`` → ``"7d"``, ``3600`` → ``"1h"``, ``90`` → ``"90s"``: a cap, in words."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or ``""`` when none is close."""
+    if len(word) > SHOWN_CHARS:
+        return ""  # nothing that long is a typo of a name
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -28,12 +64,15 @@ def hint(word: str, choices: Iterable[str]) -> str:
         return close
     if not options:
         return "; none are defined"
-    return f"; expected one of: {', '.join(options)}"
+    listed = ", ".join(shown(o)[1:-1] for o in options[:MAX_LISTED])
+    if len(options) > MAX_LISTED:
+        listed += f", ... ({len(options):,} in all)"
+    return f"; expected one of: {listed}"
 
 
 def unknown(kind: str, word: str, choices: Iterable[str]) -> str:
     """``unknown tool 'hubspt' (did you mean 'hubspot'?)``, or the list of known ones."""
-    return f"unknown {kind} {word!r}{hint(word, choices)}"
+    return f"unknown {kind} {shown(word)}{hint(word, choices)}"
 
 
 def describe(value: Any) -> str:
@@ -74,6 +113,33 @@ def file_unreadable(reason: str) -> str:
     return f"cannot read the config file: {reason}"
 
 
+def _size(n: int) -> str:
+    if n >= 1 << 20:
+        mib = f"{n / (1 << 20):.1f}".removesuffix(".0")
+        return f"{mib} MiB ({n:,} bytes)"
+    return f"{n:,} bytes"
+
+
+def file_too_large(size: int | None, limit: int) -> str:
+    """``size``: ``None`` when the file does not say (a pipe): more than ``limit`` was read."""
+    if size is None:
+        return (
+            f"the config file is more than {_size(limit)}, the most a config file may be "
+            "(is this the right file?)"
+        )
+    return (
+        f"the config file is {_size(size)}; a config file is at most {_size(limit)} "
+        "(is this the right file?)"
+    )
+
+
+def text_too_large(chars: int, limit: int) -> str:
+    return (
+        f"the config is {chars:,} characters long; a config is at most {limit:,} characters "
+        "(is this the right file?)"
+    )
+
+
 def not_utf8(byte: int, offset: int) -> str:
     return f"not UTF-8 text (byte 0x{byte:02x} at offset {offset}); save the file as UTF-8"
 
@@ -106,15 +172,35 @@ def several_documents() -> str:
 
 
 def invalid_yaml(problem: str, context: str | None = None, context_line: int | None = None) -> str:
-    text = f"invalid YAML: {problem}"
+    text = f"invalid YAML: {_one_line(problem)}"
     if context:
         where = f" started on line {context_line}" if context_line else ""
-        text += f" ({context}{where})"
+        text += f" ({_one_line(context)}{where})"
     return text
 
 
+def _one_line(text: str, limit: int = 4 * SHOWN_CHARS) -> str:
+    """``text`` (a library's reason) with line breaks and control characters escaped, cut
+    to ``limit`` characters."""
+    if text.isprintable() and len(text) <= limit:
+        return text
+    escaped = repr(text[:limit])[1:-1]
+    return escaped if len(text) <= limit else f"{escaped}…"
+
+
+def bad_scalar(value: str, reason: str) -> str:
+    """A YAML value PyYAML cannot build (a date like 2026-13-45, a 5,000-digit number)."""
+    return invalid_yaml(f"{shown(value)}: {reason}")
+
+
 def duplicate_key(key: str, first_line: int) -> str:
-    return f"duplicate key {key!r} (first defined on line {first_line}); keep one"
+    return f"duplicate key {shown(key)} (first defined on line {first_line}); keep one"
+
+
+def bad_merge(found: str, *, in_list: bool) -> str:
+    """``found``: what the ``<<`` was given (``scalar``, ``sequence``), in PyYAML's words."""
+    what = "a mapping" if in_list else "a mapping or list of mappings"
+    return f"invalid YAML: expected {what} for merging, but found {found} (e.g. <<: *defaults)"
 
 
 def complex_key() -> str:
@@ -122,7 +208,7 @@ def complex_key() -> str:
 
 
 def unsupported_tag(tag: str) -> str:
-    return f"unsupported YAML tag {tag!r}; a config holds plain mappings, lists and values"
+    return f"unsupported YAML tag {shown(tag)}; a config holds plain mappings, lists and values"
 
 
 def recursive_alias() -> str:
@@ -145,7 +231,7 @@ def unknown_key(key: str, allowed: Iterable[str]) -> str:
 
 
 def unknown_option(key: str, type_name: str, allowed: Iterable[str]) -> str:
-    return f"unknown option {key!r} for type {type_name!r}{hint(key, allowed)}"
+    return f"unknown option {shown(key)} for type {shown(type_name)}{hint(key, allowed)}"
 
 
 def missing_key(what: str = "") -> str:
@@ -158,35 +244,104 @@ def needs_value() -> str:
 
 def bad_slug(kind: str, name: str) -> str:
     return (
-        f"{kind} name {name!r} must be lower case letters, digits, '-' and '_', "
+        f"{kind} name {shown(name)} must be lower case letters, digits, '-' and '_', "
         "starting with a letter or digit (e.g. 'lead-intake')"
     )
 
 
 def bad_version(value: Any) -> str:
-    return f"unsupported config version {value!r}; this Baton reads version 1"
+    return f"unsupported config version {shown(value)}; this Baton reads version 1"
 
 
 def bad_url(value: str) -> str:
-    return f"must be an http:// or https:// URL, not {value!r}"
+    return f"must be an http:// or https:// URL, not {shown(value)}"
+
+
+def url_no_host(value: str) -> str:
+    return (
+        "must be an http:// or https:// URL with a host, e.g. 'https://api.example.com', "
+        f"not {shown(value)}"
+    )
+
+
+def url_invalid(value: str, reason: str) -> str:
+    return f"is not a valid URL ({_one_line(reason)}): {shown(value)}"
+
+
+def url_character(code: int) -> str:
+    char = chr(code)
+    what = (
+        "a line break"
+        if char in "\r\n\v\f\x85\u2028\u2029"
+        else "whitespace"
+        if char.isspace()
+        else "a control character"
+    )
+    return (
+        f"contains {what} (U+{code:04X}); a URL is one line of printable text "
+        "(percent-encode it, e.g. %20 for a space)"
+    )
+
+
+def url_too_long(length: int, limit: int) -> str:
+    return f"is a URL of {length:,} characters; a URL is at most {limit:,}"
+
+
+def url_secret(where: str, var: str) -> str:
+    """``where``: ``query parameter 'api_key'`` or ``user:password@``. Never the value."""
+    return (
+        f"holds a secret in the URL ({where}); put it in an environment variable, e.g. "
+        f"${{{var}}}, not in the file"
+    )
+
+
+def bad_header_name(name: str) -> str:
+    return (
+        f"header name {shown(name)} is not one HTTP allows: letters, digits and "
+        "!#$%&'*+-.^_`|~, e.g. 'X-Source'"
+    )
+
+
+def header_character(code: int) -> str:
+    return f"contains a control character (U+{code:04X}); a header is one line of text"
+
+
+def header_secret(name: str, var: str) -> str:
+    return (
+        f"header {shown(name)} carries a secret; put it in an environment variable, e.g. "
+        f"{name}: ${{{var}}}, not in the file"
+    )
 
 
 def bad_duration(value: Any) -> str:
-    return f"must be a duration like 30, '30s', '5m', '1h30m' or '500ms', not {value!r}"
+    return f"must be a duration like 30, '30s', '5m', '1h30m' or '500ms', not {shown(value)}"
+
+
+def duration_too_long(value: Any, maximum_s: float) -> str:
+    return f"must be at most {span(maximum_s)}, not {shown(value)}"
 
 
 def bad_rate(value: Any) -> str:
     return (
-        f"must be requests per second (a number > 0) or a rate like '10/s', '6/min', not {value!r}"
+        "must be requests per second (a number > 0) or a rate like '10/s', '6/min', "
+        f"not {shown(value)}"
     )
 
 
+def rate_out_of_range(value: Any, low_per_hour: float, high_per_s: float) -> str:
+    return f"must be from {low_per_hour:g}/hour to {high_per_s:g}/s, not {shown(value)}"
+
+
 def must_be_positive(value: Any, *, zero_ok: bool = False) -> str:
-    return f"must be {'0 or more' if zero_ok else 'more than 0'}, not {value!r}"
+    return f"must be {'0 or more' if zero_ok else 'more than 0'}, not {shown(value)}"
 
 
 def bad_count(value: Any) -> str:
-    return f"must be a whole number of 1 or more, not {value!r}"
+    return f"must be a whole number of 1 or more, not {shown(value)}"
+
+
+def count_too_large(value: Any, maximum: int) -> str:
+    return f"must be a whole number from 1 to {maximum:,}, not {shown(value)}"
 
 
 def empty_list(what: str) -> str:
@@ -194,7 +349,7 @@ def empty_list(what: str) -> str:
 
 
 def slack_command(value: str) -> str:
-    return f"a slash command starts with '/', e.g. '/baton', not {value!r}"
+    return f"a slash command starts with '/', e.g. '/baton', not {shown(value)}"
 
 
 # -- environment variables and secrets ---------------------------------------------------
@@ -202,6 +357,14 @@ def slack_command(value: str) -> str:
 
 def literal_secret(key: str, var: str) -> str:
     return f"put secrets in an environment variable, e.g. {key}: ${{{var}}}, not in the file"
+
+
+def literal_secret_default(key: str, var: str) -> str:
+    """A ``${VAR:-default}`` whose default is a real-looking secret. Never the value."""
+    return (
+        f"the default of ${{{var}:-...}} looks like a real secret, and a default is written "
+        f"in the file; set {var} in the environment and write {key}: ${{{var}}}"
+    )
 
 
 def env_unset(var: str, *, looks_like_field: bool = False) -> str:
@@ -217,7 +380,7 @@ def env_malformed() -> str:
 
 
 def credential_missing(key: str, type_name: str, var: str) -> str:
-    return f"missing; type {type_name!r} needs credentials.{key}, e.g. {key}: ${{{var}}}"
+    return f"missing; type {shown(type_name)} needs credentials.{key}, e.g. {key}: ${{{var}}}"
 
 
 def credential_empty(var_hint: str) -> str:
@@ -230,9 +393,9 @@ def credential_empty(var_hint: str) -> str:
 def unknown_record_field(name: str, fields: Iterable[str]) -> str:
     close = did_you_mean(name, fields)
     if close:
-        return f"unknown record field {name!r}{close}"
+        return f"unknown record field {shown(name)}{close}"
     return (
-        f"unknown record field {name!r}; fields are: {', '.join(fields)} "
+        f"unknown record field {shown(name)}; fields are: {', '.join(fields)} "
         "(or x_anything for an extra field)"
     )
 
@@ -242,15 +405,47 @@ def bad_record_value(reason: str) -> str:
 
 
 def template_field(name: str, template: str, fields: Iterable[str]) -> str:
-    return f"unknown record field {name!r} in template {template!r}{hint(name, fields)}"
+    return f"unknown record field {shown(name)} in template {shown(template)}{hint(name, fields)}"
 
 
 def template_positional(template: str) -> str:
-    return f"template {template!r} has an unnamed '{{}}'; name a record field, e.g. '{{email}}'"
+    return (
+        f"template {shown(template)} has an unnamed '{{}}'; name a record field, e.g. '{{email}}'"
+    )
 
 
 def bad_template(template: str, reason: str) -> str:
-    return f"bad template {template!r}: {reason}"
+    return f"bad template {shown(template)}: {_one_line(reason)}"
+
+
+# Why one ``{...}`` of a template is refused (``bad_template`` puts the template first).
+
+
+def template_not_plain(field: str) -> str:
+    return (
+        f"{shown(field)} reaches into a value ('.' or '['); a template names plain record "
+        "fields only, e.g. '{email}' or '{date:%d/%m/%Y}'"
+    )
+
+
+def template_conversion(field: str, conversion: str) -> str:
+    return (
+        f"'!{conversion}' in {{{shown(field)[1:-1]}!{conversion}}} is not allowed; write "
+        "'{field}' or '{field:format}'"
+    )
+
+
+def template_nested(spec: str) -> str:
+    return f"the format {shown(spec)} holds a '{{...}}' of its own; a format is plain text"
+
+
+def template_too_wide(width: int, limit: int) -> str:
+    """``width``: what the formats of one template add up to (capped at a million)."""
+    amount = f"{width:,}" if width < 10**6 else "millions of"
+    return (
+        f"its formats pad to or show {amount} characters; at most {limit:,} in all "
+        "(e.g. '{first_name:>20}')"
+    )
 
 
 # -- workflows ---------------------------------------------------------------------------
@@ -262,10 +457,14 @@ def unknown_tool(name: str, tools: Iterable[str], of_that_type: list[str] | None
     if not close and of_that_type:
         named = " or ".join(repr(t) for t in of_that_type)
         return (
-            f"unknown tool {name!r}; stages name a tool by its key under 'tools:' "
-            f"(did you mean {named}, of type {name!r}?)"
+            f"unknown tool {shown(name)}; stages name a tool by its key under 'tools:' "
+            f"(did you mean {named}, of type {shown(name)}?)"
         )
     return unknown("tool", name, tools)
+
+
+def empty_type(types: Iterable[str]) -> str:
+    return f"needs a connector type; one of: {', '.join(sorted(types))}"
 
 
 def unknown_type(name: str, types: Iterable[str]) -> str:
@@ -274,15 +473,15 @@ def unknown_type(name: str, types: Iterable[str]) -> str:
 
 def cannot_inject(tool: str, type_name: str, entry_types: Iterable[str]) -> str:
     return (
-        f"the first stage is the entry, but tool {tool!r} (type {type_name!r}) cannot inject "
-        f"records; entry types: {', '.join(sorted(entry_types))}"
+        f"the first stage is the entry, but tool {shown(tool)} (type {type_name!r}) cannot "
+        f"inject records; entry types: {', '.join(sorted(entry_types))}"
     )
 
 
 def cannot_observe(tool: str, type_name: str, observer_types: Iterable[str]) -> str:
     return (
-        f"tool {tool!r} (type {type_name!r}) cannot be observed, so it can only be the entry "
-        f"(the first stage); observer types: {', '.join(sorted(observer_types))}"
+        f"tool {shown(tool)} (type {type_name!r}) cannot be observed, so it can only be the "
+        f"entry (the first stage); observer types: {', '.join(sorted(observer_types))}"
     )
 
 
@@ -302,18 +501,20 @@ def after_missing(earlier: Iterable[str]) -> str:
 
 
 def after_self(name: str) -> str:
-    return f"stage {name!r} cannot come after itself"
+    return f"stage {shown(name)} cannot come after itself"
 
 
 def after_later(name: str, cycle: list[str] | None) -> str:
-    text = f"{name!r} is a later stage; list stages in order, each after an earlier one"
+    text = f"{shown(name)} is a later stage; list stages in order, each after an earlier one"
     if cycle:
         text += f" (this makes a cycle: {' → '.join(cycle)})"
     return text
 
 
 def duplicate_stage(name: str, first_index: int) -> str:
-    return f"duplicate stage name {name!r} (also stages[{first_index}]); stage names are unique"
+    return (
+        f"duplicate stage name {shown(name)} (also stages[{first_index}]); stage names are unique"
+    )
 
 
 def unknown_stage(name: str, stages: Iterable[str]) -> str:
@@ -332,11 +533,11 @@ def cron_or_every() -> str:
 
 
 def bad_cron(expr: str, reason: str) -> str:
-    return f"bad cron expression {expr!r}: {reason}"
+    return f"bad cron expression {shown(expr)}: {_one_line(reason)}"
 
 
 def every_too_short(value: Any) -> str:
-    text = f"must be at least 1m (a schedule runs at most once a minute), not {value!r}"
+    text = f"must be at least 1m (a schedule runs at most once a minute), not {shown(value)}"
     if isinstance(value, int | float) and not isinstance(value, bool):
         text += f" (a bare number is seconds; did you mean '{value:g}m'?)"
     return text
@@ -345,8 +546,8 @@ def every_too_short(value: Any) -> str:
 def bad_timezone(name: str, zones: Iterable[str]) -> str:
     close = did_you_mean(name, zones)
     if close:
-        return f"unknown time zone {name!r}{close}"
-    return f"unknown time zone {name!r}; use an IANA name such as 'Europe/London' or 'UTC'"
+        return f"unknown time zone {shown(name)}{close}"
+    return f"unknown time zone {shown(name)}; use an IANA name such as 'Europe/London' or 'UTC'"
 
 
 def unknown_variant(name: str, variants: Iterable[str]) -> str:

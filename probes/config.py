@@ -22,6 +22,21 @@ DEFAULT_SETTLE_S = 3.0
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_DIGEST_PERIOD_S = 7 * 86_400.0
 
+# Caps: a config past one of these is a typo or an attack, refused with the cap named.
+#: ``deadline``, ``grace``, ``settle`` and a tool's ``timeout``: a week at most.
+MAX_DURATION_S = 7 * 86_400.0
+#: A schedule's ``every`` and a digest's ``period``: a (leap) year at most.
+MAX_EVERY_S = 366 * 86_400.0
+#: ``expect.count``, ``failures_before_alert``, ``errors_before_alert``.
+MAX_COUNT = 1_000
+#: ``rate_limit``: from one request an hour to 10,000 a second.
+MIN_RATE_PER_S = 1 / 3_600
+MAX_RATE_PER_S = 10_000.0
+#: Every URL (``url``, ``base_url``, ``cleanup_url``, ``slack.api_url``...), in characters.
+MAX_URL_CHARS = 2_000
+#: The config file itself: a config is a few kilobytes; 1 MiB is far past any real one.
+MAX_CONFIG_BYTES = 1 << 20
+
 
 @dataclass(frozen=True)
 class ToolConfig:

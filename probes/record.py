@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import _messages as msg
 from .errors import UsageError
 
 MARKER_PREFIX = "bt"
@@ -105,13 +106,20 @@ class TestRecord:
         return out
 
     def render(self, template: str) -> str:
-        """Fill ``{field}`` and ``{field:format}`` (e.g. ``{date:%d/%m/%Y}``) from this record."""
+        """Fill ``{field}`` and ``{field:format}`` (e.g. ``{date:%d/%m/%Y}``) from this record.
+
+        Only plain fields with a small format are filled (``check_template_syntax``); any
+        other template is a ``UsageError``, before anything is formatted.
+        """
+        check_template_syntax(template)
         try:
             return template.format_map(self.values())
         except KeyError as exc:
-            raise UsageError(f"unknown record field {exc.args[0]!r} in {template!r}") from exc
-        except (ValueError, IndexError) as exc:
-            raise UsageError(f"bad template {template!r}: {exc}") from exc
+            raise UsageError(
+                f"unknown record field {msg.shown(exc.args[0])} in {msg.shown(template)}"
+            ) from exc
+        except (ValueError, IndexError, AttributeError, TypeError) as exc:
+            raise UsageError(msg.bad_template(template, str(exc))) from exc
 
     def to_json(self) -> dict[str, Any]:
         data = self.values()
@@ -121,6 +129,57 @@ class TestRecord:
         return {k: data[k] for k in (*(f.name for f in fields(self) if f.name != "extra"),)} | {
             "extra": dict(self.extra)
         }
+
+
+#: The most characters a template's formats may pad to or show, all ``{...}`` of one
+#: template together (``{first_name:>20}`` is 20): a render never allocates megabytes.
+MAX_FORMAT_WIDTH = 1000
+_SPEC_NUMBER = re.compile(r"[0-9]+")
+
+
+def template_syntax_problem(template: str) -> str | None:
+    """Why ``template`` is not a plain record template, or ``None`` when it is.
+
+    A plain template names fields only (``{email}``), each with an optional format of plain
+    text (``{date:%d/%m/%Y}``, ``{amount:>10}``) whose widths and precisions add up to at
+    most ``MAX_FORMAT_WIDTH``. Attributes and indexes (``{email.__class__}``,
+    ``{email[0]}``), conversions (``{email!r}``) and nested fields (``{a:{b}}``) are refused.
+    Whether the fields exist is the renderer's business.
+
+    >>> template_syntax_problem("{first_name:>20} {date:%d/%m/%Y}") is None
+    True
+    >>> template_syntax_problem("{first_name:>50000000}")[:50]
+    'its formats pad to or show millions of characters;'
+    """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return str(exc)
+    width = 0
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if "." in name or "[" in name:
+            return msg.template_not_plain(name)
+        if conversion:
+            return msg.template_conversion(name, conversion)
+        if not spec:
+            continue
+        if "{" in spec or "}" in spec:
+            return msg.template_nested(spec)
+        for number in _SPEC_NUMBER.findall(spec):
+            digits = number.lstrip("0")
+            width += int(digits or 0) if len(digits) <= 6 else 10**6
+            if width > MAX_FORMAT_WIDTH:
+                return msg.template_too_wide(min(width, 10**6), MAX_FORMAT_WIDTH)
+    return None
+
+
+def check_template_syntax(template: str) -> None:
+    """``UsageError`` unless ``template`` is plain (see ``template_syntax_problem``)."""
+    problem = template_syntax_problem(template)
+    if problem is not None:
+        raise UsageError(msg.bad_template(template, problem))
 
 
 def _digits(marker: str, salt: str, n: int) -> str:

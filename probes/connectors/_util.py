@@ -9,9 +9,10 @@ from urllib.parse import quote
 
 import httpx
 
+from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
 from ..errors import ApiError, ConfigError, UsageError
-from ..record import TestRecord
+from ..record import TestRecord, check_template_syntax
 
 
 def option(tool: ToolConfig, stage: StageConfig | None, key: str, default: Any = None) -> Any:
@@ -44,13 +45,21 @@ def record_values(record: TestRecord, extra: Mapping[str, Any] | None = None) ->
 
 def render(record: TestRecord, template: str, extra: Mapping[str, Any] | None = None) -> str:
     """Fill ``{field}`` / ``{field:format}`` like ``TestRecord.render``, but write booleans in
-    lower case (``{marketing_consent}`` -> ``"true"``), which is what web forms send."""
+    lower case (``{marketing_consent}`` -> ``"true"``), which is what web forms send.
+
+    Only plain templates are filled (``record.check_template_syntax``): ``{email.__class__}``
+    or ``{first_name:>50000000}`` is a ``UsageError`` before anything is formatted."""
+    check_template_syntax(template)
     try:
         return template.format_map(record_values(record, extra))
     except KeyError as exc:
-        raise UsageError(f"unknown record field {exc.args[0]!r} in {template!r}") from exc
-    except (ValueError, IndexError, AttributeError) as exc:
-        raise UsageError(f"bad template {template!r}: {exc}") from exc
+        raise UsageError(_unknown_field(exc, template)) from exc
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
+        raise UsageError(msg.bad_template(template, str(exc))) from exc
+
+
+def _unknown_field(exc: KeyError, template: str) -> str:
+    return f"unknown record field {msg.shown(exc.args[0])} in {msg.shown(template)}"
 
 
 class _UrlFormatter(string.Formatter):
@@ -61,13 +70,14 @@ class _UrlFormatter(string.Formatter):
 def render_url(record: TestRecord, template: str, extra: Mapping[str, Any] | None = None) -> str:
     """``render`` for URLs: each filled-in value is percent-encoded, so
     ``?email={email}`` sends ``probe%2Bbt7k2xq9%40example.com``, not a ``+`` a server would
-    read as a space."""
+    read as a space. Only plain templates are filled, as in ``render``."""
+    check_template_syntax(template)
     try:
         return _UrlFormatter().vformat(template, (), record_values(record, extra))
     except KeyError as exc:
-        raise UsageError(f"unknown record field {exc.args[0]!r} in {template!r}") from exc
-    except (ValueError, IndexError, AttributeError) as exc:
-        raise UsageError(f"bad template {template!r}: {exc}") from exc
+        raise UsageError(_unknown_field(exc, template)) from exc
+    except (ValueError, IndexError, AttributeError, TypeError) as exc:
+        raise UsageError(msg.bad_template(template, str(exc))) from exc
 
 
 def render_tree(record: TestRecord, tree: Any, extra: Mapping[str, Any] | None = None) -> Any:
