@@ -368,15 +368,27 @@ def _seconds(value: float) -> str:
 
 
 def missing_finding(
-    *, seam: str, where: str, deadline_s: float, upstream_missing: str | None = None
+    *,
+    seam: str,
+    where: str,
+    deadline_s: float,
+    upstream_missing: str | None = None,
+    grace_s: float | None = None,
 ) -> Finding:
-    """The record never showed up. ``upstream_missing`` names the previous stage when it is
-    missing there too, so the reader looks upstream first.
+    """The record never showed up within ``deadline_s`` (the stage's deadline plus its grace;
+    with ``grace_s``, the sentence names both as configured). ``upstream_missing`` names
+    the previous stage when it is missing there too, so the reader looks upstream first.
 
     >>> missing_finding(seam="Form → CRM", where="CRM", deadline_s=20).message
     'Form → CRM: the record never arrived in CRM within 20s'
+    >>> missing_finding(seam="Form → CRM", where="CRM", deadline_s=30, grace_s=10).message
+    'Form → CRM: the record never arrived in CRM within 30s (its 20s deadline and 10s of grace)'
     """
     message = f"{seam}: the record never arrived in {where} within {_seconds(deadline_s)}"
+    if grace_s:
+        message += (
+            f" (its {_seconds(deadline_s - grace_s)} deadline and {_seconds(grace_s)} of grace)"
+        )
     if upstream_missing:
         message += f"; it was already missing in {upstream_missing}"
     return Finding(

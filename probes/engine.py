@@ -747,6 +747,7 @@ class Engine:
                 seam=seam,
                 where=where,
                 deadline_s=stage.deadline_s + stage.grace_s,
+                grace_s=stage.grace_s,
             )
             self._done(row, [finding], latency=None)
             self._wake_children(ctx, row)
