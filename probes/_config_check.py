@@ -57,6 +57,7 @@ class Checker:
         self.doc = doc
         self.env = env
         self._problems: list[tuple[int, int, str]] = []
+        self._paths: set[KeyPath] = set()
 
     # -- reporting ---------------------------------------------------------------------
 
@@ -65,6 +66,12 @@ class Checker:
         where = f"{dotted(path)}: " if path else ""
         entry = (line or 0, len(self._problems), f"{location(self.file, line)}{where}{message}")
         self._problems.append(entry)
+        self._paths.add(path)
+
+    def reported(self, path: KeyPath) -> bool:
+        """Whether a problem is already reported at ``path`` (its value is not checked
+        again: a URL refused for a secret is not echoed by a template check)."""
+        return path in self._paths
 
     @property
     def problem_count(self) -> int:

@@ -28,7 +28,7 @@ from ._config_connectors import ConnectorSpec, connector_specs
 from ._config_options import check_option
 from ._config_records import check_record, check_tool_templates
 from ._config_schedule import check_digests
-from ._config_values import env_var_hint, is_slug, secret_default, single_ref
+from ._config_values import env_var_hint, name_problem, secret_default, single_ref
 from ._config_workflows import parse_workflows
 from ._config_yaml import KeyPath, YamlProblem, parse_yaml
 from .config import (
@@ -222,8 +222,8 @@ def _tool(
     ck: Checker, name: str, raw: Any, specs: Mapping[str, ConnectorSpec]
 ) -> tuple[ToolConfig | None, ConnectorSpec | None]:
     path: KeyPath = ("tools", name)
-    if not is_slug(name):
-        ck.add(path, msg.bad_slug("tool", name))
+    if problem := name_problem("tool", name):
+        ck.add(path, problem)
     m = ck.mapping(path, raw, required=("type",))
     if m is None:
         return None, None

@@ -59,7 +59,7 @@ def check_option(ck: Checker, path: KeyPath, type_name: str | None, key: str, ra
     also reported as missing.
     """
     kind = OPTION_KINDS.get(type_name or "", {}).get(key)
-    if kind in (URL, URL_TEMPLATE, URL_TEMPLATE_ID) and isinstance(raw, str):
+    if kind in (URL, URL_TEMPLATE, URL_TEMPLATE_ID) and raw is not None:
         url = ck.url(path, raw, template=kind != URL)
         return url if url is not None else raw
     if kind in (HEADERS, TEMPLATE_HEADERS) and raw is not None:
@@ -106,9 +106,9 @@ def check_option_templates(
     """Every record template in ``options`` (already expanded), by the type's kinds."""
     for key, kind in OPTION_KINDS.get(type_name or "", {}).items():
         value = options.get(key)
-        if key in skip or value is None:
-            continue
         p = (*path, key)
+        if key in skip or value is None or ck.reported(p):
+            continue
         if kind in (URL_TEMPLATE, URL_TEMPLATE_ID, TEMPLATE):
             extra = ("id",) if kind == URL_TEMPLATE_ID else ()
             _one(ck, p, value, problem, extra)
@@ -117,7 +117,8 @@ def check_option_templates(
                 ck.add(p, msg.wrong_type("a mapping of field: template", value))
                 continue
             for name, template in value.items():
-                _one(ck, (*p, name), template, problem, ())
+                if not ck.reported((*p, name)):
+                    _one(ck, (*p, name), template, problem, ())
         elif kind == TEMPLATE_TREE:
             _tree(ck, p, value, problem)
 

@@ -20,6 +20,7 @@ import httpx
 
 from . import _messages as msg
 from ._config_yaml import KeyPath
+from .config import MAX_NAME_CHARS
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 #: ``${NAME}``, ``${NAME:-default}``, and ``$${`` for a literal ``${``. Defaults cannot
@@ -168,6 +169,16 @@ def _number_or_text(value: object) -> tuple[float | None, str | None]:
 def is_slug(name: str) -> bool:
     """``lead-intake``, ``crm``, ``step_2``: lower case, digits, ``-``, ``_``."""
     return bool(_SLUG.fullmatch(name))
+
+
+def name_problem(kind: str, name: str) -> str | None:
+    """Why ``name`` cannot name a tool, workflow, stage or variant, or ``None``: a slug of
+    at most ``MAX_NAME_CHARS`` (names show in reports and in Slack)."""
+    if not is_slug(name):
+        return msg.bad_slug(kind, name)
+    if len(name) > MAX_NAME_CHARS:
+        return msg.name_too_long(kind, name, MAX_NAME_CHARS)
+    return None
 
 
 def url_problem(text: str, max_chars: int) -> str | None:

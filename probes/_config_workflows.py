@@ -17,7 +17,7 @@ from ._config_connectors import ConnectorSpec
 from ._config_options import check_option, check_option_templates
 from ._config_records import check_record, check_template, sample_record
 from ._config_schedule import check_alerts, check_schedule
-from ._config_values import is_slug
+from ._config_values import name_problem
 from ._config_yaml import KeyPath
 from .config import (
     DEFAULT_DEADLINE_S,
@@ -91,8 +91,8 @@ class _WorkflowChecker:
     def workflow(self, name: str, raw: Any) -> WorkflowConfig | None:
         ck = self.ck
         path: KeyPath = ("workflows", name)
-        if not is_slug(name):
-            ck.add(path, msg.bad_slug("workflow", name))
+        if problem := name_problem("workflow", name):
+            ck.add(path, problem)
         m = ck.mapping(path, raw, WORKFLOW_KEYS, required=("stages",))
         if m is None:
             return None
@@ -154,8 +154,8 @@ class _WorkflowChecker:
         for i, raw in enumerate(value):
             name = raw.get("name") if isinstance(raw, dict) else None
             name = name if isinstance(name, str) and name else None
-            if name is not None and not is_slug(name):
-                ck.add((*path, i, "name"), msg.bad_slug("stage", name))
+            if name is not None and (problem := name_problem("stage", name)):
+                ck.add((*path, i, "name"), problem)
             if name is not None and name in first_index:
                 ck.add((*path, i, "name"), msg.duplicate_stage(name, first_index[name]))
             elif name is not None:
@@ -187,6 +187,9 @@ class _WorkflowChecker:
             return None
         name = ck.text((*path, "name"), m.get("name"), required="name" in m) or ""
         tool = ck.text((*path, "tool"), m.get("tool"), required="tool" in m) or ""
+        for key, value in (("name", name), ("tool", tool)):
+            if not value.strip() and isinstance(m.get(key), str):
+                ck.add((*path, key), msg.needs_value())
         entry = index == 0
         if tool:
             self._check_tool((*path, "tool"), tool, entry=entry)
@@ -347,8 +350,8 @@ class _WorkflowChecker:
         stage_names = [s.name for s in stages]
         for name, raw in (mapping or {}).items():
             p = (*path, name)
-            if not is_slug(name):
-                ck.add(p, msg.bad_slug("variant", name))
+            if problem := name_problem("variant", name):
+                ck.add(p, problem)
             m = {} if raw is None else ck.mapping(p, raw, VARIANT_KEYS)
             if m is None:
                 continue

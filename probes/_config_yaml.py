@@ -188,6 +188,8 @@ class _Walker:
         except ConstructorError as exc:
             self.fail(node, msg.invalid_yaml(exc.problem or "cannot read this value"))
         except (ValueError, OverflowError) as exc:  # e.g. a date like 2026-13-45
+            if node.tag == _TAG + "int":  # more digits than Python reads (4,300)
+                self.fail(node, msg.number_too_long(len(node.value)))
             self.fail(node, msg.bad_scalar(node.value, str(exc)))
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -193,6 +193,13 @@ def bad_scalar(value: str, reason: str) -> str:
     return invalid_yaml(f"{shown(value)}: {reason}")
 
 
+def number_too_long(length: int) -> str:
+    return (
+        f"invalid YAML: a number {length:,} characters long is more than any setting takes "
+        "(quote it if it is text)"
+    )
+
+
 def duplicate_key(key: str, first_line: int) -> str:
     return f"duplicate key {shown(key)} (first defined on line {first_line}); keep one"
 
@@ -240,6 +247,10 @@ def missing_key(what: str = "") -> str:
 
 def needs_value() -> str:
     return "needs a value"
+
+
+def name_too_long(kind: str, name: str, limit: int) -> str:
+    return f"{kind} name {shown(name)} is {len(name):,} characters long; at most {limit}"
 
 
 def bad_slug(kind: str, name: str) -> str:

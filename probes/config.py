@@ -34,6 +34,8 @@ MIN_RATE_PER_S = 1 / 3_600
 MAX_RATE_PER_S = 10_000.0
 #: Every URL (``url``, ``base_url``, ``cleanup_url``, ``slack.api_url``...), in characters.
 MAX_URL_CHARS = 2_000
+#: A tool, workflow, stage or variant name (they show in reports and in Slack).
+MAX_NAME_CHARS = 64
 #: The config file itself: a config is a few kilobytes; 1 MiB is far past any real one.
 MAX_CONFIG_BYTES = 1 << 20
 
