@@ -27,10 +27,10 @@ from .config import Config
 from .digest import build_digest, render_digest_text
 from .engine import Engine
 from .errors import UsageError
-from .model import STATUS_OK, RunResult, Verdict
+from .model import STATUS_OK, FindingKind, RunResult, Verdict
 from .rollup import COULD_NOT_CHECK, NOT_CHECKED, stage_outcome, sync_rollup
 from .schedule import ScheduleSpec, last_slot, pause_state, set_paused, specs_from_config
-from .stats import Estimate, estimate
+from .stats import Estimate, estimate, leak_words
 
 #: The clock the commands read (tests replace it).
 clock = time.time
@@ -250,11 +250,22 @@ def summarize_burst(results: list[RunResult], seams: dict[str, str]) -> dict[str
     verdicts = Counter(str(r.verdict) for r in results)
     overall = estimate(verdicts[Verdict.OK], verdicts[Verdict.LEAK])
     per_seam: dict[str, Counter[str]] = {}
+    #: seam -> finding kind -> runs with it; and the fields each kind named, most often
+    kinds: dict[str, Counter[str]] = {}
+    kind_fields: dict[tuple[str, str], Counter[tuple[str, ...]]] = {}
     for r in results:
         found = {s.name: s.found for s in r.stages}
         for s in r.stages:
             outcome = stage_outcome(s.status, found.get(s.after) if s.after else None)
             per_seam.setdefault(s.name, Counter())[outcome] += 1
+            if s.consequence_of is not None:
+                continue  # a consequence of an earlier break is no finding of this seam's
+            for kind in dict.fromkeys(str(f.kind) for f in s.findings):
+                if kind == str(FindingKind.UNREACHABLE):
+                    continue
+                kinds.setdefault(s.name, Counter())[kind] += 1
+                fields = next((f.fields for f in s.findings if str(f.kind) == kind), ())
+                kind_fields.setdefault((s.name, kind), Counter())[tuple(fields)] += 1
     seam_json = []
     for name, counts in per_seam.items():
         cnc = counts[COULD_NOT_CHECK]
@@ -262,8 +273,20 @@ def summarize_burst(results: list[RunResult], seams: dict[str, str]) -> dict[str
         fails = sum(counts.values()) - counts[STATUS_OK] - cnc - skipped
         verb = "drops" if counts["missing"] and counts["missing"] * 2 >= fails else "leaks"
         est = estimate(counts[STATUS_OK], fails, verb=verb)
+        checked = counts[STATUS_OK] + fails
+        by_kind = []
+        for kind, n in kinds.get(name, Counter()).most_common():
+            fields = kind_fields[(name, kind)].most_common(1)[0][0]
+            words = leak_words(n, checked, verb=kind_verb(kind, fields))
+            by_kind.append({"kind": kind, "fields": list(fields), "runs": n, "words": words})
         seam_json.append(
-            {"stage": name, "seam": seams.get(name, name), **_est(est), "could_not_check": cnc}
+            {
+                "stage": name,
+                "seam": seams.get(name, name),
+                **_est(est),
+                "could_not_check": cnc,
+                "by_kind": by_kind,
+            }
         )
     return {
         "runs": len(results),
@@ -275,6 +298,28 @@ def summarize_burst(results: list[RunResult], seams: dict[str, str]) -> dict[str
         "leaked_runs": [r.run_id for r in results if r.verdict == Verdict.LEAK],
         "unchecked_runs": [r.run_id for r in results if r.verdict == Verdict.ERROR],
     }
+
+
+def kind_verb(kind: str, fields: tuple[str, ...] = ()) -> str:
+    """How a seam does a finding kind to records, for rate sentences.
+
+    >>> kind_verb("swapped", ("firstname", "email"))
+    'swaps firstname and email in'
+    >>> kind_verb("missing")
+    'drops'
+    """
+    named = " and ".join(fields) if fields else "a field"
+    return {
+        "missing": "drops",
+        "late": "delivers late",
+        "duplicate": "duplicates",
+        "swapped": f"swaps {named} in",
+        "reformatted": f"reformats {named} in",
+        "truncated": f"truncates {named} in",
+        "encoding": f"garbles the encoding of {named} in",
+        "wrong_value": f"gets {named} wrong in",
+        "unexpected": "sends what it should not for",
+    }.get(kind, f"{kind.replace('_', ' ')} in")
 
 
 def _est(est: Estimate) -> dict[str, Any]:
@@ -357,7 +402,14 @@ def _burst_text(s: dict[str, Any]) -> str:
     ]
     for seam in s["seams"]:
         extra = f"; {seam['could_not_check']} could not check" if seam["could_not_check"] else ""
+        kinds = seam.get("by_kind") or []
+        if len(kinds) == 1 and kinds[0]["kind"] != "missing":
+            # One kind of finding: say what it is, not "leaks".
+            lines.append(f"  {seam['seam']}: {kinds[0]['words']}{extra}")
+            continue
         lines.append(f"  {seam['seam']}: {seam['words']}{extra}")
+        if len(kinds) > 1:
+            lines.extend(f"    {k['words']}" for k in kinds)
     if s["leaked_runs"]:
         lines.append("  leaked runs: " + ", ".join(s["leaked_runs"][:20]))
     return "\n".join(lines)

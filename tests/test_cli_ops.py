@@ -228,3 +228,54 @@ def test_burst_unknown_variant(burst_config: Config) -> None:
     result = CliRunner().invoke(cli, ["burst", "lead", "--variant", "paypl"])
     assert result.exit_code == 2
     assert result.output.startswith("error: unknown variant 'paypl'")
+
+
+def _burst_result(i: int, crm_findings: list[Any]) -> Any:
+    from probes.model import (
+        CleanupResult,
+        Finding,
+        FindingKind,
+        RunResult,
+        StageResult,
+        Verdict,
+        status_for,
+    )
+
+    findings = [Finding(FindingKind(k), f"Form → CRM: {k}", fields=f) for k, f in crm_findings]
+    stages = [
+        StageResult("form", "form", None, "ok", 1, 0.1),
+        StageResult("crm", "crm", "form", status_for(findings), 1, 0.5, findings),
+    ]
+    verdict = Verdict.LEAK if findings else Verdict.OK
+    return RunResult(
+        f"r-{i}", "lead", None, "t", "t", verdict, stages, None, CleanupResult("done", 1)
+    )
+
+
+def test_burst_words_each_rate_by_what_the_seam_does() -> None:
+    swap = [("swapped", ("firstname", "email"))]
+    results = [_burst_result(i, swap) for i in range(10)]
+    summary = cli_ops.summarize_burst(results, {"crm": "Form → CRM"})
+    crm = next(s for s in summary["seams"] if s["stage"] == "crm")
+    assert crm["by_kind"] == [
+        {
+            "kind": "swapped",
+            "fields": ["firstname", "email"],
+            "runs": 10,
+            "words": "swaps firstname and email in every record in 10 runs (at least 72% at 95%)",
+        }
+    ]
+    text = cli_ops._burst_text({**summary, "workflow": "lead", "variant": None, "seconds": 1})
+    assert "Form → CRM: swaps firstname and email in every record" in text
+    assert "drops" not in text
+
+    mixed = [_burst_result(i, swap if i < 3 else [("missing", ())]) for i in range(6)]
+    mixed += [_burst_result(i, []) for i in range(6, 10)]
+    summary = cli_ops.summarize_burst(mixed, {"crm": "Form → CRM"})
+    crm = next(s for s in summary["seams"] if s["stage"] == "crm")
+    assert sorted((k["kind"], k["runs"]) for k in crm["by_kind"]) == [
+        ("missing", 3),
+        ("swapped", 3),
+    ]
+    text = cli_ops._burst_text({**summary, "workflow": "lead", "variant": None, "seconds": 1})
+    assert "    drops about 30%" in text and "    swaps firstname and email in about 30%" in text
