@@ -210,11 +210,12 @@ class Checker:
         return value
 
     def url(self, path: KeyPath, value: Any, *, template: bool = False) -> str | None:
-        """An http(s) URL (``url_problem``), with ``${ENV}`` expanded; ``None`` when absent,
-        empty or wrong. No secret may be written in it (``url_secret``): a password, a
-        query parameter like ``api_key=`` or a key must come from ``${ENV}``. A
-        ``template`` (a record template, ``?email={email}``) is checked with its fields
-        filled in."""
+        """An http(s) URL (``url_problem``), with ``${ENV}`` expanded; ``None`` when absent
+        or wrong, ``""`` when empty (``${SLACK_API_URL:-}`` unset).
+
+        No secret may be written in it (``url_secret``): a password, a query parameter like
+        ``api_key=`` or a key must come from ``${ENV}``. A ``template`` (a record template,
+        ``?email={email}``) is checked with its fields filled in."""
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, str):
@@ -229,8 +230,10 @@ class Checker:
             return None
         before = self.problem_count
         text = self.expand(path, value).strip()
-        if self.problem_count != before or not text:
+        if self.problem_count != before:
             return None
+        if not text:
+            return ""
         checked = template_as_url(text) if template else text
         problem = url_problem(checked, MAX_URL_CHARS) if checked is not None else None
         if problem is not None:

@@ -269,7 +269,7 @@ def _options(
     for key in spec.required_options:
         if key not in m:
             ck.add((*path, key), msg.missing_key(f"type {spec.type_name!r} needs it"))
-        elif options.get(key) in (None, ""):
+        elif options.get(key) in (None, "") and not ck.reported((*path, key)):
             ck.add((*path, key), msg.needs_value())
     return options
 

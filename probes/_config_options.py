@@ -29,6 +29,7 @@ URL_TEMPLATE_ID = "url template with id"  # ... that may also use ``{id}`` (clea
 TEMPLATE = "template"  # one record template
 TEMPLATES = "templates"  # a mapping of name -> record template (``fields``)
 TEMPLATE_TREE = "template tree"  # JSON whose strings are record templates (``json``)
+WHOLE_NUMBER = "whole number"  # an id such as a subscription type: digits
 HEADERS = "headers"  # a mapping of header -> literal value
 TEMPLATE_HEADERS = "template headers"  # a mapping of header -> record template
 
@@ -41,7 +42,11 @@ OPTION_KINDS: dict[str, dict[str, str]] = {
         "headers": TEMPLATE_HEADERS,
         "json": TEMPLATE_TREE,
     },
-    "hubspot_forms": {"fields": TEMPLATES, "page_uri": URL_TEMPLATE},
+    "hubspot_forms": {
+        "fields": TEMPLATES,
+        "page_uri": URL_TEMPLATE,
+        "subscription_type_id": WHOLE_NUMBER,
+    },
     "sendgrid": {"fallback_query": TEMPLATE},
 }
 
@@ -64,7 +69,16 @@ def check_option(ck: Checker, path: KeyPath, type_name: str | None, key: str, ra
         return url if url is not None else raw
     if kind in (HEADERS, TEMPLATE_HEADERS) and raw is not None:
         return _headers(ck, path, raw)
-    return ck.expand_tree(path, raw)
+    value = ck.expand_tree(path, raw)
+    if kind == WHOLE_NUMBER and value is not None and not _whole_number(value):
+        ck.add(path, msg.wrong_type("a whole number (an id, e.g. 12345)", value))
+    return value
+
+
+def _whole_number(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 0 <= value < 10**20
+    return isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,20}\s*", value) is not None
 
 
 def _headers(ck: Checker, path: KeyPath, raw: Any) -> Any:
