@@ -184,7 +184,38 @@ URL_CASES = [
     if not (name in ("list", "number") and path.startswith("slack"))  # one URL check
 ]
 
+SIGNUP = "  signup:\n    type: hubspot_forms\n    portal_id: '1'\n    form_guid: g\n"
+
+
+def signup(option: str) -> str:
+    """BASE with a HubSpot form tool that has ``option``."""
+    return BASE.replace("  crm:\n", f"{SIGNUP}    {option}\n  crm:\n")
+
+
 TOOL_CASES = [
+    change("url-blank", FORM_URL, '    url: "  "\n', "tools.form.url", "needs a value"),
+    change(
+        "url-empty-env", FORM_URL, "    url: ${HOOK_URL:-}\n", "tools.form.url", "needs a value"
+    ),
+    Case(
+        "subscription-id-inf",
+        signup("subscription_type_id: .inf"),
+        "tools.signup.subscription_type_id",
+        "must be a whole number (an id, e.g. 12345), not a number",
+    ),
+    Case(
+        "subscription-id-text",
+        signup("subscription_type_id: all"),
+        "tools.signup.subscription_type_id",
+        "must be a whole number",
+    ),
+    Case("page-uri-no-host", signup('page_uri: "https://"'), "tools.signup.page_uri", "a host"),
+    Case(
+        "page-uri-template",
+        signup('page_uri: "https://x.example/{email!a}"'),
+        "tools.signup.page_uri",
+        "is not allowed",
+    ),
     change("type-empty", "    type: webhook\n", '    type: ""\n', "tools.form.type", "needs a"),
     change("type-blank", "    type: webhook\n", '    type: "  "\n', "tools.form.type", "needs a"),
     change("type-null", "    type: webhook\n", "    type:\n", "tools.form.type", "needs a value"),
