@@ -186,14 +186,35 @@ class Reporter:
         async def on_progress(stage: StageResult) -> None:
             queue.put_nowait(stage)  # never wait on Slack here: the probe has deadlines
 
+        # Thread replies go out in chain order (as `baton demo --slack-preview` shows them),
+        # whatever order the stages are decided in; the parent's progress moves at once.
+        order = [s.name for s in wf.stages] if wf else []
+        held: dict[str, StageResult] = {}
+
+        async def reply(stage: StageResult) -> None:
+            try:
+                await out.reply(messages.stage_reply(stage, wf))
+            except Exception:  # one bad reply must not cost the rest of the thread
+                log.exception("%s: reporting stage %s failed", self.error_id(), stage.name)
+
+        async def release(*, everything: bool = False) -> None:
+            while order and (order[0] in held or everything):
+                stage = held.pop(order.pop(0), None)
+                if stage is not None:
+                    await reply(stage)
+            for name in list(held) if everything or not order else []:
+                await reply(held.pop(name))
+
         async def sender() -> None:
             while (stage := await queue.get()) is not None:
                 settled.append(stage)
+                held[stage.name] = stage
+                await release()
                 try:
-                    await out.reply(messages.stage_reply(stage, wf))
                     out.progress(messages.progress(info, settled, total, wf))
-                except Exception:  # one bad reply must not cost the rest of the thread
-                    log.exception("%s: reporting stage %s failed", self.error_id(), stage.name)
+                except Exception:
+                    log.exception("%s: progress of %s failed", self.error_id(), stage.name)
+            await release(everything=True)
 
         task = asyncio.create_task(sender())
         try:

@@ -611,3 +611,19 @@ async def test_the_channel_allowlist_matches_ids_never_names() -> None:
         assert refused.text.startswith("Sorry, /baton does not run in this channel")
         await h.bot.drain()
         assert h.engine.starts == []
+
+
+async def test_thread_replies_come_in_chain_order_whatever_order_stages_finish() -> None:
+    async with harness(outcome="ok") as h:
+        h.engine.reverse_progress = True  # the last stage is decided first
+        reply = await h.command("run lead-to-invoice")
+        assert reply.status == 200
+        await h.bot.drain()
+        _, *thread = h.posts()
+        assert [t["text"].split(" · ")[0] for t in thread[:4]] == [
+            "✅ Form",
+            "✅ Form → CRM",
+            "✅ CRM → Email",
+            "✅ CRM → Invoice",
+        ]
+        assert thread[4]["text"].startswith("✅ No leaks.")

@@ -179,6 +179,8 @@ class FakeEngine:
         self.store = store
         self.outcome = outcome
         self.stage_delay_s = stage_delay_s
+        #: Report stages last first (as when the later tools answer sooner).
+        self.reverse_progress = False
         self.now = now
         self.starts: list[dict[str, Any]] = []
         self.gate: asyncio.Event | None = None  # set it to hold every finish() until released
@@ -258,7 +260,8 @@ class FakeEngine:
             started=started,
             marker=run["marker"],
         )
-        for stage in result.stages:
+        stages = list(reversed(result.stages)) if self.reverse_progress else result.stages
+        for stage in stages:
             if self.stage_delay_s:
                 await asyncio.sleep(self.stage_delay_s)
             if on_progress is not None:
