@@ -12,7 +12,15 @@ alerts, and ``slack.digests``, in ``_config_schedule``.
 
 Secrets only come from the environment: every value under ``tools.<name>.credentials``
 and ``slack.bot_token`` / ``signing_secret`` / ``app_token`` must be ``${VAR}`` or
-``${VAR:-default}``. ``${VAR}`` references are expanded in every other string too.
+``${VAR:-default}``, and a default that looks like a real key (``sk_live_...``, a long
+generated token) is refused, as is a secret written into a URL (``user:pass@``,
+``?api_key=...``) or a secret header. ``${VAR}`` references are expanded in every other
+string too.
+
+Hostile input is refused with the cap it broke, never a traceback: a file over
+``MAX_CONFIG_BYTES`` (unread), alias bombs and deep nesting (``_config_yaml``), durations,
+counts and rates past their caps (``probes.config``), URLs that are not one plain http(s)
+line with a host, and templates that do more than name record fields.
 """
 
 from __future__ import annotations

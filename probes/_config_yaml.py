@@ -113,7 +113,10 @@ def _flatten(node: MappingNode, flattening: set[int]) -> None:
     """Resolve ``<<`` merge keys of ``node`` in place, as PyYAML's ``flatten_mapping``
     does, but keeping only the first of the merged pairs with the same key: old PyYAML
     versions keep them all, and ``<<: [*a, *a]`` nested twenty times is then a million
-    pairs. Merged mappings come first (the earlier one wins), explicit keys last."""
+    pairs. Merged mappings come first (the earlier one wins), explicit keys last and win.
+
+    ``<<: *a`` where ``a`` contains the mapping being merged is refused as recursion.
+    """
     if id(node) in flattening:
         raise YamlProblem([(_line(node), msg.recursive_alias())])
     flattening.add(id(node))
@@ -143,7 +146,11 @@ def _flatten(node: MappingNode, flattening: set[int]) -> None:
                     merged.append(pair)
     flattening.discard(id(node))
     if merged or len(own) != len(node.value):
-        node.value = merged + own
+        # An explicit key wins over a merged one; dropping the merged one keeps the keys
+        # unique, so an alias of this mapping is not read as holding duplicate keys.
+        explicit = {str(k.value) for k, _ in own if isinstance(k, ScalarNode)}
+        kept = [p for p in merged if not (isinstance(p[0], ScalarNode) and p[0].value in explicit)]
+        node.value = kept + own
 
 
 class _Walker:

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from probes._config_loader import load_config_text
+from probes._config_yaml import parse_yaml
 from probes.cli import cli
 from probes.config import MAX_CONFIG_BYTES, Config, load_config
 from probes.connectors._util import render, render_url
@@ -916,6 +917,21 @@ def test_a_bad_url_is_one_problem(case: Case) -> None:
     with pytest.raises(ConfigError) as info:
         load(case.text)
     assert len(info.value.problems) == 1, info.value.problems
+
+
+def test_merges_are_bounded_and_an_aliased_merge_has_no_duplicate_keys() -> None:
+    # Merge keys keep one pair per key (old PyYAML kept every one: a merge bomb), and an
+    # explicit key replaces the merged one, so an alias of the mapping reads cleanly.
+    doc = parse_yaml("b: &b {x: 1, y: 2}\na: &a {<<: *b, x: 3}\nc: *a\nd: {<<: [*a, *b]}\n")
+    assert doc.data["c"] == doc.data["d"] == {"x": 3, "y": 2}
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load(merge_bomb(200))  # 2**200 pairs, were each merged pair kept
+    assert time.perf_counter() - start < QUICK_S
+    assert [p.split(": ", 1)[1] for p in info.value.problems] == [
+        "x_merge: unknown key 'x_merge'; expected one of: record, slack, store, tools, "
+        "version, workflows"
+    ]
 
 
 def test_the_problems_are_listed_at_once() -> None:
