@@ -11,6 +11,8 @@ from .model import STATUS_OK, STATUS_SKIPPED, FindingKind, RunResult, StageResul
 
 _UNREACHABLE = str(FindingKind.UNREACHABLE)
 _ICONS = {STATUS_OK: "✓", STATUS_SKIPPED: "·", _UNREACHABLE: "?"}
+#: Finding kinds as words in the text trail.
+_STATUS_WORDS = {"wrong_value": "wrong value", _UNREACHABLE: "could not check"}
 _UPSTREAM_UNKNOWN = re.compile(r"\((upstream unknown: [^)]*)\)$")
 
 
@@ -27,6 +29,7 @@ def stage_line(stage: StageResult, seam: str) -> str:
         return f"  – {seam:<32} not reached (consequence of {cause})"
     icon = _ICONS.get(stage.status, "✗")
     status = "injected" if stage.after is None and stage.status == STATUS_OK else stage.status
+    status = _STATUS_WORDS.get(status, status)  # --json keeps the kind names
     timing = f"{stage.latency_s:7.2f}s" if stage.latency_s is not None else "       –"
     found = f"  found {stage.found}" if stage.found > 1 else ""
     if stage.queued_s is not None and stage.queued_s >= 0.5:

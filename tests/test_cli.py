@@ -418,3 +418,10 @@ def test_init_writes_a_starter_that_checks_and_never_overwrites(
     assert invoke("init", "--force")[0] == 0
     code, out, _ = invoke("init", "ops.yaml")
     assert code == 0 and "baton run lead-to-invoice -c ops.yaml" in out
+
+
+def test_the_text_trail_says_kinds_in_words(config_file: Path, sandbox: Sandbox) -> None:
+    sandbox.set_faults(["cents@invoice"])
+    code, out, _ = invoke("run", "lead-to-invoice", "-c", str(config_file))
+    assert code == 1
+    assert "wrong value" in out and "wrong_value" not in out
