@@ -196,6 +196,9 @@ def _ambiguous_date(marker: str) -> dt.date:
     return dt.date(2026, month, day)
 
 
+#: The largest amount a test record may carry (in major units): a billion.
+MAX_AMOUNT = Decimal(1_000_000_000)
+
 #: The longest value a test record field may have (an email has at most 254 characters).
 MAX_VALUE_CHARS = 1000
 
@@ -281,6 +284,8 @@ def _parse_amount(value: Any) -> Decimal:
         raise UsageError(f"amount must be a number like 49.00, got {value!r}") from exc
     if not amount.is_finite() or amount < 0:
         raise UsageError(f"amount must be a positive number like 49.00, got {value!r}")
+    if amount > MAX_AMOUNT:
+        raise UsageError(f"amount must be at most {MAX_AMOUNT:,}, got {str(value)[:40]!r}")
     return amount.quantize(Decimal("0.01"))
 
 

@@ -298,6 +298,15 @@ def test_cleanup_names_the_tool_and_why_a_task_stays_pending(
     assert "stripe: " in out and "503" in out
 
 
+@pytest.mark.parametrize(
+    "value", ["amount=1e308", "amount=nan", "amount=-5", "date=2026-13-45", "x_note=" + "y" * 2000]
+)
+def test_hostile_set_values_of_other_fields_end_cleanly(config_file: Path, value: str) -> None:
+    code, out, err = invoke("run", "lead-to-invoice", "-c", str(config_file), "--set", value)
+    assert code == 2, out + err
+    assert "Traceback" not in out + err and len(err.strip().splitlines()) == 1, err
+
+
 HOSTILE_EMAILS = [
     "{marker:>3000000}@example.com",
     "{0}@example.com",
