@@ -34,7 +34,7 @@ def stage_line(stage: StageResult, seam: str) -> str:
     found = f"  found {stage.found}" if stage.found > 1 else ""
     if stage.queued_s is not None and stage.queued_s >= 0.5:
         found += f"  (after {stage.queued_s:.1f}s queued in Baton)"
-    return f"  {icon} {seam:<32} {status:<12} {timing}{found}"
+    return f"  {icon} {seam:<32} {status:<15} {timing}{found}"
 
 
 def _after_seam(message: str, seam: str) -> str:
@@ -51,12 +51,19 @@ def render_text(result: RunResult, seams: dict[str, str]) -> str:
     result = localised(result)
     variant = f" (variant {result.variant})" if result.variant else ""
     lines = [f"Probe run {result.run_id}  {result.workflow}{variant}  marker {result.marker}"]
+    bodies: set[str] = set()
     for stage in result.stages:
         lines.append(stage_line(stage, seams.get(stage.name, stage.name)))
         if stage.consequence_of is not None:
             continue  # the line says it; the break it follows from has the evidence
         for f in stage.findings:
-            lines.append(f"      {f.message}")
+            message = f.message
+            for body in bodies:  # a vendor's error body is shown once per run
+                message = message.replace(body, "(the same answer as above)")
+            lines.append(f"      {message}")
+            if f.kind == _UNREACHABLE:
+                bodies.update(_vendor_bodies(f.message))
+                continue  # its evidence is the error the line just gave
             if f.expected or f.observed:
                 lines.append(f"        expected: {_fmt(f.expected)}")
                 lines.append(f"        observed: {_fmt(f.observed)}")
@@ -73,7 +80,17 @@ def render_text(result: RunResult, seams: dict[str, str]) -> str:
     c = result.cleanup
     extra = f" ({'; '.join(c.errors)})" if c.errors else ""
     lines.append(f"Cleanup: {c.status}, {c.removed} object(s) removed{extra}")
+    # The verdict and cleanup lines say where; the body was shown on its stage.
+    for i in (-2, -1):
+        for body in bodies:
+            lines[i] = lines[i].replace(body, "(see above)")
     return "\n".join(lines)
+
+
+def _vendor_bodies(message: str) -> list[str]:
+    """The raw answer a tool gave, as an error message quotes it (``…503: {"error": …}``)."""
+    found = re.search(r"\d{3}: ([{<\[].{20,})$", message)
+    return [found.group(1)] if found else []
 
 
 def render_junit(results: list[RunResult], seams: dict[str, dict[str, str]]) -> bytes:

@@ -434,3 +434,11 @@ def test_the_text_trail_says_kinds_in_words(config_file: Path, sandbox: Sandbox)
     code, out, _ = invoke("run", "lead-to-invoice", "-c", str(config_file))
     assert code == 1
     assert "wrong value" in out and "wrong_value" not in out
+
+
+def test_a_vendors_error_body_is_shown_once_per_run(config_file: Path, sandbox: Sandbox) -> None:
+    sandbox.set_faults(["outage@stripe"])
+    code, out, _ = invoke("run", "lead-to-invoice", "-c", str(config_file))
+    assert code == 3
+    assert out.count("Stripe is temporarily unavailable") == 1, out
+    assert "Verdict: ERROR (could not check) — could not check Invoice" in out
