@@ -881,7 +881,7 @@ YAML_CASES = [
         "  domain: example.com\n",
         "  amount: 1e308\n",
         "record.amount",
-        "amount must be a number",
+        "amount must be at most 1,000,000,000",
     ),
     change(
         "record-value-huge",
