@@ -172,3 +172,29 @@ async def test_unknown_variant_is_refused_by_the_engine_with_a_suggestion() -> N
         (told,) = w.slack.of("response_url")
         assert "did you mean 'paypal'" in told.params["text"]
         assert w.slack.of("chat.postMessage") == []
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "{marker:>3000000}@example.com",
+        "{0}@example.com",
+        "victim@gmail.com,probe@example.com",
+        '"Victim <victim@gmail.com>"',
+    ],
+    ids=["huge-format", "index", "list", "display-name"],
+)
+async def test_a_hostile_value_is_refused_and_the_bot_stays_healthy(email: str) -> None:
+    async with world() as w:
+        await w.command(f"run lead-to-invoice card email={email}", trigger="t-1")
+        await w.bot.drain()
+        (told,) = w.slack.of("response_url")
+        assert "Traceback" not in told.params["text"]
+        assert w.slack.of("chat.postMessage") == []
+        assert w.bot.engine.store.active_runs() == []  # nothing stored, nothing stranded
+        # The next run goes through as usual.
+        reply = await w.command("run lead-to-invoice card", trigger="t-2")
+        assert reply.status_code == 200
+        await asyncio.wait_for(w.bot.drain(), timeout=20)
+        thread_final = w.slack.of("chat.postMessage")[-1].params["text"]
+        assert thread_final.startswith("✅ No leaks."), thread_final
