@@ -442,7 +442,7 @@ class Engine:
                 return 0
             record = self._record(wf, run["variant"], run["overrides"], run["marker"])
             before = sum(r["removed"] or 0 for r in self.store.cleanup_rows(run_id))
-            result = await self._cleanup(run_id, record)
+            result = await self._cleanup(run_id, record, started=float(run["started_ts"]))
             self.store.update_cleanup_result(run_id, result)
             return result.removed - before
 
@@ -810,7 +810,13 @@ class Engine:
         stages, first = diagnosis.localise(wf, [self._stage_result(wf, r) for r in rows])
         # A run that was watched to its end knows what it saw; one closed after a crash
         # does not, so every tool is searched thoroughly then.
-        cleanup = await self._cleanup(run["id"], record, thorough=status != RUN_FINISHED)
+        cleanup = await self._cleanup(
+            run["id"],
+            record,
+            thorough=status != RUN_FINISHED,
+            stages=rows,
+            started=float(run["started_ts"]),
+        )
         now = self.clock()
         verdict = verdict_for(stages)
         result = RunResult(
@@ -831,7 +837,13 @@ class Engine:
         return result
 
     async def _cleanup(
-        self, run_id: str, record: TestRecord, *, thorough: bool = True
+        self,
+        run_id: str,
+        record: TestRecord,
+        *,
+        thorough: bool = True,
+        stages: list[StageRow] | None = None,
+        started: float | None = None,
     ) -> CleanupResult:
         """Remove the record from every tool, all tools at once, each through its cleanup
         loop (shared with every other run ending now). ``done`` only when every tool's
@@ -844,15 +856,13 @@ class Engine:
         removed = sum(r["removed"] or 0 for r in rows)
         seen: dict[str, list[str]] = {}
         off: set[str] = set()
-        started = 0.0
-        for stage in self.store.stages(run_id):
+        stages = self.store.stages(run_id) if stages is None else stages
+        for stage in stages:
             seen.setdefault(stage.tool, []).extend(stage.seen_id_list())
             if stage.status != STATUS_OK or stage.state != DONE:
                 off.add(stage.tool)
-            started = stage.started_ts
-        run = self.store.run(run_id)
-        if run is not None:
-            started = float(run["started_ts"])
+        if started is None:
+            started = stages[0].started_ts if stages else 0.0
 
         async def one(tool: str) -> tuple[str, int | ConnectorError]:
             if not _cleans_up(self._connector(tool)):
@@ -919,9 +929,7 @@ def _arrival(observed: list[dict[str, Any]], origin: float, first_seen: float) -
     own sighting is used instead. Checks held back by rate limits or backoff never make a
     record late."""
     for key in ("_created_ts", "_seen_by_ts"):
-        stamps = [
-            float(r[key]) for r in observed if isinstance(r.get(key), int | float) and key in r
-        ]
+        stamps = [float(r[key]) for r in observed if isinstance(r.get(key), int | float)]
         stamps = [t for t in stamps if math.isfinite(t)]
         if not stamps:
             continue

@@ -19,6 +19,7 @@ from test_connectors_specs import (
     STRIPE_PARAMS,
     SWAPPED,
     RecordingApi,
+    batch_read_answer,
     check,
     results,
 )
@@ -32,34 +33,8 @@ from probes.record import make_record
 @pytest.mark.anyio
 async def test_hubspot_cleanup_round_conforms() -> None:
     other = make_record("bt000002")
-    missing = {
-        "status": "error",
-        "category": "OBJECT_NOT_FOUND",
-        "message": "Could not get some CONTACT objects, they may be deleted or not exist.",
-        "context": {"ids": [other.email]},
-        "errors": [],
-        "links": {},
-    }
-    by_email = httpx.Response(
-        207,
-        json={
-            "status": "COMPLETE",
-            "results": [ADA],
-            "numErrors": 1,
-            "errors": [missing],
-            "startedAt": "2026-03-07T10:00:02.000Z",
-            "completedAt": "2026-03-07T10:00:02.100Z",
-        },
-    )
-    by_id = httpx.Response(
-        200,
-        json={
-            "status": "COMPLETE",
-            "results": [SWAPPED],
-            "startedAt": "2026-03-07T10:00:02.000Z",
-            "completedAt": "2026-03-07T10:00:02.100Z",
-        },
-    )
+    by_email = batch_read_answer(ADA, missing=other.email)
+    by_id = batch_read_answer(SWAPPED)
     api = RecordingApi()
     api.on("POST", f"{CONTACTS}/batch/read", by_email, by_id)
     api.on("POST", f"{CONTACTS}/search", results(ADA), results(SWAPPED))

@@ -179,6 +179,27 @@ def results(*contacts: dict[str, Any]) -> httpx.Response:
     return httpx.Response(200, json={"total": len(contacts), "results": list(contacts)})
 
 
+def batch_read_answer(*found: dict[str, Any], missing: str | None = None) -> httpx.Response:
+    """A HubSpot batch read's answer: 200, or 207 with OBJECT_NOT_FOUND for ``missing``."""
+    answer: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": list(found),
+        "startedAt": "2026-03-07T10:00:02.000Z",
+        "completedAt": "2026-03-07T10:00:02.100Z",
+    }
+    if missing is None:
+        return httpx.Response(200, json=answer)
+    error = {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": "Could not get some CONTACT objects, they may be deleted or not exist.",
+        "context": {"ids": [missing]},
+        "errors": [],
+        "links": {},
+    }
+    return httpx.Response(207, json={**answer, "numErrors": 1, "errors": [error]})
+
+
 ADA = contact("512", email=RECORD.email, firstname="Ada", lastname="Probe-bt7k2xq9")
 SWAPPED = contact("600", email="ada@wrong.example.com", lastname="Probe-bt7k2xq9")
 NOT_FOUND = httpx.Response(
@@ -237,25 +258,7 @@ async def test_hubspot_batch_round_requests_conform() -> None:
     ``email IN [...]`` search over two pages, and the marker search for the look without a
     contact; every body, and every answer, as the spec has them."""
     other = make_record("bt000002")
-    missing = {
-        "status": "error",
-        "category": "OBJECT_NOT_FOUND",
-        "message": "Could not get some CONTACT objects, they may be deleted or not exist.",
-        "context": {"ids": [other.email]},
-        "errors": [],
-        "links": {},
-    }
-    batch = httpx.Response(
-        207,
-        json={
-            "status": "COMPLETE",
-            "results": [ADA],
-            "numErrors": 1,
-            "errors": [missing],
-            "startedAt": "2026-03-07T10:00:02.000Z",
-            "completedAt": "2026-03-07T10:00:02.100Z",
-        },
-    )
+    batch = batch_read_answer(ADA, missing=other.email)
     first_page = httpx.Response(
         200,
         json={

@@ -102,10 +102,16 @@ class RateLimiter:
         #: Requests of normal priority waiting for (or holding) the lock.
         self._urgent = 0
 
+    def _refill(self) -> float:
+        """Bring the bucket up to now; returns how many requests it holds."""
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        return self.tokens
+
     def ready_in(self) -> float:
         """Seconds until a request may go (0: one may go now); takes nothing."""
-        now = self.clock()
-        tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        tokens = self._refill()
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
     async def acquire(self, *, low: bool = False) -> None:
@@ -130,10 +136,7 @@ class RateLimiter:
             while True:
                 if low and self._urgent:
                     return False
-                now = self.clock()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
+                if self._refill() >= 1:
                     self.tokens -= 1
                     return True
                 await asyncio.sleep((1 - self.tokens) / self.rate)
