@@ -19,6 +19,7 @@ from . import _messages as msg
 from ._config_values import (
     EnvMalformed,
     dotted,
+    env_values_in,
     env_var_hint,
     expand_env,
     parse_duration,
@@ -37,6 +38,7 @@ from .config import (
 )
 from .errors import ConfigError
 from .record import make_record
+from .redact import Redactor
 
 _RECORD_NAMES = frozenset(make_record("bt0000aa").values())
 
@@ -58,6 +60,9 @@ class Checker:
         self.env = env
         self._problems: list[tuple[int, int, str]] = []
         self._paths: set[KeyPath] = set()
+        #: Every value taken from the environment, with where: masked wherever Baton
+        #: writes text (``env_values``), these problem messages included.
+        self.env_used: list[tuple[KeyPath, str]] = []
 
     # -- reporting ---------------------------------------------------------------------
 
@@ -80,7 +85,8 @@ class Checker:
     @property
     def problems(self) -> list[str]:
         """Every problem, in file order."""
-        ordered = [text for _, _, text in sorted(self._problems)]
+        mask = Redactor(v for _, v in self.env_used)
+        ordered = [mask.text(text) for _, _, text in sorted(self._problems)]
         if len(ordered) > MAX_PROBLEMS:
             rest = len(ordered) - MAX_PROBLEMS
             ordered = [*ordered[:MAX_PROBLEMS], f"{self.file}: ... and {rest} more problems"]
@@ -131,6 +137,7 @@ class Checker:
         except EnvMalformed:
             self.add(path, msg.env_malformed())
             return text
+        self.env_used.extend((path, v) for v in env_values_in(text, self.env))
         for name in missing:
             self.add(path, msg.env_unset(name, looks_like_field=name in _RECORD_NAMES))
         return out

@@ -26,7 +26,8 @@ line with a host, and templates that do more than name record fields.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +171,33 @@ def _build(ck: Checker, top: dict[str, Any], path: str) -> Config:
         store=store,
         slack=slack,
         path=path if _is_file_path(path) else None,
+        env_values=_masked_env_values(ck.env_used),
     )
+
+
+#: Slack keys whose values are addresses (channel and user IDs) Baton must send as they are.
+_SLACK_ADDRESSES = frozenset(["allowed_users", "allowed_channels", "default_channel", "channel"])
+
+
+def _masked_env_values(used: Iterable[tuple[KeyPath, str]]) -> tuple[str, ...]:
+    """The environment values to mask wherever Baton writes text: all of them, but Slack
+    addresses, and bare origins (``http://127.0.0.1:8765``), which name a server and
+    carry no credential, so messages can still say which server did not answer."""
+    keep: set[str] = set()
+    for path, value in used:
+        if path[:1] == ("slack",) and any(
+            k in _SLACK_ADDRESSES for k in path if isinstance(k, str)
+        ):
+            continue
+        if _BARE_ORIGIN.fullmatch(value.strip()):
+            continue
+        keep.add(value)
+    return tuple(sorted(keep))
+
+
+_BARE_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?/?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?/?"
+)
 
 
 def _records(workflows: Mapping[str, WorkflowConfig]) -> list[dict[str, Any]]:

@@ -95,6 +95,16 @@ def expand_env(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
     return _REF.sub(replace, text), missing
 
 
+def env_values_in(text: str, env: Mapping[str, str]) -> list[str]:
+    """The values ``text``'s ``${NAME}`` references take from ``env`` (not their defaults,
+    which are written in the file).
+
+    >>> env_values_in("${A:-x}/${B}?k=${C}", {"B": "b-value", "C": ""})
+    ['b-value']
+    """
+    return [v for m in _REF.finditer(text) if m.group(1) and (v := env.get(m.group(1)))]
+
+
 def single_ref(text: str) -> str | None:
     """The variable name when ``text`` is exactly one ``${NAME}`` / ``${NAME:-default}``."""
     match = _SINGLE_REF.fullmatch(text.strip())

@@ -31,6 +31,7 @@ from .config import Config, load_config
 from .engine import Engine
 from .errors import BatonError, ConfigError, StoreError, UsageError
 from .model import RunResult, StageResult, Verdict
+from .redact import Redactor
 from .report import render_junit, render_text, stage_line
 from .store import Store, open_store
 
@@ -266,13 +267,16 @@ def run(
             return result
 
         result = asyncio.run(with_engine(config, body))
+        mask = Redactor.from_config(config)
         if as_json:
-            click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+            click.echo(json.dumps(mask.scrub(result.to_json()), ensure_ascii=False, indent=2))
         else:
-            click.echo(render_text(result, stage_seams))
+            click.echo(mask.text(render_text(result, stage_seams)))
         if junit:
             try:
-                Path(junit).write_bytes(render_junit([result], seams))
+                Path(junit).write_text(
+                    mask.text(render_junit([result], seams).decode("utf-8")), encoding="utf-8"
+                )
             except OSError as exc:
                 raise UsageError(f"--junit {junit}: cannot write it: {exc.strerror}") from exc
         sys.exit(EXIT_FOR_VERDICT[result.verdict])
@@ -416,12 +420,14 @@ def resume(config_path: str | None, as_json: bool, takeover: bool) -> None:
                 "process is gone, `baton resume --takeover`",
                 err=True,
             )
+        mask = Redactor.from_config(config)
         if as_json:
-            click.echo(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
+            rows = mask.scrub([r.to_json() for r in results])
+            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         else:
             seams = seams_of(config)
             for r in results:
-                click.echo(render_text(r, seams.get(r.workflow, {})))
+                click.echo(mask.text(render_text(r, seams.get(r.workflow, {}))))
             if not results:
                 click.echo("nothing to resume")
         sys.exit(worst_exit(results))

@@ -47,7 +47,8 @@ class ToolConfig:
     name: str
     type: str  # registered connector type: webhook, hubspot_forms, hubspot, sendgrid, stripe, http
     base_url: str | None = None  # None: the vendor's real base URL
-    credentials: dict[str, str] = field(default_factory=dict)  # resolved from ${ENV_VARS}
+    # resolved from ${ENV_VARS}; never in a repr, so never in a log line or traceback
+    credentials: dict[str, str] = field(default_factory=dict, repr=False)
     rate_limit: float | None = None  # requests per second; None: the connector's default
     timeout_s: float = DEFAULT_TIMEOUT_S
     options: dict[str, Any] = field(default_factory=dict)  # connector-specific keys
@@ -161,9 +162,9 @@ class SlackConfig:
     api_url: str | None = (
         None  # None: https://slack.com/api/ ; GovSlack: https://slack-gov.com/api/
     )
-    bot_token: str | None = None  # resolved from ${SLACK_BOT_TOKEN}
-    signing_secret: str | None = None  # resolved from ${SLACK_SIGNING_SECRET}
-    app_token: str | None = None  # resolved from ${SLACK_APP_TOKEN} (Socket Mode)
+    bot_token: str | None = field(default=None, repr=False)  # from ${SLACK_BOT_TOKEN}
+    signing_secret: str | None = field(default=None, repr=False)  # from ${SLACK_SIGNING_SECRET}
+    app_token: str | None = field(default=None, repr=False)  # ${SLACK_APP_TOKEN}, Socket Mode
     allowed_users: list[str] = field(default_factory=list)  # empty: everyone
     allowed_channels: list[str] = field(default_factory=list)  # empty: everywhere
     default_channel: str | None = None
@@ -178,6 +179,9 @@ class Config:
     store: str = "baton.db"
     slack: SlackConfig = field(default_factory=SlackConfig)
     path: str | None = None
+    #: Every value the file took from the environment (``${VAR}``), but Slack channel and
+    #: user IDs and bare origins (``http://127.0.0.1:8765``): masked wherever Baton writes.
+    env_values: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

@@ -50,6 +50,7 @@ from .model import (
 )
 from .observer import Observer, Remover
 from .record import TestRecord, make_record, new_marker
+from .redact import Redactor
 from .rollup import record_stage_rollup
 from .store import (
     CLEANUP_DONE,
@@ -143,6 +144,8 @@ class Engine:
         self._observers: dict[str, Observer] = {}
         self._removers: dict[str, Remover] = {}
         self._pace: dict[tuple[str, str], tuple[float, float | None]] = {}
+        #: Masks every secret and environment value in what the engine stores.
+        self.redactor = Redactor.from_config(config)
 
     # -- public API ----------------------------------------------------------------------
 
@@ -212,7 +215,7 @@ class Engine:
                 raise
             except ConnectorError as exc:
                 finding = diagnosis.unreachable_finding(
-                    seam=wf.seam(wf.entry), where=wf.entry.display, error=str(exc)
+                    seam=wf.seam(wf.entry), where=wf.entry.display, error=self._said(exc)
                 )
                 self._done(entry, [finding], latency=None)
                 for row in rows[1:]:
@@ -580,10 +583,19 @@ class Engine:
         fallback = min(stage.deadline_s / 4, 2.0)
         return fallback if cached[1] is None else min(cached[1], stage.deadline_s)
 
+    def _said(self, exc: BaseException) -> str:
+        """What an error says, with every secret and environment value masked."""
+        return self.redactor.text(str(exc))
+
     def _connector(self, tool: str) -> Connector:
         conn = self._connectors.get(tool)
         if conn is None:
-            conn = connectors.build(self.config.tools[tool], self.client, retry=self.retry)
+            conn = connectors.build(
+                self.config.tools[tool],
+                self.client,
+                retry=self.retry,
+                secrets=self.config.env_values,
+            )
             self._connectors[tool] = conn
         return conn
 
@@ -689,12 +701,14 @@ class Engine:
                 look, priority=row.deadline_ts
             )
         except ConnectorError as exc:
-            row.last_error = str(exc)
+            row.last_error = self._said(exc)
             now = self.clock()
             end = row.deadline_ts if expect.absent else row.grace_ts
             # A wrong URL or refused credentials will not mend by asking again.
             if final or now >= end or isinstance(exc, AuthError | BadUrl):
-                finding = diagnosis.unreachable_finding(seam=seam, where=where, error=str(exc))
+                finding = diagnosis.unreachable_finding(
+                    seam=seam, where=where, error=row.last_error
+                )
                 self._done(row, [finding], latency=None)
                 self._wake_children(ctx, row)
             else:
@@ -884,13 +898,13 @@ class Engine:
             if isinstance(outcome, ConnectorError):
                 ids = list(dict.fromkeys(seen.get(tool, [])))
                 left = f"{tool}: could not remove {', '.join(ids)}: " if ids else ""
-                errors.append(left + str(outcome))
+                errors.append(left + self._said(outcome))
                 self.store.save_cleanup(
                     run_id,
                     tool,
                     status=CLEANUP_PENDING,
                     removed=0,
-                    error=left + str(outcome),
+                    error=left + self._said(outcome),
                     now=self.clock(),
                 )
                 continue

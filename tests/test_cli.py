@@ -385,6 +385,73 @@ def test_a_key_carried_in_a_url_never_shows_in_any_output(
         assert key not in written, where
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        # A catch hook whose path is the secret (Zapier, Make), and a key under a name no
+        # pattern knows: only "it came from the environment" says they are secret.
+        "http://127.0.0.1:9/hooks/catch/${HOOK_PATH}/orders?email={email}",
+        "http://127.0.0.1:9/orders?email={email}&x=${ORDERS_KEY}",
+    ],
+    ids=["path", "odd-param"],
+)
+def test_every_value_from_the_environment_is_masked_in_every_output(
+    config_file: Path,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+) -> None:
+    secrets = {"HOOK_PATH": "4e1f9c/hookpath-secret", "ORDERS_KEY": "plainword-key-77"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    text = config_file.read_text(encoding="utf-8")
+    text = text.replace(
+        "  stripe:  # Stripe",
+        f"  orders:\n    type: http\n    url: {url}\n    records_path: data\n  stripe:  # Stripe",
+    )
+    text = text.replace(
+        "      - name: invoice  # the Stripe invoice",
+        "      - name: orders\n        tool: orders\n        after: form\n"
+        "        deadline: 1s\n        grace: 1s\n      - name: invoice  # the Stripe invoice",
+        1,
+    )
+    config_file.write_text(text, encoding="utf-8")
+    junit = tmp_path / "junit.xml"
+    written = {}
+    code, written["json"], written["json-stderr"] = invoke(
+        "run", "lead-to-invoice", "-c", str(config_file), "--json", "--junit", str(junit)
+    )
+    assert code in (1, 3), written
+    # The masked URL still says where the request went.
+    assert "127.0.0.1:9/" in written["json"]
+    assert "[redacted]" in written["json"] or "***" in written["json"]
+    written["junit"] = junit.read_text(encoding="utf-8")
+    code, written["text"], written["text-stderr"] = invoke(
+        "run", "lead-to-invoice", "-c", str(config_file)
+    )
+    assert code in (1, 3)
+    written["store"] = "\n".join(
+        str(v)
+        for table in ("runs", "stages", "cleanup")
+        for row in sqlite_utils.Database(str(tmp_path / "baton.db")).query(f"SELECT * FROM {table}")
+        for v in row.values()
+    )
+    for where, out in written.items():
+        for value in secrets.values():
+            assert value not in out, where
+    # A config problem that echoes an expanded value masks it too.
+    config_file.write_text(
+        text.replace(
+            "deadline: 1s\n        grace: 1s", "deadline: ${ORDERS_KEY}\n        grace: 1s"
+        ),
+        encoding="utf-8",
+    )
+    code, out, err = invoke("check-config", str(config_file))
+    assert code == 2 and "deadline" in err, err
+    assert secrets["ORDERS_KEY"] not in out + err
+
+
 def test_sandbox_help_lists_the_fault_grammar() -> None:
     from probes.sandbox.faults import KINDS
 

@@ -1389,3 +1389,28 @@ def test_digest_schedule_checks_itself() -> None:
     ):
         with pytest.raises(ValueError):
             DigestSchedule(**bad)
+
+
+def test_values_from_the_environment_are_recorded_to_be_masked() -> None:
+    from probes.redact import Redactor
+
+    text = (Path(__file__).parent.parent / "config.example.yaml").read_text(encoding="utf-8")
+    env = {
+        "BATON_SANDBOX_URL": "http://127.0.0.1:9999",  # a bare origin: names a server only
+        "STRIPE_TOKEN": "rk_test_abcdefghijkl",
+        "HUBSPOT_TOKEN": "plain-hub-token",
+        "SLACK_DEFAULT_CHANNEL": "C0123456789",  # an address Baton must send as it is
+        "SLACK_DIGEST_CHANNEL": "C0987654321",
+        "SLACK_API_URL": "https://slack.example.com/api/secret-path/",
+    }
+    config = load(text, env)
+    assert set(config.env_values) == {
+        "rk_test_abcdefghijkl",
+        "plain-hub-token",
+        "https://slack.example.com/api/secret-path/",
+    }
+    assert "plain-hub-token" not in repr(config)
+    masked = Redactor.from_config(config).text("got plain-hub-token from http://127.0.0.1:9999")
+    assert masked == "got [redacted] from http://127.0.0.1:9999"
+    # Defaults are written in the file, so they are not secrets by being there.
+    assert load(text, {}).env_values == ()

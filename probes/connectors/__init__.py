@@ -14,6 +14,7 @@ Third-party packages can also expose connectors with the ``baton.connectors`` en
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import metadata
 
 import httpx
@@ -71,9 +72,14 @@ def connector_types() -> list[str]:
 
 
 def build(
-    tool: ToolConfig, client: httpx.AsyncClient, *, retry: RetryPolicy | None = None
+    tool: ToolConfig,
+    client: httpx.AsyncClient,
+    *,
+    retry: RetryPolicy | None = None,
+    secrets: Iterable[str] = (),
 ) -> Connector:
-    """The connector for ``tool``, talking through ``client``."""
+    """The connector for ``tool``, talking through ``client``; ``secrets`` (the config's
+    environment values) are masked in every message its requests produce."""
     cls = get(tool.type)
     rate = tool.rate_limit if tool.rate_limit is not None else cls.default_rate_limit
     http = ToolHttp(
@@ -87,10 +93,13 @@ def build(
         # A key carried in a URL option (an http tool's ``?api_key=${ORDERS_KEY}``) is as
         # secret as a credential: masked in every message this tool's requests produce.
         secrets=[
-            secret
-            for key in ("url", "cleanup_url")
-            if isinstance(tool.options.get(key), str)
-            for secret in url_secrets(tool.options[key])
+            *secrets,
+            *(
+                secret
+                for key in ("url", "cleanup_url")
+                if isinstance(tool.options.get(key), str)
+                for secret in url_secrets(tool.options[key])
+            ),
         ],
     )
     return cls(tool, http)
