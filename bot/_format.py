@@ -10,6 +10,7 @@ from typing import Any
 from probes.config import WorkflowConfig
 from probes.diagnosis import is_handoff
 from probes.model import STATUS_OK, STATUS_PENDING, STATUS_SKIPPED, RunResult, StageResult, Verdict
+from probes.report import ok_sentence
 
 #: Slack's limit on a section's text; we keep a margin for the code fences.
 SECTION_LIMIT = 3000
@@ -172,6 +173,8 @@ def headline(result: RunResult, workflow: WorkflowConfig | None) -> tuple[str, s
     ("❌", "dropped at the handoff out of Form") when none of the stages after Form got it."""
     icon = VERDICT_ICON[result.verdict]
     if result.verdict == Verdict.OK:
+        if any(s.expected_absent for s in result.stages):
+            return icon, ok_sentence(result).removeprefix("the record ").rstrip(".")
         return icon, "arrived intact at every stage"
     fb = result.first_break
     if result.verdict == Verdict.ERROR:

@@ -89,10 +89,11 @@ def alert_recovered(
     bold, plain = _name(result)
     which = "the leak alert" if old_status == LEAK else "the could-not-check alert"
     alert = f"<{alert_link}|{which}>" if alert_link else which
+    _, phrase = headline(result, None)
     return Message(
-        text=f"✅ {plain} is healthy again: arrived intact at every stage · run {result.run_id}",
+        text=f"✅ {plain} is healthy again: {phrase} · run {result.run_id}",
         blocks=(
-            section(f"✅ {bold} is healthy again: *arrived intact at every stage*"),
+            section(f"✅ {bold} is healthy again: *{esc(phrase)}*"),
             context(f"run {code(result.run_id)} · closes {alert}"),
         ),
     )
@@ -100,7 +101,8 @@ def alert_recovered(
 
 def recovered_reply(result: RunResult) -> Message:
     """The reply that closes an alert's thread."""
-    text = f"✅ Recovered: run {code(result.run_id)} arrived intact at every stage."
+    _, phrase = headline(result, None)
+    text = f"✅ Recovered: run {code(result.run_id)} {esc(phrase)}."
     return Message(text=text.replace("`", ""), blocks=(section(text),))
 
 

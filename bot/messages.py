@@ -188,6 +188,8 @@ def stage_reply(stage: StageResult, wf: WorkflowConfig | None) -> Message:
     timing = f" after {seconds(stage.latency_s)}" if stage.latency_s is not None else ""
     if stage.after is None and stage.status == STATUS_OK:
         words, timing = "injected", timing.replace(" after ", " in ")
+    if stage.expected_absent and stage.status == STATUS_OK:
+        words, timing = "not sent, as expected", ""
     copies = f" ({stage.found} copies)" if stage.found > 1 else ""
     line = f"{icon} *{seam}* · {words}{timing}{copies}"
     plain_seam = seam_of(stage, wf)

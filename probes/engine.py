@@ -358,18 +358,29 @@ class Engine:
         runs either way. A run whose owner still holds its lease is left alone unless
         ``takeover`` (the operator knows that process is gone)."""
         now = self.clock()
-        results: list[RunResult] = []
-        for run in self.store.active_runs():
-            if not self.store.claim(
-                run["id"], self.owner, now=now, lease_s=LEASE_S, force=takeover
-            ):
-                continue
+        claimed = [
+            (run, run.get("lease_owner") != self.owner)
+            for run in self.store.active_runs()
+            if self.store.claim(run["id"], self.owner, now=now, lease_s=LEASE_S, force=takeover)
+        ]
+
+        async def one(run: dict[str, Any], dead: bool) -> RunResult:
             pending = [r for r in self.store.stages(run["id"]) if r.state != DONE]
+            for row in pending:
+                if dead and row.after is None and row.next_check_ts > now:
+                    # An entry still undecided in a run taken from another process: that
+                    # process died (or was stopped) mid-injection. Decide it now, so the
+                    # stages after it get their last look and the run is cleaned up at once
+                    # (not after the entry's deadline and grace).
+                    row.next_check_ts = now
+                    self.store.save_stage(row)
             if any(r.grace_ts > now for r in pending):
-                results.append(await self.finish(run["id"]))
-            else:
-                results.append(await self._close_interrupted(run))
-        return results
+                return await self.finish(run["id"])
+            return await self._close_interrupted(run)
+
+        # Together, as tick does: no run waits for the others' deadlines (and is judged only
+        # after its own have passed), and their looks and cleanups share each tool's batches.
+        return list(await asyncio.gather(*(one(run, dead) for run, dead in claimed)))
 
     async def _close_interrupted(self, run: dict[str, Any]) -> RunResult:
         """Undecided stages become "could not check"; then diagnose and clean up as usual."""
@@ -797,11 +808,14 @@ class Engine:
         """``row``'s result as the final report will show it: a consequence of an upstream
         break reads as one while the run is still going (an upstream is always decided
         before the stages after it)."""
-        results = [self._stage_result(ctx.wf, r) for r in ctx.rows.values()]
+        variant = ctx.run["variant"]
+        results = [self._stage_result(ctx.wf, r, variant) for r in ctx.rows.values()]
         localised, _ = diagnosis.localise(ctx.wf, results)
-        return next((r for r in localised if r.name == row.name), self._stage_result(ctx.wf, row))
+        here = (r for r in localised if r.name == row.name)
+        return next(here, self._stage_result(ctx.wf, row, variant))
 
-    def _stage_result(self, wf: WorkflowConfig, row: StageRow) -> StageResult:
+    def _stage_result(self, wf: WorkflowConfig, row: StageRow, variant: str | None) -> StageResult:
+        stage = wf.stage(row.name)
         return StageResult(
             name=row.name,
             tool=row.tool,
@@ -810,10 +824,11 @@ class Engine:
             found=row.found,
             latency_s=row.latency_s,
             findings=row.finding_list(),
-            label=wf.stage(row.name).display,
+            label=stage.display,
             handoff_at=None if row.origin_ts is None else _iso(row.origin_ts),
             arrived_at=None if row.arrived_ts is None else _iso(row.arrived_ts),
             queued_s=row.queued_s,
+            expected_absent=self._expectation(wf, variant, stage).absent,
         )
 
     async def _finalize(self, ctx: _RunContext, *, status: str) -> RunResult:
@@ -821,7 +836,8 @@ class Engine:
         rows = self.store.stages(run["id"])
         # Localised: a stage missing because its upstream is missing is a consequence, not a
         # second break; one below a stage that could not be checked is "could not check".
-        stages, first = diagnosis.localise(wf, [self._stage_result(wf, r) for r in rows])
+        results = [self._stage_result(wf, r, run["variant"]) for r in rows]
+        stages, first = diagnosis.localise(wf, results)
         # A run that was watched to its end knows what it saw; one closed after a crash
         # does not, so every tool is searched thoroughly then.
         cleanup = await self._cleanup(

@@ -117,6 +117,9 @@ class StageResult:
     #: The entry only: seconds the record waited in Baton before it was sent (the entry's
     #: rate limit), Baton's own delay, counted in no seam.
     queued_s: float | None = None
+    #: The record must NOT show up here (``expect: absent: true``, e.g. no welcome mail
+    #: without consent): ``ok`` then means it rightly did not.
+    expected_absent: bool = False
 
     @property
     def seam(self) -> str:
@@ -143,6 +146,7 @@ class StageResult:
             "handoff_at": self.handoff_at,
             "arrived_at": self.arrived_at,
             "queued_s": None if self.queued_s is None else round(self.queued_s, 3),
+            "expect_absent": self.expected_absent,
         }
 
 

@@ -29,6 +29,8 @@ def stage_line(stage: StageResult, seam: str) -> str:
         return f"  – {seam:<32} not reached (consequence of {cause})"
     icon = _ICONS.get(stage.status, "✗")
     status = "injected" if stage.after is None and stage.status == STATUS_OK else stage.status
+    if stage.expected_absent and stage.status == STATUS_OK:
+        status = "rightly absent"  # it must not get the record, and did not
     status = _STATUS_WORDS.get(status, status)  # --json keeps the kind names
     timing = f"{stage.latency_s:7.2f}s" if stage.latency_s is not None else "       –"
     found = f"  found {stage.found}" if stage.found > 1 else ""
@@ -68,7 +70,7 @@ def render_text(result: RunResult, seams: dict[str, str]) -> str:
                 lines.append(f"        expected: {_fmt(f.expected)}")
                 lines.append(f"        observed: {_fmt(f.observed)}")
     if result.verdict == Verdict.OK:
-        lines.append("Verdict: OK — the record arrived everywhere, intact.")
+        lines.append(f"Verdict: OK — {ok_sentence(result)}")
     elif result.verdict == Verdict.LEAK:
         fb = result.first_break
         where = f" — first break at {fb.seam}: {_after_seam(fb.message, fb.seam)}" if fb else ""
@@ -85,6 +87,19 @@ def render_text(result: RunResult, seams: dict[str, str]) -> str:
         for body in bodies:
             lines[i] = lines[i].replace(body, "(see above)")
     return "\n".join(lines)
+
+
+def ok_sentence(result: RunResult) -> str:
+    """What an ``ok`` run showed, as a sentence. With a stage the record must not reach
+    (no welcome mail without consent), it says so rather than "everywhere":
+
+    ``the record reached every tool it should and, as expected, not Welcome email.``
+    """
+    absent = [s.label or s.name for s in result.stages if s.expected_absent]
+    if not absent:
+        return "the record arrived everywhere, intact."
+    names = absent[0] if len(absent) == 1 else ", ".join(absent[:-1]) + " or " + absent[-1]
+    return f"the record reached every tool it should and, as expected, not {names}."
 
 
 def _vendor_bodies(message: str) -> list[str]:

@@ -421,6 +421,7 @@ def _result_from_json(data: dict[str, Any]) -> RunResult:
                 handoff_at=s.get("handoff_at"),
                 arrived_at=s.get("arrived_at"),
                 queued_s=s.get("queued_s"),
+                expected_absent=bool(s.get("expect_absent", False)),
             )
             for s in data["stages"]
         ],

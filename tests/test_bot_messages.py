@@ -442,3 +442,23 @@ def test_missing_below_an_outage_is_could_not_check_not_a_leak() -> None:
     assert evidence["text"]["text"].startswith("*Evidence at Form → CRM* · unreachable")
     opened = alert_messages.alert_opened(result, WF, consecutive=None)
     assert opened.text.startswith("⚠️ lead-to-invoice: could not check CRM · not a leak")
+
+
+def test_a_correct_no_consent_run_says_the_mail_rightly_stayed_away() -> None:
+    ok = make_result(outcome="ok")
+    stages = [
+        replace(s, expected_absent=True, found=0, latency_s=None)
+        if s.name == "welcome-email"
+        else s
+        for s in ok.stages
+    ]
+    result = replace(ok, stages=stages)
+    info = RunInfo(workflow="lead-to-invoice", run_id="r-7k2xq9", user="U0ALICE")
+    head = messages.final(info, result, WF).payload()["blocks"][0]
+    assert head == section(
+        "✅ *lead-to-invoice*: *reached every tool it should and, as expected, not Email*"
+    )
+    mail = next(s for s in result.stages if s.name == "welcome-email")
+    assert (
+        messages.stage_reply(mail, WF).payload()["text"] == "✅ CRM → Email · not sent, as expected"
+    )

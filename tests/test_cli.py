@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,6 +62,25 @@ def test_run_ok_exits_0_with_a_readable_trail(config_file: Path) -> None:
     assert "Cleanup: done" in out
 
 
+def test_a_correct_no_consent_run_says_the_welcome_email_rightly_stayed_away(
+    config_file: Path,
+) -> None:
+    code, out, _ = invoke(
+        "run", "lead-to-invoice", "--variant", "no-consent", "-c", str(config_file), "-q"
+    )
+    assert code == 0, out
+    assert out.splitlines()[-2] == (
+        "Verdict: OK — the record reached every tool it should and, as expected, not Welcome email."
+    )
+    assert re.search(r"✓ Form → Welcome email +rightly absent", out), out
+    code, out, _ = invoke(
+        "run", "lead-to-invoice", "--variant", "no-consent", "-c", str(config_file), "--json"
+    )
+    stages = {s["name"]: s for s in json.loads(out)["stages"]}
+    assert stages["welcome-email"]["expect_absent"] is True
+    assert stages["crm"]["expect_absent"] is False
+
+
 def test_run_json_has_the_documented_shape(config_file: Path, sandbox: Sandbox) -> None:
     sandbox.set_faults(["swap@crm=firstname,email"])
     code, out, _ = invoke(
@@ -91,6 +111,7 @@ def test_run_json_has_the_documented_shape(config_file: Path, sandbox: Sandbox) 
         "handoff_at",
         "arrived_at",
         "queued_s",
+        "expect_absent",
     }
     # The seam clock: CRM's clock started when the form accepted the record.
     entry = data["stages"][0]
