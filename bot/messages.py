@@ -30,6 +30,7 @@ from probes.model import (
     StageResult,
     Verdict,
 )
+from probes.report import AS_ABOVE, ok_sentence, said_once
 
 from ._format import (
     SECTION_LIMIT,
@@ -39,7 +40,6 @@ from ._format import (
     code,
     duration,
     esc,
-    fence,
     headline,
     mention,
     seam_of,
@@ -177,8 +177,12 @@ def crashed(info: RunInfo, error_id: str) -> Message:
 # -- the thread --------------------------------------------------------------------------
 
 
-def stage_reply(stage: StageResult, wf: WorkflowConfig | None) -> Message:
-    """One line of the trail: ``✅ Form → CRM · arrived after 2.1 s``."""
+def stage_reply(
+    stage: StageResult, wf: WorkflowConfig | None, *, shown: set[str] | None = None
+) -> Message:
+    """One line of the trail: ``✅ Form → CRM · arrived after 2.1 s``. ``shown``: the tools'
+    raw answers the thread has quoted already (quoted once per run, then referred to)."""
+    shown = set() if shown is None else shown
     seam = esc(seam_of(stage, wf))
     icon = stage_icon(stage.status)
     words = STATUS_WORDS.get(stage.status, esc(stage.status))
@@ -193,7 +197,10 @@ def stage_reply(stage: StageResult, wf: WorkflowConfig | None) -> Message:
     copies = f" ({stage.found} copies)" if stage.found > 1 else ""
     line = f"{icon} *{seam}* · {words}{timing}{copies}"
     plain_seam = seam_of(stage, wf)
-    notes = [f"> {esc(clip(sentence(f.message, plain_seam), 600))}" for f in stage.findings[:3]]
+    notes = [
+        f"> {esc(clip(sentence(said_once(f.message, shown), plain_seam), 600))}"
+        for f in stage.findings[:3]
+    ]
     if len(stage.findings) > 3:
         notes.append(f"> … and {len(stage.findings) - 3} more in the evidence below")
     return Message(
@@ -202,13 +209,19 @@ def stage_reply(stage: StageResult, wf: WorkflowConfig | None) -> Message:
     )
 
 
-def diagnosis(result: RunResult, wf: WorkflowConfig | None) -> Message:
-    """The closing reply: the first broken seam in one sentence, the evidence, the cleanup."""
+def diagnosis(
+    result: RunResult, wf: WorkflowConfig | None, *, shown: set[str] | None = None
+) -> Message:
+    """The closing reply: the first broken seam in one sentence, the evidence, the cleanup.
+
+    A tool's raw answer (an error body) is quoted once per run: ``shown`` holds those the
+    thread has quoted already (the stage replies above); later mentions refer back."""
     result = localised(result, wf)
-    lead = _diagnosis_lead(result, wf)
+    shown = set() if shown is None else shown
+    lead = _diagnosis_lead(result, wf, shown)
     blocks: list[Block] = [section(lead)]
     room = MAX_BLOCKS - 3  # the lead, the fold note and the cleanup line
-    evidence, folded = _evidence_blocks(result, wf, room)
+    evidence, folded = _evidence_blocks(result, wf, room, shown)
     blocks.extend(evidence)
     if folded:
         blocks.append(
@@ -217,8 +230,9 @@ def diagnosis(result: RunResult, wf: WorkflowConfig | None) -> Message:
                 "in the Baton store has them all (`baton run --json` prints the same shape)."
             )
         )
-    blocks.append(context(cleanup_line(result.cleanup), _marker_line(result)))
-    text = f"{_plain_lead(result, wf)} {cleanup_line(result.cleanup)}"
+    cleanup = said_once(cleanup_line(result.cleanup), shown, AS_ABOVE)
+    blocks.append(context(cleanup, _marker_line(result)))
+    text = f"{lead.replace('*', '')} {cleanup}"
     return Message(text=clip(text, TEXT_LIMIT), blocks=tuple(blocks))
 
 
@@ -235,22 +249,21 @@ def fallback_final(
     return Message(text=head.text, blocks=tuple(blocks))
 
 
-def _diagnosis_lead(result: RunResult, wf: WorkflowConfig | None) -> str:
+def _diagnosis_lead(result: RunResult, wf: WorkflowConfig | None, shown: set[str]) -> str:
     fb = result.first_break
     if result.verdict == Verdict.OK:
+        if any(s.expected_absent for s in result.stages):
+            return f"✅ *No leaks.* {esc(sentence(ok_sentence(result)))}"
         return f"✅ *No leaks.* The test record arrived intact at all {len(result.stages)} stages."
+    said = sentence(said_once(fb.message, shown), fb.seam) if fb else ""
     if result.verdict == Verdict.ERROR:
         _, phrase = headline(result, wf)
-        why = esc(sentence(fb.message, fb.seam)) if fb else esc(sentence(phrase))
+        why = esc(said) if fb else esc(sentence(phrase))
         return f"⚠️ *Not a leak: Baton could not look.* {why}"
     if fb is not None:
-        return f"❌ *First break: {esc(fb.seam)}.* {esc(sentence(fb.message, fb.seam))}"
+        return f"❌ *First break: {esc(fb.seam)}.* {esc(said)}"
     _, phrase = headline(result, wf)
     return f"❌ *{esc(phrase[0].upper() + phrase[1:])}.*"
-
-
-def _plain_lead(result: RunResult, wf: WorkflowConfig | None) -> str:
-    return _diagnosis_lead(result, wf).replace("*", "")
 
 
 def _ordered_findings(result: RunResult) -> list[tuple[StageResult, Finding]]:
@@ -262,14 +275,19 @@ def _ordered_findings(result: RunResult) -> list[tuple[StageResult, Finding]]:
 
 
 def _evidence_blocks(
-    result: RunResult, wf: WorkflowConfig | None, room: int
+    result: RunResult, wf: WorkflowConfig | None, room: int, shown: set[str]
 ) -> tuple[list[Block], int]:
     """Sections of evidence that fit; and how many findings were folded away."""
-    lead_message = result.first_break.message if result.first_break else None
+    # The lead says the first break (with what follows from it); its evidence does not.
+    lead = result.first_break.message if result.first_break else "\x00"
     texts = [
         text
         for stage, finding in _ordered_findings(result)
-        if (text := _evidence_text(stage, finding, wf, repeat=finding.message != lead_message))
+        if (
+            text := _evidence_text(
+                stage, finding, wf, repeat=not lead.startswith(finding.message), shown=shown
+            )
+        )
     ]
     blocks: list[Block] = []
     spent = 0
@@ -281,58 +299,92 @@ def _evidence_blocks(
     return blocks, 0
 
 
-def _has_evidence(f: Finding) -> bool:
-    return bool(f.expected or f.observed)
-
-
 def _evidence_text(
-    stage: StageResult, f: Finding, wf: WorkflowConfig | None, *, repeat: bool
+    stage: StageResult,
+    f: Finding,
+    wf: WorkflowConfig | None,
+    *,
+    repeat: bool,
+    shown: set[str],
 ) -> str | None:
-    if not _has_evidence(f) and not repeat:
+    rows = evidence_lines(f)
+    if not rows and not repeat:
         return None
     seam = seam_of(stage, wf)
-    title = f"*Evidence at {esc(seam)}* · {esc(f.kind)}"
+    title = f"*Evidence at {esc(seam)}* · {esc(STATUS_WORDS.get(str(f.kind), f.kind))}"
     if repeat:
-        title += f"\n{esc(clip(sentence(f.message, seam), 500))}"
-    if not _has_evidence(f):
+        title += f"\n{esc(clip(sentence(said_once(f.message, shown), seam), 500))}"
+    if not rows:
         return title
-    table = evidence_table(f)
+    text = "\n".join(f"• {row}" for row in rows)
     room = SECTION_LIMIT - len(title) - 40
-    if len(esc(table)) > room:
-        table = _fold_lines(table, room)
-    return f"{title}\n{fence(table)}"
+    if len(text) > room:
+        text = _fold_lines(text, room)
+    return f"{title}\n{text}"
 
 
-def evidence_table(f: Finding) -> str:
-    """Expected vs observed, a line each per field, values quoted JSON-style.
+def evidence_lines(f: Finding) -> list[str]:
+    """Expected vs observed as sentences, one per field, values as inline code (JSON-style,
+    so spaces and escapes show); the seam clock and copy counts in words.
 
-    >>> print(evidence_table(Finding("swapped", "", ("email",), {"email": "a"}, {"email": "b"})))
-    email  expected "a"
-           observed "b"
+    >>> evidence_lines(Finding("wrong_value", "", ("amount_due",), {"amount_due": 4900},
+    ...                        {"amount_due": 49}))
+    ['`amount_due`: expected `4900`, found `49`']
+    >>> evidence_lines(Finding("missing", "", (), {"within_s": 30.0}, {"count": 0}))
+    ['expected the record within 30 s, found none']
     """
-    keys = list(dict.fromkeys([*f.fields, *f.expected, *f.observed]))
-    keys = [k for k in keys if k in f.expected or k in f.observed]
-    width = min(max((len(k) for k in keys), default=0), 24)
+    expected, observed = dict(f.expected), dict(f.observed)
     lines: list[str] = []
-    for key in keys:
-        label = clip(key, 24)
-        if key in f.expected:
-            lines.append(f"{label:<{width}}  expected {value(f.expected[key])}")
-            label = ""
-        if key in f.observed:
-            lines.append(f"{label:<{width}}  observed {value(f.observed[key])}")
-    return "\n".join(lines[: EVIDENCE_LINES * 2])
+    if "within_s" in expected:
+        within = f"within {_secs(expected.pop('within_s'))}"
+        if "latency_s" in observed:
+            lines.append(
+                f"expected the record {within}, it arrived after {_secs(observed.pop('latency_s'))}"
+            )
+        elif "count" in observed:
+            lines.append(f"expected the record {within}, found {_copies(observed.pop('count'))}")
+        else:
+            lines.append(f"expected the record {within}")
+    if "count" in expected and "count" in observed:
+        lines.append(
+            f"expected {_copies(expected.pop('count'))}, found {_copies(observed.pop('count'))}"
+        )
+    if f.kind == FindingKind.UNREACHABLE:
+        observed.pop("error", None)  # the error is the finding's own sentence: said once
+    keys = list(dict.fromkeys([*f.fields, *expected, *observed]))
+    for key in [k for k in keys if k in expected or k in observed][:EVIDENCE_LINES]:
+        name = code(clip(key, 40))
+        if key in expected and key in observed:
+            lines.append(
+                f"{name}: expected {code(value(expected[key]))}, found {code(value(observed[key]))}"
+            )
+        elif key in expected:
+            lines.append(f"{name}: expected {code(value(expected[key]))}, found nothing")
+        else:
+            lines.append(f"{name}: found {code(value(observed[key]))}")
+    return lines
 
 
-def _fold_lines(table: str, room: int) -> str:
-    lines = table.split("\n")
+def _secs(s: Any) -> str:
+    """``30 s``, ``2.5 s``: a configured duration as written, not ``30.0 s``."""
+    return f"{s:g} s" if isinstance(s, int | float) and not isinstance(s, bool) else code(value(s))
+
+
+def _copies(n: Any) -> str:
+    if not isinstance(n, int) or isinstance(n, bool):
+        return code(value(n))
+    return "none" if n == 0 else "1 copy" if n == 1 else f"{n} copies"
+
+
+def _fold_lines(text: str, room: int) -> str:
+    lines = text.split("\n")
     kept: list[str] = []
     used = 0
     for line in lines:
-        if used + len(esc(line)) + 1 > room - 30:
+        if used + len(line) + 1 > room - 30:
             break
         kept.append(line)
-        used += len(esc(line)) + 1
+        used += len(line) + 1
     kept.append(f"… {len(lines) - len(kept)} more line(s) folded")
     return "\n".join(kept)
 
@@ -365,7 +417,7 @@ __all__ = [
     "context",
     "crashed",
     "diagnosis",
-    "evidence_table",
+    "evidence_lines",
     "fallback_final",
     "final",
     "progress",

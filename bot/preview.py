@@ -31,8 +31,9 @@ def render_preview(
     info = RunInfo(
         workflow=result.workflow, run_id=result.run_id, user=user, variant=result.variant
     )
-    replies = [messages.stage_reply(s, workflow) for s in result.stages]
-    replies.append(messages.diagnosis(result, workflow))
+    shown: set[str] = set()  # a tool's raw answer is quoted once per thread
+    replies = [messages.stage_reply(s, workflow, shown=shown) for s in result.stages]
+    replies.append(messages.diagnosis(result, workflow, shown=shown))
     out = [f"┌─ {channel} · parent message, updated in place when the run ends"]
     out.extend(_indent(message_text(messages.final(info, result, workflow)), "│  "))
     out.append(f"└─ thread · {len(replies)} replies")

@@ -190,10 +190,11 @@ class Reporter:
         # whatever order the stages are decided in; the parent's progress moves at once.
         order = [s.name for s in wf.stages] if wf else []
         held: dict[str, StageResult] = {}
+        shown: set[str] = set()  # tools' raw answers the thread has quoted: once per run
 
         async def reply(stage: StageResult) -> None:
             try:
-                await out.reply(messages.stage_reply(stage, wf))
+                await out.reply(messages.stage_reply(stage, wf, shown=shown))
             except Exception:  # one bad reply must not cost the rest of the thread
                 log.exception("%s: reporting stage %s failed", self.error_id(), stage.name)
 
@@ -233,14 +234,19 @@ class Reporter:
             return None
         queue.put_nowait(None)
         await task
-        await self._conclude(info, out, result, wf)
+        await self._conclude(info, out, result, wf, shown)
         return result
 
     async def _conclude(
-        self, info: RunInfo, out: _Out, result: RunResult, wf: WorkflowConfig | None
+        self,
+        info: RunInfo,
+        out: _Out,
+        result: RunResult,
+        wf: WorkflowConfig | None,
+        shown: set[str],
     ) -> None:
         if out.in_thread:
-            await out.reply(messages.diagnosis(result, wf))
+            await out.reply(messages.diagnosis(result, wf, shown=shown))
             await out.updates.close(messages.final(info, result, wf))
             self.store.finish_thread(info.run_id, str(result.verdict))
         elif out.req.response_url:
@@ -268,7 +274,7 @@ class Reporter:
         )
         req = RunRequest(workflow=thread.workflow, user=thread.user, channel=thread.channel)
         out = _Out(self, channel=thread.channel, ts=thread.ts, req=req)
-        await self._conclude(info, out, result, self.workflows.get(thread.workflow))
+        await self._conclude(info, out, result, self.workflows.get(thread.workflow), set())
         return result
 
     # -- helpers ---------------------------------------------------------------------------

@@ -59,12 +59,8 @@ def render_text(result: RunResult, seams: dict[str, str]) -> str:
         if stage.consequence_of is not None:
             continue  # the line says it; the break it follows from has the evidence
         for f in stage.findings:
-            message = f.message
-            for body in bodies:  # a vendor's error body is shown once per run
-                message = message.replace(body, "(the same answer as above)")
-            lines.append(f"      {message}")
+            lines.append(f"      {said_once(f.message, bodies)}")
             if f.kind == _UNREACHABLE:
-                bodies.update(_vendor_bodies(f.message))
                 continue  # its evidence is the error the line just gave
             if f.expected or f.observed:
                 lines.append(f"        expected: {_fmt(f.expected)}")
@@ -84,8 +80,7 @@ def render_text(result: RunResult, seams: dict[str, str]) -> str:
     lines.append(f"Cleanup: {c.status}, {c.removed} object(s) removed{extra}")
     # The verdict and cleanup lines say where; the body was shown on its stage.
     for i in (-2, -1):
-        for body in bodies:
-            lines[i] = lines[i].replace(body, "(see above)")
+        lines[i] = said_once(lines[i], bodies, AS_ABOVE)
     return "\n".join(lines)
 
 
@@ -102,7 +97,29 @@ def ok_sentence(result: RunResult) -> str:
     return f"the record reached every tool it should and, as expected, not {names}."
 
 
-def _vendor_bodies(message: str) -> list[str]:
+#: What stands for a tool's raw answer quoted earlier in the same report.
+SAME_AS_ABOVE = "(the same answer as above)"
+AS_ABOVE = "(see above)"
+
+
+def said_once(message: str, shown: set[str], instead: str = SAME_AS_ABOVE) -> str:
+    """``message`` with each raw tool answer already in ``shown`` replaced by ``instead``;
+    its own raw answers join ``shown``. A vendor's error body is quoted once per run.
+
+    >>> shown: set[str] = set()
+    >>> said_once('crm: 503: {"error": "maintenance window"}', shown)
+    'crm: 503: {"error": "maintenance window"}'
+    >>> said_once('mail: 503: {"error": "maintenance window"}', shown)
+    'mail: 503: (the same answer as above)'
+    """
+    out = message
+    for body in shown:
+        out = out.replace(body, instead)
+    shown.update(vendor_bodies(message))
+    return out
+
+
+def vendor_bodies(message: str) -> list[str]:
     """The raw answer a tool gave, as an error message quotes it (``…503: {"error": …}``)."""
     found = re.search(r"\d{3}: ([{<\[].{20,})$", message)
     return [found.group(1)] if found else []

@@ -13,7 +13,15 @@ from bot import alert_messages, messages, replies
 from bot.messages import RunInfo
 from bot.preview import render_preview
 from probes import diagnosis
-from probes.model import CleanupResult, Finding, FindingKind, RunResult, verdict_for
+from probes.model import (
+    CleanupResult,
+    Finding,
+    FindingKind,
+    FirstBreak,
+    RunResult,
+    Verdict,
+    verdict_for,
+)
 
 WF = sample_config().workflows["lead-to-invoice"]
 INFO = RunInfo(
@@ -117,11 +125,9 @@ def test_diagnosis_of_a_swap() -> None:
                 "email='Ada', firstname='probe+bt7k2xq9@example.com')."
             ),
             section(
-                "*Evidence at Form → CRM* · swapped\n"
-                '```firstname  expected "Ada"\n'
-                '           observed "probe+bt7k2xq9@example.com"\n'
-                'email      expected "probe+bt7k2xq9@example.com"\n'
-                '           observed "Ada"```'
+                "*Evidence at Form → CRM* · fields swapped\n"
+                '• `firstname`: expected `"Ada"`, found `"probe+bt7k2xq9@example.com"`\n'
+                '• `email`: expected `"probe+bt7k2xq9@example.com"`, found `"Ada"`'
             ),
             context(
                 "🧹 Cleanup: removed 3 test object(s).",
@@ -140,10 +146,6 @@ def test_diagnosis_of_an_outage_is_not_a_leak() -> None:
             section(
                 "⚠️ *Not a leak: Baton could not look.* Could not check Invoice: stripe: "
                 "HTTP 503 Service Unavailable."
-            ),
-            section(
-                "*Evidence at CRM → Invoice* · unreachable\n"
-                '```error  observed "stripe: HTTP 503 Service Unavailable"```'
             ),
             context(
                 "🧹 Cleanup partial: removed 2; the rest will be retried (stripe: HTTP 503).",
@@ -175,7 +177,10 @@ def test_values_cannot_ping_or_break_out_of_code_blocks() -> None:
     text = str(payload)
     assert "<!channel>" not in text and "<@U999>" not in text and "<https" not in text
     for block in payload["blocks"][1:-1]:
-        assert block["text"]["text"].count("```") == 2  # one code block, opened and closed
+        # Values sit in inline code that a value's own backticks cannot close early.
+        assert "```" not in block["text"]["text"]
+        assert block["text"]["text"].count("`") % 2 == 0
+    assert '`company`: expected `"Baton"`, found `"&lt;!channel&gt; ˋ' in text
 
 
 def _huge_result(findings: int, value_len: int) -> RunResult:
@@ -344,9 +349,8 @@ def test_preview_renders_parent_and_thread_as_text() -> None:
             "   ↳ ⏭️ CRM → Email · skipped: nothing arrived upstream to check",
             "   ↳ ⏭️ CRM → Invoice · skipped: nothing arrived upstream to check",
             "   ↳ ❌ First break: Form → CRM. The record never arrived in CRM within 30s.",
-            "     Evidence at Form → CRM · missing",
-            "         within_s  expected 30",
-            "         count     observed 0",
+            "     Evidence at Form → CRM · dropped",
+            "     • expected the record within 30 s, found none",
             "     🧹 Cleanup: removed 1 test object(s). · run `r-7k2xq9` · test record marker "
             "`bt7k2xq9`",
         ]
@@ -388,8 +392,8 @@ def test_a_lost_handoff_is_one_break_out_of_the_stage_that_had_it() -> None:
         "dropped it."
     )
     assert [b["text"]["text"].split("\n")[0] for b in evidence] == [
-        "*Evidence at CRM → Email* · missing",
-        "*Evidence at CRM → Invoice* · missing",
+        "*Evidence at CRM → Email* · dropped",
+        "*Evidence at CRM → Invoice* · dropped",
     ]
 
 
@@ -414,7 +418,9 @@ def test_consequences_are_not_reached_not_more_breaks() -> None:
         "❌ *First break: Form → CRM.* The record never arrived in CRM within 30s; so it never "
         "reached Email or Invoice either."
     )
-    assert evidence["text"]["text"].startswith("*Evidence at Form → CRM* · missing")
+    assert evidence["text"]["text"] == (
+        "*Evidence at Form → CRM* · dropped\n• expected the record within 30 s, found none"
+    )
     now = T0 + dt.timedelta(hours=2)
     status = replies.status_one("lead-to-invoice", WF, result, [], now).payload()
     assert status["text"] == "❌ lead-to-invoice: dropped at Form → CRM"
@@ -435,11 +441,11 @@ def test_missing_below_an_outage_is_could_not_check_not_a_leak() -> None:
             )
         ],
     }
-    lead, evidence, _ = messages.diagnosis(result, WF).payload()["blocks"]
+    # The error is the lead's own sentence: no evidence block says it again.
+    lead, _ = messages.diagnosis(result, WF).payload()["blocks"]
     assert lead == section(
         "⚠️ *Not a leak: Baton could not look.* Could not check CRM: hubspot: HTTP 503."
     )
-    assert evidence["text"]["text"].startswith("*Evidence at Form → CRM* · unreachable")
     opened = alert_messages.alert_opened(result, WF, consecutive=None)
     assert opened.text.startswith("⚠️ lead-to-invoice: could not check CRM · not a leak")
 
@@ -462,3 +468,37 @@ def test_a_correct_no_consent_run_says_the_mail_rightly_stayed_away() -> None:
     assert (
         messages.stage_reply(mail, WF).payload()["text"] == "✅ CRM → Email · not sent, as expected"
     )
+
+
+def test_a_tools_raw_answer_is_quoted_once_per_thread() -> None:
+    body = '{"status":"error","message":"The service is down for maintenance"}'
+    result = make_result(outcome="ok")
+    down = {
+        "crm": f"Form → CRM: could not check CRM: hubspot: POST /crm answered 503: {body}",
+        "invoice": f"CRM → Invoice: could not check Invoice: stripe: GET /v1 answered 503: {body}",
+    }
+    stages = [
+        replace(
+            s,
+            status="unreachable",
+            latency_s=None,
+            findings=[Finding(FindingKind.UNREACHABLE, down[s.name], observed={"error": "x"})],
+        )
+        if s.name in down
+        else s
+        for s in result.stages
+    ]
+    result = replace(
+        result,
+        verdict=Verdict.ERROR,
+        stages=stages,
+        first_break=FirstBreak(
+            seam="Form → CRM", stage="crm", kind="unreachable", message=down["crm"]
+        ),
+    )
+    thread = render_preview(result, WF, user="U0ALICE")
+    assert thread.count("The service is down") == 1, thread
+    assert "(the same answer as above)" in thread
+    # Posted on its own (an alert's thread), the closing reply quotes it once as well.
+    alone = str(messages.diagnosis(result, WF).payload()["blocks"])
+    assert alone.count("The service is down") == 1, alone

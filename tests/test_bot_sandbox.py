@@ -161,8 +161,8 @@ async def test_swap_evidence_shows_expected_and_observed() -> None:
         diagnosis = w.slack.of("chat.postMessage")[-1].params
         evidence = json.dumps(diagnosis["blocks"], ensure_ascii=False)
         assert "Evidence at Form → CRM" in evidence
-        assert 'firstname  expected \\"Zoë\\"' in evidence
-        assert 'observed \\"probe+bt' in evidence
+        # Evidence reads as a sentence per field: expected this, found that.
+        assert '`firstname`: expected `\\"Zoë\\"`, found `\\"probe+bt' in evidence
 
 
 async def test_unknown_variant_is_refused_by_the_engine_with_a_suggestion() -> None:
