@@ -103,7 +103,31 @@ def validate_connectors(config: Config) -> None:
 
     asyncio.run(build_all())
     if problems:
-        raise ConfigError(problems, path=config.path)
+        raise ConfigError(located(config, problems), path=config.path)
+
+
+def located(config: Config, problems: list[str]) -> list[str]:
+    """Connector problems (``tools.crm.object: ...``) with the file and line in front, as the
+    config loader writes its own."""
+    from ._config_check import location
+    from ._config_yaml import YamlProblem, parse_yaml
+
+    if config.path is None:
+        return problems
+    try:
+        doc = parse_yaml(Path(config.path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YamlProblem):
+        return [location(config.path, None) + p for p in problems]
+    out = []
+    for problem in problems:
+        key = problem.partition(": ")[0]
+        tool = next((t for t in config.tools if key.startswith(f"tools.{t}.")), None)
+        line = None
+        if tool is not None:
+            # The option's line (it sits beside ``type:``), else the tool's.
+            line = doc.line(("tools", tool, *key.removeprefix(f"tools.{tool}.").split(".")))
+        out.append(location(config.path, line) + problem)
+    return out
 
 
 def worst_exit(results: list[RunResult]) -> int:

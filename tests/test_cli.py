@@ -239,7 +239,15 @@ def test_check_config_also_asks_the_connectors(config_file: Path, tmp_path: Path
     bad.write_text(FAST.replace("format: json", "format: xml", 1), encoding="utf-8")
     code, _, err = invoke("check-config", str(bad))
     assert code == 2
-    assert "tools.form.format: must be json or form, got 'xml'" in err
+    # Where to fix it, as the loader's own problems say it: file, line, key.
+    line = FAST.splitlines().index(
+        next(x for x in FAST.splitlines() if x.strip().startswith("format: json"))
+    )
+    assert err == f"error: {bad}:{line + 1}: tools.form.format: must be json or form, got 'xml'\n"
+    # A huge value is not echoed back whole.
+    bad.write_text(FAST.replace("format: json", "format: " + "x" * 100_000, 1), encoding="utf-8")
+    code, _, err = invoke("check-config", str(bad))
+    assert code == 2 and len(err) < 300 and "(100,000 characters)" in err, err
 
 
 def test_unwritable_chart_and_absurd_periods_are_usage_errors(config_file: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
 from ..errors import ApiError, ConfigError
 from ..record import TestRecord
@@ -84,7 +85,8 @@ class Http(Connector):
             method = str(tool.options.get(key, default)).upper()
             if method not in METHODS:
                 raise ConfigError(
-                    f"tools.{tool.name}.{key}: must be one of {', '.join(METHODS)}, got {method!r}"
+                    f"tools.{tool.name}.{key}: must be one of {', '.join(METHODS)}, "
+                    f"got {msg.shown(method)}"
                 )
 
     async def fetch(self, record: TestRecord, stage: StageConfig | None) -> list[dict[str, Any]]:

@@ -48,6 +48,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
 from ..errors import ApiError, ConfigError, ConnectorError
 from ..record import TestRecord
@@ -669,5 +670,5 @@ def _subscription_id(tool: ToolConfig, stage: StageConfig | None) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         raise ConfigError(
-            f"tools.{tool.name}.subscription_type_id: must be a number, got {value!r}"
+            f"tools.{tool.name}.subscription_type_id: must be a number, got {msg.shown(value)}"
         ) from None

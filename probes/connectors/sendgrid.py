@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
 from ..errors import ApiError, ConfigError, ConnectorError, UsageError
 from ..record import TestRecord
@@ -92,7 +93,7 @@ class SendGrid(Connector):
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_LIMIT:
             raise ConfigError(
                 f"tools.{tool.name}.limit: must be a whole number from 1 to {MAX_LIMIT}, "
-                f"got {limit!r}"
+                f"got {msg.shown(limit)}"
             )
 
     async def messages(self, query: str, limit: int) -> list[dict[str, Any]]:

@@ -69,6 +69,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
 from ..errors import ApiError, ConfigError, ConnectorError
 from ..record import TestRecord
@@ -143,7 +144,9 @@ class Stripe(Connector):
         super().__init__(tool, http)
         obj = tool.options.get("object", "invoice")
         if obj not in OBJECTS:
-            raise ConfigError(f"tools.{tool.name}.object: must be invoice or customer, got {obj!r}")
+            raise ConfigError(
+                f"tools.{tool.name}.object: must be invoice or customer, got {msg.shown(obj)}"
+            )
 
     async def _list(self, path: str, **params: Any) -> list[StripeObject]:
         """One page of a list or search endpoint (``{"data": [...]}``); a customer that no

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
 from ..errors import ConfigError
 from ..record import TestRecord
@@ -66,11 +67,13 @@ class Webhook(Connector):
             raise ConfigError(f"tools.{tool.name}.url: required for type webhook")
         if not str(url).lower().startswith(("http://", "https://")):
             raise ConfigError(
-                f"tools.{tool.name}.url: must start with http:// or https://, got {url!r}"
+                f"tools.{tool.name}.url: must start with http:// or https://, got {msg.shown(url)}"
             )
         fmt = tool.options.get("format", "json")
         if fmt not in FORMATS:
-            raise ConfigError(f"tools.{tool.name}.format: must be json or form, got {fmt!r}")
+            raise ConfigError(
+                f"tools.{tool.name}.format: must be json or form, got {msg.shown(fmt)}"
+            )
 
     def payload(self, record: TestRecord, stage: StageConfig | None = None) -> dict[str, str]:
         """The body that ``inject`` sends, as a flat mapping of strings."""
