@@ -6,7 +6,12 @@ a connector module is missing: the built-in types are then known by role only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import ToolConfig
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,8 @@ class ConnectorSpec:
     options: frozenset[str] | None = None
     required_options: tuple[str, ...] = ()
     required_credentials: tuple[str, ...] = ()
+    #: The connector's own option checks (``Connector.validate``); ``None`` when unknown.
+    validate: Callable[[ToolConfig], list[tuple[str, str]]] | None = None
 
 
 #: The built-in types' roles, used when a connector module cannot be imported.
@@ -52,6 +59,7 @@ def connector_specs() -> dict[str, ConnectorSpec]:
                 options=frozenset(cls.options_doc),
                 required_options=tuple(cls.required_options),
                 required_credentials=tuple(cls.required_credentials),
+                validate=cls.validate,
             )
     except ImportError:
         pass

@@ -283,6 +283,16 @@ def _tool(
         timeout_s=timeout,
         options=options,
     )
+    if spec is not None and spec.validate is not None:
+        # The connector's own checks, so loading refuses what building it would. A key
+        # already reported (a bad URL, a missing option) is not reported twice.
+        try:
+            problems = spec.validate(tool)
+        except Exception as exc:  # a plugin's bug: name it, never a traceback
+            problems = [("type", msg.connector_validate_failed(spec.type_name, exc))]
+        for key, problem in problems:
+            if not ck.reported((*path, key)):
+                ck.add((*path, key), problem)
     return tool, spec
 
 

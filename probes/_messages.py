@@ -94,6 +94,13 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+def connector_validate_failed(type_name: str, exc: Exception) -> str:
+    return (
+        f"the {type_name} connector failed to check this tool's options "
+        f"({type(exc).__name__}: {shown(str(exc))}); report it to the connector's authors"
+    )
+
+
 def wrong_type(expected: str, value: Any) -> str:
     return f"must be {expected}, not {describe(value)}"
 

@@ -80,3 +80,64 @@ async def test_a_token_echoed_back_by_a_tool_never_reaches_the_error_message() -
             await http.request("GET", "/x")
     assert token not in str(info.value)
     assert "***" in str(info.value)
+
+
+# -- one contract: the loader asks each connector to validate its tool --------------------
+
+PLUGIN_CONFIG = """\
+tools:
+  form:
+    type: webhook
+    url: http://127.0.0.1:9/form
+    format: {form_format}
+  mail:
+    type: {mail_type}
+    limit: 5
+workflows:
+  w:
+    stages:
+      - name: form
+        tool: form
+      - name: mail
+        tool: mail
+        after: form
+"""
+
+
+def test_load_config_refuses_what_the_connector_refuses_with_file_and_line() -> None:
+    from probes.config import load_config_text
+    from probes.errors import ConfigError
+
+    text = PLUGIN_CONFIG.format(form_format="xml", mail_type="sendgrid")
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, path="b.yaml", env={"SENDGRID_TOKEN": "t"})
+    assert "b.yaml:5: tools.form.format: must be json or form, got 'xml'" in caught.value.problems
+
+
+def test_a_plugin_whose_validate_crashes_is_named_not_a_traceback() -> None:
+    from probes import connectors
+    from probes.config import load_config_text
+    from probes.connectors import Connector, register
+    from probes.errors import ConfigError
+
+    class Broken(Connector):
+        """A plugin with a bug in its option checks."""
+
+        type_name = "broken_plugin"
+        can_observe = True
+        options_doc = {"limit": "how many"}  # noqa: RUF012
+
+        @classmethod
+        def validate(cls, tool: ToolConfig) -> list[tuple[str, str]]:
+            raise KeyError("oops")
+
+    register(Broken)
+    try:
+        text = PLUGIN_CONFIG.format(form_format="json", mail_type="broken_plugin")
+        with pytest.raises(ConfigError) as caught:
+            load_config_text(text, path="b.yaml", env={})
+    finally:
+        connectors._REGISTRY.pop("broken_plugin")
+    (problem,) = caught.value.problems
+    assert problem.startswith("b.yaml:7: tools.mail.type: the broken_plugin connector failed")
+    assert "KeyError" in problem

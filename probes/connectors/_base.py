@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..config import StageConfig, ToolConfig
-from ..errors import ConnectorError
+from ..errors import ConfigError, ConnectorError
 from ..record import TestRecord
 from ._http import ToolHttp
 
@@ -119,7 +119,26 @@ class Connector:
         token = tool.credentials.get("token")
         return {"Authorization": f"Bearer {token}"} if token else {}
 
+    @classmethod
+    def validate(cls, tool: ToolConfig) -> list[tuple[str, str]]:
+        """What is wrong with ``tool``'s options, as ``(option, problem)`` pairs; ``[]`` when
+        nothing is. The config loader asks every tool's connector, so ``load_config`` (and
+        ``baton run``, ``serve``, ``check-config``) refuses what the connector would, with
+        the file and line; ``__init__`` refuses the same. Override it to check more, and
+        call ``super().validate(tool)``.
+
+        >>> Connector.validate(ToolConfig(name="crm", type="x"))
+        []
+        """
+        return [
+            (key, f"required for type {cls.type_name}")
+            for key in cls.required_options
+            if tool.options.get(key) in (None, "")
+        ]
+
     def __init__(self, tool: ToolConfig, http: ToolHttp) -> None:
+        if problems := self.validate(tool):
+            raise ConfigError([f"tools.{tool.name}.{key}: {text}" for key, text in problems])
         self.tool = tool
         self.http = http
 

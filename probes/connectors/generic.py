@@ -25,11 +25,10 @@ from typing import Any, ClassVar
 
 from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
-from ..errors import ApiError, ConfigError
+from ..errors import ApiError
 from ..record import TestRecord
 from . import register
 from ._base import Connector, ObservedRecord
-from ._http import ToolHttp
 from ._util import (
     dig,
     flatten,
@@ -77,17 +76,16 @@ class Http(Connector):
         header = str(tool.options.get("auth_header", "Authorization"))
         return {header: f"{scheme} {token}" if scheme else token}
 
-    def __init__(self, tool: ToolConfig, http: ToolHttp) -> None:
-        super().__init__(tool, http)
-        if not tool.options.get("url"):
-            raise ConfigError(f"tools.{tool.name}.url: required for type http")
+    @classmethod
+    def validate(cls, tool: ToolConfig) -> list[tuple[str, str]]:
+        problems = super().validate(tool)
         for key, default in (("method", "GET"), ("cleanup_method", "DELETE")):
             method = str(tool.options.get(key, default)).upper()
             if method not in METHODS:
-                raise ConfigError(
-                    f"tools.{tool.name}.{key}: must be one of {', '.join(METHODS)}, "
-                    f"got {msg.shown(method)}"
+                problems.append(
+                    (key, f"must be one of {', '.join(METHODS)}, got {msg.shown(method)}")
                 )
+        return problems
 
     async def fetch(self, record: TestRecord, stage: StageConfig | None) -> list[dict[str, Any]]:
         """Send the configured lookup and return the raw records at ``records_path``."""

@@ -54,7 +54,6 @@ from ..errors import ApiError, ConfigError, ConnectorError
 from ..record import TestRecord
 from . import register
 from ._base import Connector, Look, LookResult, ObservedRecord, Removal, RemovalResult
-from ._http import ToolHttp
 from ._util import dedupe, epoch, expected_fields, json_body, mapping_option, option, render
 
 CONTACTS = "/crm/v3/objects/contacts"
@@ -612,12 +611,14 @@ class HubSpotForms(Connector):
     }
     required_options = ("portal_id", "form_guid")
 
-    def __init__(self, tool: ToolConfig, http: ToolHttp) -> None:
-        super().__init__(tool, http)
-        for key in self.required_options:
-            if not tool.options.get(key):
-                raise ConfigError(f"tools.{tool.name}.{key}: required for type hubspot_forms")
-        _subscription_id(tool, None)
+    @classmethod
+    def validate(cls, tool: ToolConfig) -> list[tuple[str, str]]:
+        problems = super().validate(tool)
+        try:
+            _subscription_id(tool, None)
+        except ConfigError as exc:
+            problems.append(("subscription_type_id", str(exc).partition(": ")[2]))
+        return problems
 
     def path(self) -> str:
         """``POST /submissions/v3/integration/submit/{portalId}/{formGuid}``; the ``/secure/``
@@ -668,7 +669,7 @@ def _subscription_id(tool: ToolConfig, stage: StageConfig | None) -> int | None:
         return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(
             f"tools.{tool.name}.subscription_type_id: must be a number, got {msg.shown(value)}"
         ) from None

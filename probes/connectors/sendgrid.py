@@ -42,11 +42,10 @@ from urllib.parse import quote
 
 from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
-from ..errors import ApiError, ConfigError, ConnectorError, UsageError
+from ..errors import ApiError, ConnectorError, UsageError
 from ..record import TestRecord
 from . import register
 from ._base import Connector, Look, LookResult, ObservedRecord, Removal, RemovalResult
-from ._http import ToolHttp
 from ._util import epoch, json_body, option, render
 
 MESSAGES = "/v3/messages"
@@ -87,14 +86,15 @@ class SendGrid(Connector):
     max_removals = 1000
     stamps_arrival = True  # ``_seen_by_ts`` from last_event_time
 
-    def __init__(self, tool: ToolConfig, http: ToolHttp) -> None:
-        super().__init__(tool, http)
+    @classmethod
+    def validate(cls, tool: ToolConfig) -> list[tuple[str, str]]:
+        problems = super().validate(tool)
         limit = tool.options.get("limit", DEFAULT_LIMIT)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 < limit <= MAX_LIMIT:
-            raise ConfigError(
-                f"tools.{tool.name}.limit: must be a whole number from 1 to {MAX_LIMIT}, "
-                f"got {msg.shown(limit)}"
+            problems.append(
+                ("limit", f"must be a whole number from 1 to {MAX_LIMIT}, got {msg.shown(limit)}")
             )
+        return problems
 
     async def messages(self, query: str, limit: int) -> list[dict[str, Any]]:
         """``GET /v3/messages?query=...&limit=...``; httpx URL-encodes the query exactly as the

@@ -71,11 +71,10 @@ import httpx
 
 from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
-from ..errors import ApiError, ConfigError, ConnectorError
+from ..errors import ApiError, ConnectorError
 from ..record import TestRecord
 from . import register
 from ._base import Connector, Look, LookResult, ObservedRecord, Removal, RemovalResult
-from ._http import ToolHttp
 from ._util import epoch, expected_fields, flatten, json_body, option
 
 #: Stripe's page size cap; a test record has a handful of objects at most.
@@ -140,13 +139,13 @@ class Stripe(Connector):
             headers["Stripe-Version"] = str(version)
         return headers
 
-    def __init__(self, tool: ToolConfig, http: ToolHttp) -> None:
-        super().__init__(tool, http)
+    @classmethod
+    def validate(cls, tool: ToolConfig) -> list[tuple[str, str]]:
+        problems = super().validate(tool)
         obj = tool.options.get("object", "invoice")
         if obj not in OBJECTS:
-            raise ConfigError(
-                f"tools.{tool.name}.object: must be invoice or customer, got {msg.shown(obj)}"
-            )
+            problems.append(("object", f"must be invoice or customer, got {msg.shown(obj)}"))
+        return problems
 
     async def _list(self, path: str, **params: Any) -> list[StripeObject]:
         """One page of a list or search endpoint (``{"data": [...]}``); a customer that no

@@ -19,11 +19,9 @@ from typing import ClassVar
 
 from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
-from ..errors import ConfigError
 from ..record import TestRecord
 from . import register
 from ._base import Connector
-from ._http import ToolHttp
 from ._util import mapping_option, option, render
 
 #: What a typical sign-up form posts. Booleans render as "true"/"false".
@@ -60,20 +58,16 @@ class Webhook(Connector):
     }
     required_options = ("url",)
 
-    def __init__(self, tool: ToolConfig, http: ToolHttp) -> None:
-        super().__init__(tool, http)
+    @classmethod
+    def validate(cls, tool: ToolConfig) -> list[tuple[str, str]]:
+        problems = super().validate(tool)
         url = tool.options.get("url")
-        if not url:
-            raise ConfigError(f"tools.{tool.name}.url: required for type webhook")
-        if not str(url).lower().startswith(("http://", "https://")):
-            raise ConfigError(
-                f"tools.{tool.name}.url: must start with http:// or https://, got {msg.shown(url)}"
-            )
+        if url and not str(url).lower().startswith(("http://", "https://")):
+            problems.append(("url", f"must start with http:// or https://, got {msg.shown(url)}"))
         fmt = tool.options.get("format", "json")
         if fmt not in FORMATS:
-            raise ConfigError(
-                f"tools.{tool.name}.format: must be json or form, got {msg.shown(fmt)}"
-            )
+            problems.append(("format", f"must be json or form, got {msg.shown(fmt)}"))
+        return problems
 
     def payload(self, record: TestRecord, stage: StageConfig | None = None) -> dict[str, str]:
         """The body that ``inject`` sends, as a flat mapping of strings."""
