@@ -5,8 +5,9 @@ The numbers are ``probes.digest.build_digest``'s; the bot adds the links. A run'
 written when the run starts, before any Slack message about it exists, so where a run was
 reported is kept in the bot's own tables (``bot_threads`` for ``/baton run``, the alert
 message for a scheduled run) and joined here (:func:`with_links`), rather than rewriting
-the engine's rows afterwards. The digest is one message in the channel; the chart (PNG,
-drawn off the event loop) is uploaded to its thread with ``files_upload_v2``.
+the engine's rows afterwards. The digest is one message in the channel, with a key to its
+terms; the chart (PNG, drawn off the event loop: buckets that fit the period, 95% bands,
+a legend for every latency line) is uploaded to its thread with ``files_upload_v2``.
 
     digests = Digests(api=api, store=bot_store, workspace_url=lambda: "https://acme.slack.com/")
     digest = digests.build(period_s=7 * 86400, workflows=("lead-to-invoice",))
@@ -138,7 +139,11 @@ class Digests:
                 filename=f"baton-health-{day}.png",
                 title=f"Baton health, last {period}",
                 thread_ts=ts,
-                alt_text=f"Pass rate and p50/p95 latency per seam, per day, over the last {period}",
+                alt_text=(
+                    "Pass rate with its 95% interval (shaded) and p50/p95 latency per seam, "
+                    f"a point per {digest.buckets.words.removeprefix('1 ')}, "
+                    f"over the last {period}"
+                ),
             )
         except SlackCallError as exc:
             eid = self.error_id()

@@ -3,8 +3,9 @@
 Per workflow: runs, pass rate with its 95% Wilson interval, the leak rate in words; per
 seam: checks, pass rate, p50/p95 latency, the most frequent finding kinds; then the runs
 that leaked and, apart, those that could not be checked, linked to their Slack messages
-when the digest carries links (``bot.digest.with_links``). Within Slack's limits (50
-blocks, 3,000 characters a section): workflows that do not fit are named in a last line.
+when the digest carries links (``bot.digest.with_links``). A key says what each term used
+means (``probes.digest.digest_key``, the same as ``baton digest``'s). Within Slack's limits
+(50 blocks, 3,000 characters a section): workflows that do not fit are named in a last line.
 
     digest_message(build_digest(store, now), command="/baton").payload()
 """
@@ -15,7 +16,7 @@ import datetime as dt
 
 from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock
 
-from probes.digest import Digest, RunRef, SeamDigest, WorkflowDigest
+from probes.digest import NOT_REACHED_WORDS, Digest, RunRef, SeamDigest, WorkflowDigest, digest_key
 from probes.stats import Estimate, format_seconds
 
 from ._format import SECTION_LIMIT, TEXT_LIMIT, chunks, clip, code, esc, mention
@@ -90,7 +91,8 @@ def _seam_line(seam: SeamDigest) -> str:
     if seam.could_not_check:
         notes.append(f"{seam.could_not_check:,} could not check")
     if seam.not_checked:
-        notes.append(f"{seam.not_checked:,} not reached")
+        head_words, _, why = NOT_REACHED_WORDS.partition(": ")
+        notes.append(f"{seam.not_checked:,} {head_words} ({why})")
     return f"{head}\n      {'; '.join(notes)}"
 
 
@@ -141,6 +143,14 @@ def _plain(digest: Digest, period: str) -> str:
     return clip(f"Baton health, last {period}: " + "; ".join(parts), TEXT_LIMIT)
 
 
+def key_text(digest: Digest) -> str | None:
+    """``*Key* · *leak*: … · *checked*: …``: the digest's terms, for a context block."""
+    key = digest_key(digest)
+    if not key:
+        return None
+    return clip("*Key* · " + " · ".join(f"*{esc(t)}*: {esc(w)}" for t, w in key), SECTION_LIMIT)
+
+
 def digest_message(
     digest: Digest, *, command: str = "/baton", asked_by: str | None = None
 ) -> Message:
@@ -156,10 +166,12 @@ def digest_message(
     ]
     if not digest.workflows:
         blocks.append(section("No finished probe runs in this period."))
+    key = key_text(digest)
+    room = MAX_BLOCKS - 1 - (key is not None)  # the key and the footer
     left_out: list[str] = []
     for wf in digest.workflows:
         more = _workflow_blocks(wf)
-        if left_out or len(blocks) + len(more) > MAX_BLOCKS - 1:
+        if left_out or len(blocks) + len(more) > room:
             left_out.append(wf.workflow)
             continue
         blocks.extend(more)
@@ -167,8 +179,10 @@ def digest_message(
     if left_out:
         names = esc(clip(", ".join(left_out), 1500))
         footer = f"… and {len(left_out)} more workflow(s) not shown: {names}. " + footer
+    if key is not None:
+        blocks.append(context(key))
     blocks.append(context(footer))
     return Message(text=_plain(digest, period), blocks=tuple(blocks))
 
 
-__all__ = ["digest_message", "period_words", "rate"]
+__all__ = ["digest_message", "key_text", "period_words", "rate"]

@@ -4,7 +4,9 @@
 (:mod:`probes.rollup`); scheduling only calls it, Slack only formats its result. Per
 workflow and per seam it gives runs, passes, the pass rate with its 95% Wilson interval, the
 leak rate in words, p50/p95 seam latency, the most frequent finding kinds, a point per UTC
-day for the chart, and the runs that failed with their Slack thread when one is known.
+day, a point per chart bucket (``time_buckets``: 10 minutes for a 2 h period, days for a
+week), and the runs that failed with their Slack thread when one is known. Buckets of an
+hour or more come from the rollup; finer ones from the runs' own rows, counted the same way.
 
 "Could not check" is not a leak: runs with verdict ``error`` (and seams whose status is
 ``unreachable``) are counted apart, in ``could_not_check``, and left out of the pass rate's
@@ -19,11 +21,19 @@ Periods are whole UTC hours: the first hour holding ``now - period_s`` is counte
     >>> print(render_digest_text(digest))  # doctest: +SKIP
     lead-to-invoice: 1,204 runs: 1,180 ok, 20 leaks, 4 could not check
       pass rate 98.3% (97.4–98.9%); leaks about 1 in 60, between 1 in 95 and 1 in 38
+    …
+    Key:
+      leak: a run in which a seam did not hand the record on intact and in time; the kinds …
+
+Every term the text uses is explained, in a key at its end (:func:`digest_key`, shared with
+the Slack digest) or, for "N not reached", where it is counted.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 import json
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -34,10 +44,25 @@ import sqlite_utils
 from . import rollup
 from .model import STATUS_OK, FindingKind, Verdict
 from .rollup import COULD_NOT_CHECK, NOT_CHECKED, RUN_STAGE, RUNS_TABLE
-from .stats import Estimate, estimate, format_seconds, percentile
+from .stats import Estimate, estimate, format_seconds, percentile, wilson_interval
 from .store import Store
 
+HOUR_S = 3_600
 DAY_S = 86_400
+WEEK_S = 7 * DAY_S
+#: Bucket widths for periods under 7 days, finest first: a period takes the finest that
+#: gives it at most ``_MAX_BUCKETS`` buckets (2 h: 10 minutes; 24 h: 2 hours).
+_SUB_WEEK_WIDTHS = (300, 600, 900, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200)
+_MAX_BUCKETS = 16
+#: Periods up to 31 days get a bucket a day, up to 24 weeks a bucket a week, longer ones a
+#: bucket a calendar month.
+_DAYS_UP_TO = 31 * DAY_S
+_WEEKS_UP_TO = 24 * WEEK_S
+#: Weeks start on Monday 00:00 UTC (1970-01-05 was the epoch's first Monday).
+_MONDAY = 4 * DAY_S
+#: Buckets finer than an hour are counted from the runs' own rows (the rollup is hourly), for
+#: up to this many runs; a period holding more falls back to hourly buckets.
+FINE_RUNS_LIMIT = 5_000
 #: How many failed (and could-not-check) runs a digest lists per workflow.
 FAILED_RUNS_LIMIT = 20
 _ORIGIN_KEYS = {
@@ -45,6 +70,103 @@ _ORIGIN_KEYS = {
     "channel": ("slack_channel", "channel"),
     "thread_ts": ("slack_thread_ts", "thread_ts", "slack_ts"),
 }
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """The chart's time buckets over a digest's period, aligned to round UTC times.
+
+    Bucket ``i`` holds the runs started in ``[edges[i], edges[i + 1])``; the first starts at
+    or before the period, the last ends after it, so every run of the period falls in
+    exactly one. ``unit`` is ``minute``, ``hour``, ``day``, ``week`` (from Monday) or
+    ``month`` (calendar months); a bucket is ``size`` of them.
+
+    >>> b = time_buckets(2 * 3600, since=1_780_000_000 - 2 * 3600 - 1600, until=1_780_000_000)
+    >>> b.words, len(b.edges) - 1
+    ('10 minutes', 15)
+    """
+
+    unit: str
+    size: int
+    edges: list[int]
+
+    @property
+    def words(self) -> str:
+        """``10 minutes``, ``1 hour``, ``1 day``."""
+        return f"{self.size} {self.unit}{'' if self.size == 1 else 's'}"
+
+    @property
+    def sub_day(self) -> bool:
+        return self.unit in ("minute", "hour")
+
+    def index(self, ts: float) -> int:
+        """The bucket holding ``ts`` (the first or last for a time outside them)."""
+        i = bisect.bisect_right(self.edges, ts) - 1
+        return min(max(i, 0), len(self.edges) - 2)
+
+    def start_of(self, ts: float) -> int:
+        """The start of the bucket holding ``ts``."""
+        return self.edges[self.index(ts)]
+
+
+def time_buckets(period_s: float, since: float, until: float) -> Buckets:
+    """Buckets for a period from ``since`` to ``until``: roughly 6 to 24 of them.
+
+    Under 7 days: minutes or hours (``_SUB_WEEK_WIDTHS``: 10 minutes for 2 h, 2 hours for
+    24 h), aligned to multiples of the width since midnight UTC; up to 31 days: days (so a
+    30-day period has 31); up to 24 weeks: weeks from Monday; beyond: calendar months.
+    """
+    if period_s < WEEK_S:
+        fits = (w for w in _SUB_WEEK_WIDTHS if period_s / w <= _MAX_BUCKETS)
+        width = next(fits, _SUB_WEEK_WIDTHS[-1])
+        unit, size = ("minute", width // 60) if width < HOUR_S else ("hour", width // HOUR_S)
+        return Buckets(unit, size, _edges(since, until, width, 0))
+    if period_s <= _DAYS_UP_TO:
+        return Buckets("day", 1, _edges(since, until, DAY_S, 0))
+    if period_s <= _WEEKS_UP_TO:
+        return Buckets("week", 1, _edges(since, until, WEEK_S, _MONDAY))
+    first = dt.datetime.fromtimestamp(since, dt.UTC).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    edges = [int(first.timestamp())]
+    while edges[-1] <= until:
+        month = dt.datetime.fromtimestamp(edges[-1], dt.UTC)
+        after = month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+        edges.append(int(after.timestamp()))
+    return Buckets("month", 1, edges)
+
+
+def _edges(since: float, until: float, width: int, offset: int) -> list[int]:
+    first = int((since - offset) // width) * width + offset
+    last = int((until - offset) // width) * width + offset + width
+    return list(range(first, last + 1, width))
+
+
+@dataclass(frozen=True)
+class BucketPoint:
+    """One seam in one time bucket (a point of the chart): runs started in
+    ``[start_ts, end_ts)``."""
+
+    start_ts: int
+    end_ts: int
+    passes: int
+    failures: int
+    could_not_check: int
+    p50_s: float | None
+    p95_s: float | None
+
+    @property
+    def checked(self) -> int:
+        return self.passes + self.failures
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passes / self.checked if self.checked else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% Wilson interval of the pass rate; ``None`` when nothing was checked."""
+        return wilson_interval(self.passes, self.checked) if self.checked else None
 
 
 @dataclass(frozen=True)
@@ -79,6 +201,7 @@ class SeamDigest:
     p95_s: float | None
     top_kinds: list[tuple[str, int]]
     daily: list[DayPoint]
+    points: list[BucketPoint]  # one per bucket of ``Digest.buckets``
 
     @property
     def passes(self) -> int:
@@ -130,8 +253,9 @@ class Digest:
     since_ts: float
     until_ts: float
     period_s: float
-    days: list[int]  # the UTC days of the period (chart x axis), day start timestamps
+    days: list[int]  # the UTC days of the period, day start timestamps (``SeamDigest.daily``)
     workflows: list[WorkflowDigest]
+    buckets: Buckets  # the chart's time buckets (``SeamDigest.points``)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``baton digest --json``)."""
@@ -150,6 +274,10 @@ class Digest:
             wf_json["estimate"] = est(wf.estimate)
             for seam_json, seam in zip(wf_json["seams"], wf.seams, strict=True):
                 seam_json["estimate"] = est(seam.estimate)
+                for point_json, point in zip(seam_json["points"], seam.points, strict=True):
+                    point_json["pass_rate"] = point.pass_rate
+                    point_json["interval"] = list(point.interval) if point.interval else None
+        out["buckets"]["words"] = self.buckets.words
         return out
 
 
@@ -169,11 +297,31 @@ def build_digest(
     db = store.db if isinstance(store, Store) else store
     rollup.ensure_rollup(db)
     since = rollup.hour_of(now - period_s)
+    until = rollup.hour_of(now) + HOUR_S  # the rollup's last hour is counted in full
+    buckets = time_buckets(period_s, since, now)
+    fine = None
+    if buckets.unit == "minute":
+        fine = rollup.recount(
+            db,
+            since=since,
+            until=until,
+            slot=buckets.start_of,
+            workflow=workflow,
+            limit=FINE_RUNS_LIMIT,
+        )
+        if fine is None:  # too many runs to count one by one: hourly buckets
+            buckets = Buckets("hour", 1, _edges(since, now, HOUR_S, 0))
+    # The rollup's days for buckets of a day or more; else its hours, summed per bucket (the
+    # buckets of an hour or more start on multiples of their width), or per hour when the
+    # minutes come from the runs themselves.
+    slot_s = HOUR_S * (1 if fine is not None else buckets.size) if buckets.sub_day else None
     sql = (
-        f"SELECT day_ts, workflow, stage, metric, key, SUM(n) FROM {rollup.ROLLUP_TABLE} "
+        f"SELECT {f'hour_ts - hour_ts % {slot_s}' if slot_s else 'day_ts'} AS slot, workflow, "
+        f"stage, metric, key, SUM(n) FROM {rollup.ROLLUP_TABLE} "
         "WHERE day_ts >= ? AND day_ts <= ? AND hour_ts >= ? AND hour_ts <= ?"
         + (" AND workflow = ?" if workflow else "")
         + " GROUP BY day_ts, workflow, stage, metric, key"
+        + (", slot" if slot_s else "")
     )
     params: list[Any] = [since - since % DAY_S, now, since, now] + ([workflow] if workflow else [])
     labels = {
@@ -183,31 +331,51 @@ def build_digest(
         ).fetchall()
     }
     tree: dict[str, dict[str, _Acc]] = defaultdict(dict)
-    for day, wf, stage, metric, key, n in db.execute(sql, params).fetchall():
+    bucket_of: dict[int, int | None] = {}
+    for ts, wf, stage, metric, key, n in db.execute(sql, params).fetchall():
         acc = tree[wf].get(stage)
         if acc is None:
             acc = tree[wf][stage] = _Acc(*labels.get((wf, stage), (stage, -1)))
-        acc.add(int(day), metric, key, int(n))
+        if ts not in bucket_of:
+            bucket_of[ts] = None if fine is not None else buckets.index(ts)
+        acc.add(ts, metric, key, int(n), bucket_of[ts])
+    for (start, wf, stage, metric, key), n in (fine or {}).items():
+        acc = tree.get(wf, {}).get(stage)
+        if acc is not None and rollup.hour_of(start) in acc.hours:  # not pruned
+            acc.add_to_bucket(buckets.index(start), metric, key, n)
     days = list(range(int(since // DAY_S) * DAY_S, int(now // DAY_S) * DAY_S + 1, DAY_S))
     workflows = [
-        _workflow_digest(db, name, tree[name], days, since, now, failed_limit)
+        _workflow_digest(db, name, tree[name], days, buckets, since, now, failed_limit)
         for name in sorted(tree)
     ]
-    return Digest(since_ts=since, until_ts=now, period_s=period_s, days=days, workflows=workflows)
+    return Digest(
+        since_ts=since,
+        until_ts=now,
+        period_s=period_s,
+        days=days,
+        workflows=workflows,
+        buckets=buckets,
+    )
 
 
 class _Acc:
-    """Counts of one (workflow, stage) over the period, in total and per day."""
+    """Counts of one (workflow, stage) over the period: in total, per day, per bucket."""
 
     def __init__(self, seam: str, position: int) -> None:
         self.seam, self.position = seam, position
         self.status: Counter[str] = Counter()
         self.kinds: Counter[str] = Counter()
         self.latency: Counter[int] = Counter()
+        self.hours: set[int] = set()
         self.day_status: dict[int, Counter[str]] = defaultdict(Counter)
         self.day_latency: dict[int, Counter[int]] = defaultdict(Counter)
+        self.bucket_status: dict[int, Counter[str]] = defaultdict(Counter)
+        self.bucket_latency: dict[int, Counter[int]] = defaultdict(Counter)
 
-    def add(self, day: int, metric: str, key: str, n: int) -> None:
+    def add(self, ts: int, metric: str, key: str, n: int, bucket: int | None) -> None:
+        """``n`` counts of the hours or day starting at ``ts``, in ``bucket`` if given."""
+        self.hours.add(ts)
+        day = ts - ts % DAY_S
         if metric in (rollup.STATUS, rollup.VERDICT):
             self.status[key] += n
             self.day_status[day][key] += n
@@ -216,6 +384,14 @@ class _Acc:
         elif metric == rollup.LATENCY:
             self.latency[int(key)] += n
             self.day_latency[day][int(key)] += n
+        if bucket is not None:
+            self.add_to_bucket(bucket, metric, key, n)
+
+    def add_to_bucket(self, bucket: int, metric: str, key: str, n: int) -> None:
+        if metric in (rollup.STATUS, rollup.VERDICT):
+            self.bucket_status[bucket][key] += n
+        elif metric == rollup.LATENCY:
+            self.bucket_latency[bucket][int(key)] += n
 
 
 def _split(status: Counter[str]) -> tuple[int, int, int, int]:
@@ -232,7 +408,7 @@ def _leak_kinds(kinds: Counter[str]) -> list[tuple[str, int]]:
     return [(k, n) for k, n in kinds.most_common() if k != COULD_NOT_CHECK]
 
 
-def _seam_digest(stage: str, acc: _Acc, days: list[int]) -> SeamDigest:
+def _seam_digest(stage: str, acc: _Acc, days: list[int], buckets: Buckets) -> SeamDigest:
     passes, failures, cnc, not_checked = _split(acc.status)
     top = _leak_kinds(acc.kinds)
     verb = "drops" if top and top[0][0] == str(FindingKind.MISSING) else "leaks"
@@ -243,6 +419,12 @@ def _seam_digest(stage: str, acc: _Acc, days: list[int]) -> SeamDigest:
         daily.append(
             DayPoint(day, d_pass, d_fail, d_cnc, percentile(hist, 0.5), percentile(hist, 0.95))
         )
+    points = []
+    for i, (start, end) in enumerate(itertools.pairwise(buckets.edges)):
+        b_pass, b_fail, b_cnc, _ = _split(acc.bucket_status.get(i, Counter()))
+        hist = acc.bucket_latency.get(i, Counter())
+        p50, p95 = percentile(hist, 0.5), percentile(hist, 0.95)
+        points.append(BucketPoint(start, end, b_pass, b_fail, b_cnc, p50, p95))
     return SeamDigest(
         stage=stage,
         seam=acc.seam,
@@ -255,6 +437,7 @@ def _seam_digest(stage: str, acc: _Acc, days: list[int]) -> SeamDigest:
         p95_s=percentile(acc.latency, 0.95),
         top_kinds=top[:3],
         daily=daily,
+        points=points,
     )
 
 
@@ -263,6 +446,7 @@ def _workflow_digest(
     name: str,
     stages: dict[str, _Acc],
     days: list[int],
+    buckets: Buckets,
     since: float,
     until: float,
     limit: int,
@@ -270,7 +454,7 @@ def _workflow_digest(
     run_acc = stages.pop(RUN_STAGE, None) or _Acc(RUN_STAGE, -1)
     passes, failures, cnc, _ = _split(run_acc.status)
     seams = sorted(
-        (_seam_digest(stage, acc, days) for stage, acc in stages.items()),
+        (_seam_digest(stage, acc, days, buckets) for stage, acc in stages.items()),
         key=lambda s: (s.position, s.stage),
     )
     kinds: Counter[str] = Counter()
@@ -321,8 +505,49 @@ def _runs(
     return refs
 
 
+#: What "N not reached" on a seam means, said where the count is.
+NOT_REACHED_WORDS = (
+    "not reached: an earlier stage lost the record or could not be checked, "
+    "so this seam was not tested"
+)
+
+#: Every term of a digest and what it means; :func:`digest_key` picks those a digest uses.
+TERMS: dict[str, str] = {
+    "leak": (
+        "a run in which a seam did not hand the record on intact and in time; the kinds "
+        "(missing, reformatted …) say how"
+    ),
+    "checked": "runs that tested the seam: the record passed it, or leaked there",
+    "pass rate x% (a–b%)": (
+        "share of checked runs whose record arrived intact and in time; (a–b%) is its 95% "
+        "interval: the true rate is in it, 95% sure, given this many runs"
+    ),
+    "1 in N": (
+        "how often a record leaks (drops: goes missing); its range, like any bound "
+        '"at 95%", is 95% sure'
+    ),
+    "p50 / p95": "half / 95 in 100 of the records crossed the seam within this time",
+    "could not check": (
+        "Baton could not read a tool (an error, no answer): neither a pass nor a leak, "
+        "left out of the rates"
+    ),
+}
+
+
+def digest_key(digest: Digest) -> list[tuple[str, str]]:
+    """The (term, meaning) pairs for the terms ``digest`` uses, in :data:`TERMS` order."""
+    if not digest.workflows:
+        return []
+    used = set(TERMS) - {"could not check"}
+    if any(
+        wf.could_not_check or any(s.could_not_check for s in wf.seams) for wf in digest.workflows
+    ):
+        used.add("could not check")
+    return [(term, words) for term, words in TERMS.items() if term in used]
+
+
 def render_digest_text(digest: Digest) -> str:
-    """The digest as plain text (``baton digest --print``)."""
+    """The digest as plain text (``baton digest --print``), with a key to its terms."""
     since = _when(digest.since_ts)
     lines = [f"Baton digest: {since} to {_when(digest.until_ts)} UTC"]
     if not digest.workflows:
@@ -342,6 +567,9 @@ def render_digest_text(digest: Digest) -> str:
                 lines += [f"    {_run_line(r)}" for r in refs[:10]]
                 if total > 10:
                     lines.append(f"    … and {total - 10} more")
+    key = digest_key(digest)
+    if key:
+        lines += ["", "Key:"] + [f"  {term}: {words}" for term, words in key]
     return "\n".join(lines)
 
 
@@ -365,8 +593,14 @@ def _seam_lines(seam: SeamDigest) -> list[str]:
     if seam.could_not_check:
         extra.append(f"{seam.could_not_check} could not check")
     if seam.not_checked:
-        extra.append(f"{seam.not_checked} not reached")
+        extra.append(f"{seam.not_checked} {_not_reached()}")
     return [head, "    " + "; ".join(extra)]
+
+
+def _not_reached() -> str:
+    """``not reached (an earlier stage lost the record …)``."""
+    head, _, why = NOT_REACHED_WORDS.partition(": ")
+    return f"{head} ({why})"
 
 
 def _rate(est: Estimate) -> str:
@@ -387,11 +621,18 @@ def _when(ts: float) -> str:
 
 
 __all__ = [
+    "FINE_RUNS_LIMIT",
+    "NOT_REACHED_WORDS",
+    "TERMS",
+    "BucketPoint",
+    "Buckets",
     "DayPoint",
     "Digest",
     "RunRef",
     "SeamDigest",
     "WorkflowDigest",
     "build_digest",
+    "digest_key",
     "render_digest_text",
+    "time_buckets",
 ]

@@ -23,7 +23,8 @@ primary key starts with the UTC day so a digest groups by day without sorting)
 
 ``rollup_runs`` (one row per run rolled up)
     makes rolling up idempotent (a run is counted once, however often it is offered) and
-    indexes the failed runs by workflow, verdict and time for the digest's list of them.
+    indexes the failed runs by workflow, verdict and time for the digest's list of them, and
+    every run by start time for digest buckets finer than an hour (:func:`recount`).
 
 Latency histogram: fixed log-spaced buckets, 20 per decade from 0.01 s to 100,000 s
 (about 28 h); bucket ``b`` holds ``[10**(b/20), 10**((b+1)/20))`` seconds and is read
@@ -45,7 +46,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlite_utils
@@ -107,6 +108,7 @@ CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
     started_ts REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS {RUNS_TABLE}_verdicts ON {RUNS_TABLE} (workflow, verdict, started_ts);
+CREATE INDEX IF NOT EXISTS {RUNS_TABLE}_started ON {RUNS_TABLE} (started_ts);
 """
 
 _UPSERT = (
@@ -205,6 +207,51 @@ def sync_rollup(db: sqlite_utils.Database, *, batch: int = 500) -> int:
             by_run.setdefault(row["run_id"], []).append(row)
         added += _apply(db, [(chunk[run_id], rows) for run_id, rows in by_run.items()])
     return added
+
+
+def recount(
+    db: sqlite_utils.Database,
+    *,
+    since: float,
+    until: float,
+    slot: Callable[[float], int],
+    workflow: str | None = None,
+    limit: int | None = None,
+) -> Counter[tuple[int, str, str, str, str]] | None:
+    """The rollup's counts of the runs rolled up that started in ``[since, until)``, keyed by
+    ``slot(started_ts)`` instead of their hour; ``None`` when there are more than ``limit``.
+
+    For time buckets finer than an hour (a digest over 2 h): each run is counted again from
+    its stage rows, exactly as :func:`record_stage_rollup` counted it (same outcomes, kinds
+    and latency buckets), so the finer buckets add up to the hourly rollup; each run falls in
+    exactly one slot. Keys are ``(slot, workflow, stage, metric, key)``.
+    """
+    ensure_rollup(db)
+    where = "started_ts >= ? AND started_ts < ?" + (" AND workflow = ?" if workflow else "")
+    params: list[Any] = [since, until] + ([workflow] if workflow else [])
+    (found,) = db.execute(f"SELECT COUNT(*) FROM {RUNS_TABLE} WHERE {where}", params).fetchone()
+    if limit is not None and found > limit:
+        return None
+    counts: Counter[_Key] = Counter()
+    if not found or "stages" not in db.table_names():
+        return counts
+    runs = db.execute(
+        f"SELECT run_id, workflow, verdict, started_ts FROM {RUNS_TABLE} WHERE {where}", params
+    ).fetchall()
+    labels: dict[tuple[str, str], tuple[str, int]] = {}
+    for start in range(0, len(runs), 500):
+        chunk = {run_id: rest for run_id, *rest in runs[start : start + 500]}
+        by_run: dict[str, list[dict[str, Any]]] = {}
+        marks = ",".join("?" * len(chunk))
+        cur = db.execute(f"SELECT * FROM stages WHERE run_id IN ({marks})", list(chunk))
+        names = [d[0] for d in cur.description]
+        for values in cur.fetchall():
+            row = dict(zip(names, values, strict=True))
+            by_run.setdefault(row["run_id"], []).append(row)
+        for run_id, rows in by_run.items():
+            wf, verdict, started = chunk[run_id]
+            _count_run(counts, labels, str(wf), slot(float(started)), str(verdict), rows)
+    return counts
 
 
 def prune_rollup(db: sqlite_utils.Database, *, before_ts: float) -> int:
@@ -322,6 +369,7 @@ __all__ = [
     "latency_bucket",
     "prune_rollup",
     "record_stage_rollup",
+    "recount",
     "stage_outcome",
     "sync_rollup",
 ]

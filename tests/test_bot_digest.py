@@ -108,7 +108,8 @@ def test_digest_message() -> None:
                 "not check\n"
                 "• *CRM → Mail* · 95 checked · 96.8% (91.1–98.9%) · p50 4.7s · p95 4.7s\n"
                 "      leaks about 1 in 32, between 1 in 93 and 1 in 11; reformatted 3; 5 not "
-                "reached"
+                "reached (an earlier stage lost the record or could not be checked, so this seam "
+                "was not tested)"
             ),
             section(
                 "*Leaked* (8, newest first)\n"
@@ -133,10 +134,61 @@ def test_digest_message() -> None:
             ),
             {
                 "type": "context",
+                "elements": [
+                    md(
+                        "*Key* · *leak*: a run in which a seam did not hand the record on "
+                        "intact and in time; the kinds (missing, reformatted …) say how · "
+                        "*checked*: runs that tested the seam: the record passed it, or leaked "
+                        "there · *pass rate x% (a–b%)*: share of checked runs whose record "
+                        "arrived intact and in time; (a–b%) is its 95% interval: the true rate is "
+                        "in it, 95% sure, given this many runs · "
+                        "*1 in N*: how often a record leaks (drops: goes missing); its range, "
+                        'like any bound "at 95%", is 95% sure · *p50 / p95*: half / 95 in 100 of '
+                        "the records crossed the seam within this time · *could not check*: "
+                        "Baton could not read a tool (an error, no answer): neither a pass nor a "
+                        "leak, left out of the rates"
+                    )
+                ],
+            },
+            {
+                "type": "context",
                 "elements": [md("`/baton digest WORKFLOW 30d` for one workflow or another period")],
             },
         ],
     }
+
+
+def test_the_key_explains_the_terms_a_digest_uses() -> None:
+    """Every term in the message is in the key; "could not check" only when it is used;
+    "not reached" is said where it is counted."""
+    db, bot_store = seeded()
+    blocks = digest_message(linked(db, bot_store)).payload()["blocks"]
+    key = blocks[-2]["elements"][0]["text"]
+    assert key.startswith("*Key* · *leak*: ")
+    for term in ("checked", "pass rate x% (a–b%)", "1 in N", "p50 / p95", "could not check"):
+        assert f"*{term}*: " in key
+    assert [p for b in blocks for p in block_violations(b)] == []
+
+    clean = sqlite_utils.Database(memory=True)
+    outcomes = {"form": ("ok", 0.3), "crm": ("ok", 1.0), "mail": ("missing", None)}
+    seed_run(Store(clean), "r-000001", NOW - 3600, outcomes)
+    blocks = digest_message(build_digest(clean, NOW)).payload()["blocks"]
+    assert "could not check" not in blocks[-2]["elements"][0]["text"]
+    assert "not reached" not in str(blocks)
+
+    lost = {"form": ("ok", 0.3), "crm": ("missing", None), "mail": ("missing", None)}
+    seed_run(Store(clean), "r-000002", NOW - 3000, lost)
+    (per_seam,) = [b for b in digest_message(build_digest(clean, NOW)).payload()["blocks"]
+                   if "*Per seam*" in str(b)]  # fmt: skip
+    assert per_seam["text"]["text"].endswith(
+        "; 1 not reached (an earlier stage lost the record or could not be checked, so this "
+        "seam was not tested)"
+    )
+    assert (
+        digest_message(build_digest(sqlite_utils.Database(memory=True), NOW))
+        .payload()["blocks"][-1]["elements"][0]["text"]
+        .startswith("`/baton digest")
+    )  # no key when nothing to explain
 
 
 def test_links_come_from_the_bots_tables() -> None:
@@ -232,6 +284,10 @@ async def test_digest_command_posts_the_digest_and_its_chart_in_the_thread() -> 
             for m in ("files.getUploadURLExternal", "upload", "files.completeUploadExternal")
         )
         assert [c.params["filename"] for c in asked] == ["baton-health-2026-05-28.png"]
+        assert asked[0].params["alt_txt"] == (
+            "Pass rate with its 95% interval (shaded) and p50/p95 latency per seam, a point per "
+            "day, over the last 7 days"
+        )
         (sent,) = upload
         (shared,) = complete
         assert shared.params["channel_id"] == CHANNEL

@@ -263,6 +263,38 @@ def test_render_text(store: Store) -> None:
         in text
     )
     assert "  could not check (2, newest first):" in text
+    # "not reached" says what it counts, where it is counted
+    assert (
+        "    leaks about 1 in 32, between 1 in 93 and 1 in 11; reformatted 3; 5 not reached (an "
+        "earlier stage lost the record or could not be checked, so this seam was not tested)"
+    ) in text
+
+
+def test_render_text_has_a_key_to_its_terms(store: Store) -> None:
+    text = render_digest_text(build_digest(store, NOW))
+    key = text.split("\n\nKey:\n", 1)[1].splitlines()
+    assert [line.split(": ", 1)[0] for line in key] == [
+        "  leak",
+        "  checked",
+        "  pass rate x% (a–b%)",
+        "  1 in N",
+        "  p50 / p95",
+        "  could not check",
+    ]
+    assert key[2] == (
+        "  pass rate x% (a–b%): share of checked runs whose record arrived intact and in time; "
+        "(a–b%) is its 95% interval: the true rate is in it, 95% sure, given this many runs"
+    )
+    assert key[5] == (
+        "  could not check: Baton could not read a tool (an error, no answer): neither a pass nor "
+        "a leak, left out of the rates"
+    )
+    # a term the digest does not use is not explained; nothing to explain, no key
+    clean = Store(sqlite_utils.Database(memory=True))
+    seed_run(clean, "r-000001", T0, {"form": ("ok", 0.3), "crm": ("ok", 1.0)})
+    assert "could not check" not in render_digest_text(build_digest(clean, NOW))
+    empty = build_digest(Store(sqlite_utils.Database(memory=True)), NOW)
+    assert "Key:" not in render_digest_text(empty)
 
 
 def test_consequences_and_upstream_unknown_are_not_reached_raw_or_localised() -> None:
@@ -319,6 +351,12 @@ def test_json_shape(store: Store) -> None:
     assert wf["estimate"]["passes"] == 90
     assert wf["seams"][1]["estimate"]["interval"] == pytest.approx([0.886075, 0.978013], abs=1e-6)
     assert wf["failed_runs"][0]["run_id"] == "r-000097"
+    # the chart's buckets (a day each over 7 days), with a point per bucket and seam
+    assert data["buckets"]["unit"] == "day" and data["buckets"]["words"] == "1 day"
+    assert len(data["buckets"]["edges"]) == 9
+    crm_points = [p for p in wf["seams"][1]["points"] if p["interval"]]
+    assert [(p["passes"], p["failures"]) for p in crm_points] == [(22, 0), (71, 5)]
+    assert crm_points[1]["interval"] == pytest.approx([0.855, 0.972], abs=1e-3)
 
 
 def test_chart_is_a_png(store: Store) -> None:
