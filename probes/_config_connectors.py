@@ -1,7 +1,7 @@
 """What config validation knows about each connector type, read from the registry.
 
-Kept apart from ``probes.connectors`` so the config loads (and its tests run) even while
-a connector module is missing: the built-in types are then known by role only.
+Built-ins and plugins are read the same way: a connector declares its roles, options and
+credentials, and checks its own options (``Connector.validate``).
 """
 
 from __future__ import annotations
@@ -29,38 +29,21 @@ class ConnectorSpec:
     validate: Callable[[ToolConfig], list[tuple[str, str]]] | None = None
 
 
-#: The built-in types' roles, used when a connector module cannot be imported.
-_BUILTIN_ROLES = {
-    "webhook": (True, False),
-    "hubspot_forms": (True, False),
-    "hubspot": (False, True),
-    "sendgrid": (False, True),
-    "stripe": (False, True),
-    "http": (False, True),
-}
-
-
 def connector_specs() -> dict[str, ConnectorSpec]:
-    """Every registered connector type, read from ``probes.connectors``.
+    """Every registered connector type, built-in or plugin alike, read from
+    ``probes.connectors``. A plugin that fails to load raises ``PluginError`` naming it."""
+    from . import connectors
 
-    When the registry cannot be imported (a connector module missing or broken), the
-    built-in types are still known by role, and their options are not checked.
-    """
-    specs = {name: ConnectorSpec(name, *role) for name, role in _BUILTIN_ROLES.items()}
-    try:
-        from . import connectors
-
-        for name in connectors.connector_types():
-            cls = connectors.get(name)
-            specs[name] = ConnectorSpec(
-                type_name=name,
-                can_inject=cls.can_inject,
-                can_observe=cls.can_observe,
-                options=frozenset(cls.options_doc),
-                required_options=tuple(cls.required_options),
-                required_credentials=tuple(cls.required_credentials),
-                validate=cls.validate,
-            )
-    except ImportError:
-        pass
+    specs: dict[str, ConnectorSpec] = {}
+    for name in connectors.connector_types():
+        cls = connectors.get(name)
+        specs[name] = ConnectorSpec(
+            type_name=name,
+            can_inject=cls.can_inject,
+            can_observe=cls.can_observe,
+            options=frozenset(cls.options_doc),
+            required_options=tuple(cls.required_options),
+            required_credentials=tuple(cls.required_credentials),
+            validate=cls.validate,
+        )
     return specs

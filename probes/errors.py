@@ -2,6 +2,7 @@
 
     BatonError
     ├── ConfigError          a config file Baton cannot use (names the key path and line)
+    │   └── PluginError      a connector plugin fails to load or takes a name already taken
     ├── UsageError           a command asked for something that does not exist
     ├── StoreError           the SQLite store could not be opened or written
     └── ConnectorError       talking to one tool went wrong
@@ -35,6 +36,11 @@ class ConfigError(BatonError):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         self.path = path
         super().__init__("\n".join(self.problems))
+
+
+class PluginError(ConfigError):
+    """A connector plugin that cannot be used: it fails to import, or takes a type name
+    another connector has (exit 2, like a config problem: the installation needs fixing)."""
 
 
 class UsageError(BatonError):

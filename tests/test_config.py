@@ -958,22 +958,6 @@ def test_unknown_type_lists_registered_types() -> None:
     )
 
 
-def test_connector_specs_fall_back_to_builtin_roles(monkeypatch: pytest.MonkeyPatch) -> None:
-    from probes import connectors
-
-    def broken() -> list[str]:
-        raise ImportError("no module named probes.connectors.stripe")
-
-    monkeypatch.setattr(connectors, "connector_types", broken)
-    specs = connector_specs()
-    assert sorted(specs) == ["http", "hubspot", "hubspot_forms", "sendgrid", "stripe", "webhook"]
-    assert specs["webhook"] == ConnectorSpec("webhook", can_inject=True, can_observe=False)
-    assert specs["stripe"].options is None
-    # ...and any option is then accepted.
-    text = BASE.replace("    type: hubspot\n", "    type: hubspot\n    anything: 1\n")
-    assert load(text).tools["crm"].options == {"anything": 1}
-
-
 def test_connector_specs_read_the_registry() -> None:
     specs = connector_specs()
     for name in ("webhook", "hubspot_forms", "hubspot", "sendgrid", "stripe", "http"):

@@ -20,6 +20,7 @@ from importlib import metadata
 import httpx
 
 from ..config import ToolConfig
+from ..errors import PluginError
 from ._base import Connector, Look, LookResult, ObservedRecord, Removal, RemovalResult
 from ._http import RetryPolicy, ToolHttp, url_secrets
 
@@ -43,20 +44,45 @@ _loaded = False
 
 
 def register(cls: type[Connector]) -> type[Connector]:
-    """Class decorator: make ``cls`` available as ``type: <cls.type_name>`` in config."""
-    _REGISTRY[cls.type_name] = cls
+    """Class decorator: make ``cls`` available as ``type: <cls.type_name>`` in config.
+
+    A name taken by another class is an error (``PluginError``), never a silent swap: a
+    plugin cannot replace a built-in, nor two plugins each other."""
+    name = cls.type_name
+    if not name:
+        raise PluginError(f"connector {_where(cls)} has no type_name")
+    taken = _REGISTRY.get(name)
+    if taken is not None and _where(taken) != _where(cls):
+        raise PluginError(
+            f"connector type {name!r} is registered twice: by {_where(taken)} and by "
+            f"{_where(cls)}; uninstall one, or give one another type_name"
+        )
+    _REGISTRY[name] = cls
     return cls
+
+
+def _where(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _load() -> None:
     global _loaded
     if _loaded:
         return
-    # Built-ins register on import.
+    # Built-ins register on import, as a plugin's module does.
     from . import generic, hubspot, sendgrid, stripe, webhook  # noqa: F401
 
     for ep in metadata.entry_points(group="baton.connectors"):
-        ep.load()
+        dist = f" (from {ep.dist.name} {ep.dist.version})" if ep.dist is not None else ""
+        try:
+            ep.load()
+        except PluginError:
+            raise
+        except Exception as exc:  # a broken plugin is named, never a traceback or a silence
+            raise PluginError(
+                f"connector plugin {ep.name!r} = {ep.value}{dist} failed to load: "
+                f"{type(exc).__name__}: {exc}; fix or uninstall it"
+            ) from exc
     _loaded = True
 
 
