@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import string
+import unicodedata
 import urllib.parse
 from collections.abc import Mapping
 
@@ -135,6 +136,22 @@ def parse_duration(value: object) -> float | None:
         total += float(match.group(1)) * _UNIT_S[match.group(2)]
         pos = match.end()
     return total if text else None
+
+
+def parse_period(text: str) -> float | None:
+    """Seconds a digest looks back, in the config's duration grammar, read the same by the
+    config, ``baton digest --period`` and ``/baton digest``: ``7d``, ``24h``, ``2w``,
+    ``90m``, ``1d12h``. ``None`` when ``text`` is not a positive duration (a workflow name,
+    ``0d``, digits other than ASCII ones); the caller checks it against ``MAX_PERIOD_S``.
+
+    >>> parse_period("7d"), parse_period("1d12h"), parse_period("lead-to-invoice")
+    (604800.0, 129600.0, None)
+    """
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not text.isascii():
+        return None
+    seconds = parse_duration(text)
+    return seconds if seconds is not None and seconds > 0 else None
 
 
 def parse_rate(value: object) -> float | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import difflib
 import json
 import sys
 import time
@@ -22,8 +21,9 @@ from typing import Any
 
 import click
 
-from ._config_values import parse_duration
-from .config import Config
+from . import _messages as msg
+from ._config_values import parse_period
+from .config import MAX_PERIOD_S, Config
 from .digest import build_digest, render_digest_text
 from .engine import Engine
 from .errors import UsageError
@@ -38,30 +38,28 @@ clock = time.time
 _CONFIG = click.option("--config", "-c", "config_path", metavar="PATH", help="Config file.")
 
 
-#: The longest look back a digest takes.
-MAX_PERIOD_S = 366 * 86400.0
+def period_option(text: str) -> float:
+    """``--period``: seconds from ``7d``, ``24h``, ``2w``, ``90m`` (``parse_period``).
 
-
-def parse_period(text: str) -> float:
-    """Seconds from ``7d``, ``24h``, ``2w``, ``90m``.
-
-    >>> parse_period("7d")
+    >>> period_option("7d")
     604800.0
     """
-    seconds = parse_duration(text)  # the config's own duration syntax
-    if seconds is None or seconds <= 0:
-        raise UsageError(f"--period {text!r}: use a number and a unit, e.g. 7d, 24h or 2w")
+    seconds = parse_period(text)
+    if seconds is None:
+        raise UsageError(f"--period {msg.shown(text)}: use a number and a unit, e.g. 7d, 24h or 2w")
     if seconds > MAX_PERIOD_S:
-        raise UsageError(f"--period {text!r}: at most 366d (a digest looks back a year at most)")
+        raise UsageError(
+            f"--period {msg.shown(text)}: at most {msg.span(MAX_PERIOD_S)} "
+            "(a digest looks back a year at most)"
+        )
     return seconds
 
 
 def _known_workflow(config: Config, name: str) -> None:
     if name not in config.workflows:
-        close = difflib.get_close_matches(name, list(config.workflows), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = msg.did_you_mean(name, config.workflows)
         known = ", ".join(sorted(config.workflows)) or "none"
-        raise UsageError(f"unknown workflow {name!r}{hint}; known: {known}")
+        raise UsageError(f"unknown workflow {msg.shown(name)}{hint}; known: {known}")
 
 
 # -- digest ------------------------------------------------------------------------------
@@ -93,7 +91,7 @@ def digest(
     """
     with clean_errors():
         config = load(config_path)
-        period_s = parse_period(period)
+        period_s = period_option(period)
         if workflow is not None:
             _known_workflow(config, workflow)
         store = store_for(config)
@@ -434,4 +432,4 @@ from .cli import (  # noqa: E402
     with_engine,
 )
 
-__all__ = ["burst", "digest", "parse_period", "register", "schedule", "summarize_burst"]
+__all__ = ["burst", "digest", "period_option", "register", "schedule", "summarize_burst"]

@@ -25,8 +25,10 @@ DEFAULT_DIGEST_PERIOD_S = 7 * 86_400.0
 # Caps: a config past one of these is a typo or an attack, refused with the cap named.
 #: ``deadline``, ``grace``, ``settle`` and a tool's ``timeout``: a week at most.
 MAX_DURATION_S = 7 * 86_400.0
-#: A schedule's ``every`` and a digest's ``period``: a (leap) year at most.
-MAX_EVERY_S = 366 * 86_400.0
+#: A schedule's ``every`` and a digest's ``period`` (config, ``--period``, ``/baton digest``):
+#: a (leap) year at most. The one place this cap is written.
+MAX_PERIOD_S = 366 * 86_400.0
+MAX_EVERY_S = MAX_PERIOD_S
 #: ``expect.count``, ``failures_before_alert``, ``errors_before_alert``.
 MAX_COUNT = 1_000
 #: ``rate_limit``: from one request an hour to 10,000 a second.

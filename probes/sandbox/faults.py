@@ -49,7 +49,6 @@ order the faults were given, by ``FaultPlan.transform``.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import random
 import re
@@ -58,6 +57,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from .._messages import did_you_mean
 from ..errors import UsageError
 
 __all__ = [
@@ -252,8 +252,7 @@ def parse_fault(spec: str | Fault) -> Fault:
     kind_name = m["kind"].lower()
     info = KINDS.get(kind_name)
     if info is None:
-        close = difflib.get_close_matches(kind_name, KINDS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(kind_name, KINDS)
         raise FaultSpecError(
             f"fault {text!r}: unknown kind {kind_name!r}{hint}; "
             f"valid kinds: {', '.join(sorted(KINDS))}",
@@ -332,8 +331,7 @@ def _field(text: str, target: str, name: str) -> str:
     canonical = _FIELD_ALIASES.get(target, {}).get(name, name)
     if canonical in ACTION_FIELDS[target]:
         return canonical
-    close = difflib.get_close_matches(name, ACTION_FIELDS[target], n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(name, ACTION_FIELDS[target])
     raise FaultSpecError(
         f"fault {text!r}: unknown field {name!r} for {target}{hint}; "
         f"fields of {target}: {', '.join(ACTION_FIELDS[target])}",
