@@ -254,21 +254,6 @@ def recount(
     return counts
 
 
-def prune_rollup(db: sqlite_utils.Database, *, before_ts: float) -> int:
-    """Forget rollup hours that start before ``before_ts``; return the rows removed.
-
-    ``rollup_runs`` keeps its rows, so :func:`sync_rollup` never adds a pruned run back;
-    they go when the runs themselves are deleted.
-    """
-    ensure_rollup(db)
-    with db.conn:
-        cur = db.execute(
-            f"DELETE FROM {ROLLUP_TABLE} WHERE day_ts <= ? AND hour_ts < ?",
-            [before_ts, hour_of(before_ts)],
-        )
-    return int(cur.rowcount)
-
-
 def _as_dict(row: Any) -> dict[str, Any]:
     if isinstance(row, Mapping):
         return dict(row)
@@ -367,7 +352,6 @@ __all__ = [
     "ensure_rollup",
     "hour_of",
     "latency_bucket",
-    "prune_rollup",
     "record_stage_rollup",
     "recount",
     "stage_outcome",

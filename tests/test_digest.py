@@ -31,7 +31,7 @@ from probes.model import (
     Verdict,
     verdict_for,
 )
-from probes.rollup import prune_rollup, record_stage_rollup, sync_rollup
+from probes.rollup import record_stage_rollup, sync_rollup
 from probes.store import DONE, StageRow, Store
 
 DAY = 86_400.0
@@ -237,12 +237,6 @@ def test_rollup_is_idempotent_and_sync_fills_gaps() -> None:
     rows = backfilled.stages("r-000000")
     assert record_stage_rollup(backfilled.db, rows, verdict="ok") is False
     assert build_digest(backfilled, NOW) == build_digest(by_engine, NOW)
-
-
-def test_pruned_hours_stay_pruned(store: Store) -> None:
-    assert prune_rollup(store.db, before_ts=NOW) > 0
-    assert build_digest(store, NOW).workflows == []
-    assert sync_rollup(store.db) == 0
 
 
 def test_render_text(store: Store) -> None:
