@@ -193,6 +193,15 @@ def _closing_after(text: str, closing: list[int], start: int, closers: str) -> i
     return None
 
 
+def shown(word: str, limit: int = 60) -> str:
+    """``repr(word)``, cut short when long, so a refusal stays one short line.
+
+    >>> shown("colour=red"), shown("k" * 3000, 4)
+    ("'colour=red'", "'kkkk'…(3,000 characters)")
+    """
+    return repr(word) if len(word) <= limit else f"{word[:limit]!r}…({len(word):,} characters)"
+
+
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """`` (did you mean 'x'?)`` or ``""``; the same wording as the engine's errors."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -208,7 +217,7 @@ def parse_command(text: str) -> Command:
     sub = _ALIASES.get(head)
     args = words[1:]
     if sub is None:
-        return Help(problem=f"unknown command {words[0]!r}{suggest(head, SUBCOMMANDS)}")
+        return Help(problem=f"unknown command {shown(words[0])}{suggest(head, SUBCOMMANDS)}")
     if sub == "help":
         return Help()
     if sub == "list":
@@ -268,7 +277,9 @@ def _digest(args: list[str]) -> Command:
         elif seconds is not None and period is None:
             period = seconds
         else:
-            return Help(problem=f"digest: {word!r} is not a period such as 7d, 24h or 2w: {usage}")
+            return Help(
+                problem=f"digest: {shown(word)} is not a period such as 7d, 24h or 2w: {usage}"
+            )
     if period is not None and not 0 < period <= MAX_DIGEST_PERIOD_S:
         return Help(problem="digest: the period must be more than 0 and at most 366d")
     return Digest(workflow=workflow, period_s=period or DEFAULT_DIGEST_PERIOD_S)
@@ -283,7 +294,9 @@ def _history(args: list[str]) -> Command:
     if len(args) == 2:
         raw = unicodedata.normalize("NFKC", args[1])
         if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-            return Help(problem=f"history: N must be a whole number of 1 or more, not {args[1]!r}")
+            return Help(
+                problem=f"history: N must be a whole number of 1 or more, not {shown(args[1])}"
+            )
         limit = min(int(raw), MAX_HISTORY)
     return History(workflow=args[0], limit=limit)
 
@@ -300,12 +313,14 @@ def _run(args: list[str]) -> Command:
         key, sep, value = word.partition("=")
         if not sep:
             return Help(
-                problem=f"unexpected {word!r}: give fields as field=value, and put a value "
+                problem=f"unexpected {shown(word)}: give fields as field=value, and put a value "
                 'with spaces in quotes: first_name="Zoë Ann"'
             )
         key = key.strip().casefold()
         if not _FIELD.match(key):
-            return Help(problem=f"{word!r}: a field name is letters, digits and _, e.g. first_name")
+            return Help(
+                problem=f"{shown(word)}: a field name is letters, digits and _, e.g. first_name"
+            )
         overrides[key] = value
     return Run(workflow=workflow, variant=variant, overrides=overrides)
 
@@ -322,6 +337,7 @@ __all__ = [
     "Status",
     "parse_command",
     "parse_period",
+    "shown",
     "split_args",
     "suggest",
 ]

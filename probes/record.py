@@ -19,6 +19,7 @@ import hashlib
 import random
 import re
 import string
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
@@ -202,6 +203,28 @@ MAX_AMOUNT = Decimal(1_000_000_000)
 #: The longest value a test record field may have (an email has at most 254 characters).
 MAX_VALUE_CHARS = 1000
 
+#: An extra field: ``x_`` and letters, digits or ``_`` (a template can name it: ``{x_note}``).
+_EXTRA_FIELD = re.compile(r"x_\w{1,62}\Z")
+#: Text-direction embeddings, overrides and isolates: they make a report show a value
+#: other than the one sent ("Trojan Source"). Plain RTL text needs none of them.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: What a character a record value may not hold is, by Unicode category.
+_REFUSED_CATEGORIES = {
+    "Cc": "a control character",  # line breaks, tabs, NUL, ESC
+    "Zl": "a line break",
+    "Zp": "a line break",
+    "Cs": "an undecodable byte",  # a lone surrogate, e.g. from argv that is not UTF-8
+}
+#: A plain decimal amount in ASCII: 49, 49.00, .5, 1e3 (no sign, no _, no hex, no NaN).
+_AMOUNT = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: ISO 4217, as Stripe writes it: three letters.
+_CURRENCY = re.compile(r"[a-z]{3}")
+#: A phone number: digits, a leading + and the usual separators; 3 to 32 characters.
+_PHONE = re.compile(r"\+?[0-9 ()./-]{3,32}")
+#: Characters an address may hold that route it on through another host
+#: (``victim%gmail.com@example.com``, ``gmail.com!victim@example.com``).
+_ROUTING = ("%", "!")
+
 
 def make_record(
     marker: str,
@@ -212,18 +235,14 @@ def make_record(
     ``email`` may be a template: ``"probe+{marker}@{domain}"`` is the default.
     """
     ov = dict(overrides or {})
-    unknown = [k for k in ov if k not in FIELD_NAMES and not k.startswith("x_")]
-    if unknown:
-        raise UsageError(
-            f"unknown record field {unknown[0]!r}; fields are: {', '.join(FIELD_NAMES)} "
-            "(or x_anything for extra fields)"
-        )
+    for key in ov:
+        problem = _field_name_problem(key)
+        if problem is not None:
+            raise UsageError(problem)
     for key, value in ov.items():
-        if len(str(value)) > MAX_VALUE_CHARS:
-            raise UsageError(
-                f"record field {key!r} is {len(str(value)):,} characters long; "
-                f"a test record's values are at most {MAX_VALUE_CHARS:,}"
-            )
+        problem = _value_problem(key, str(value))
+        if problem is not None:
+            raise UsageError(problem)
     domain = str(ov.pop("domain", "example.com"))
     email_template = str(ov.pop("email", "probe+{marker}@{domain}"))
     # Values are values, never format templates: only the literal {marker} and {domain}
@@ -236,9 +255,17 @@ def make_record(
             f"bad template {email_template[:80]!r}: unknown placeholder {name[:40]!r}; "
             "it can use {marker}, {domain}"
         )
+    email = email_template.replace("{marker}", marker).replace("{domain}", domain)
+    local = email.rpartition("@")[0]
+    routed = [c for c in _ROUTING if c in local]
+    if routed:
+        raise UsageError(
+            f"refusing to inject {msg.shown(email)}: an email with {routed[0]!r} before the @ "
+            "can be routed on to another host; use a plain name such as probe+{marker}"
+        )
     rec = TestRecord(
         marker=marker,
-        email=email_template.replace("{marker}", marker).replace("{domain}", domain),
+        email=email,
         first_name="Ada",
         last_name=f"Probe-{marker}",
         phone="+447700900" + _digits(marker, "phone", 3),
@@ -262,7 +289,9 @@ def make_record(
         elif key == "marketing_consent":
             changes[key] = _parse_bool(value)
         elif key == "currency":
-            changes[key] = str(value).lower()
+            changes[key] = _parse_currency(value)
+        elif key == "phone":
+            changes[key] = _parse_phone(value)
         else:
             changes[key] = str(value).replace("{marker}", marker)
     return replace(rec, **changes, extra=extra)
@@ -274,16 +303,84 @@ def _parse_date(value: Any) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError as exc:
-        raise UsageError(f"date must be YYYY-MM-DD, got {value!r}") from exc
+        raise UsageError(f"date must be YYYY-MM-DD, got {msg.shown(value)}") from exc
+
+
+def _field_name_problem(key: str) -> str | None:
+    """Why ``key`` is not a record field a user may set, or ``None``."""
+    if key in FIELD_NAMES:
+        return None
+    if key.startswith("x_"):
+        if _EXTRA_FIELD.match(key):
+            return None
+        return (
+            f"extra record field {msg.shown(key)}: after x_ use 1 to 62 letters, digits or _, "
+            "e.g. x_note"
+        )
+    return (
+        f"unknown record field {msg.shown(key)}; fields are: {', '.join(FIELD_NAMES)} "
+        "(or x_anything for extra fields)"
+    )
+
+
+def _value_problem(key: str, text: str) -> str | None:
+    """Why ``text`` cannot be the value of record field ``key``, or ``None``.
+
+    A value is one line of printable text of at most ``MAX_VALUE_CHARS``: a line break,
+    tab or NUL could split a header or a CSV row in some tool, a lone surrogate cannot be
+    sent at all, and a text-direction override makes reports show another value.
+
+    >>> _value_problem("first_name", "Zoë") is None
+    True
+    >>> _value_problem("phone", "+44\\r\\n7700")[:64]
+    "record field 'phone' has a control character ('\\\\r', character 4)"
+    """
+    if len(text) > MAX_VALUE_CHARS:
+        return (
+            f"record field {key!r} is {len(text):,} characters long; "
+            f"a test record's values are at most {MAX_VALUE_CHARS:,}"
+        )
+    for i, ch in enumerate(text):
+        what = _REFUSED_CATEGORIES.get(unicodedata.category(ch))
+        if what is None and ch in _BIDI_CONTROLS:
+            what = "a text-direction override"
+        if what is not None:
+            return (
+                f"record field {key!r} has {what} ({ch!r}, character {i + 1}); "
+                "a test record's values are one line of printable text"
+            )
+    return None
+
+
+def _parse_currency(value: Any) -> str:
+    text = str(value).lower()
+    if not _CURRENCY.fullmatch(text):
+        raise UsageError(
+            f"currency must be a three-letter ISO 4217 code like usd, got {msg.shown(value)}"
+        )
+    return text
+
+
+def _parse_phone(value: Any) -> str:
+    text = str(value)
+    if not _PHONE.fullmatch(text) or sum(c.isdigit() for c in text) < 3:
+        raise UsageError(
+            f"phone must be a phone number like +447700900123 (digits, a leading +, spaces, "
+            f"-, ., parentheses), got {msg.shown(value)}"
+        )
+    return text
 
 
 def _parse_amount(value: Any) -> Decimal:
+    text = str(value).strip()
+    if text.startswith("-") or text.lower().lstrip("+").startswith(("nan", "snan", "inf")):
+        raise UsageError(f"amount must be a positive number like 49.00, got {msg.shown(value)}")
+    if not _AMOUNT.fullmatch(text):
+        raise UsageError(f"amount must be a number like 49.00, got {msg.shown(value)}")
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(text)
     except InvalidOperation as exc:
-        raise UsageError(f"amount must be a number like 49.00, got {value!r}") from exc
-    if not amount.is_finite() or amount < 0:
-        raise UsageError(f"amount must be a positive number like 49.00, got {value!r}")
+        raise UsageError(f"amount must be a number like 49.00, got {msg.shown(value)}") from exc
     if amount > MAX_AMOUNT:
         raise UsageError(f"amount must be at most {MAX_AMOUNT:,}, got {str(value)[:40]!r}")
     return amount.quantize(Decimal("0.01"))
@@ -297,4 +394,4 @@ def _parse_bool(value: Any) -> bool:
         return True
     if text in {"false", "no", "0", "off"}:
         return False
-    raise UsageError(f"marketing_consent must be true or false, got {value!r}")
+    raise UsageError(f"marketing_consent must be true or false, got {msg.shown(value)}")
