@@ -233,6 +233,19 @@ class Bot:
     ) -> None:
         user = str(command.get("user_id") or "")
         channel = str(command.get("channel_id") or "")
+        team = str(command.get("team_id") or "")
+        ours = self._identity.team_id if self._identity is not None else None
+        if ours and team != ours:
+            # Signed with our secret but from another workspace (an org-wide or shared
+            # app, a replayed request): this token's workflows are not theirs to run.
+            log.warning(
+                "refused %s from team %s: the bot serves team %s",
+                self.settings.command,
+                team or "?",
+                ours,
+            )
+            await ack(**replies.other_workspace(self.settings.command).payload())
+            return
         cmd = parse_command(str(command.get("text") or ""))
         if not isinstance(cmd, Help):
             refusal = self._refusal(user, channel, str(command.get("channel_name") or ""))

@@ -88,6 +88,14 @@ def refused_channel(channels: Sequence[str], command: str) -> Message:
     return Message(text=text, blocks=(section(text),))
 
 
+def other_workspace(command: str) -> Message:
+    text = (
+        f"Sorry, {esc(command)} here serves another Slack workspace; this one needs its own "
+        "Baton installation."
+    )
+    return Message(text=text, blocks=(section(text),))
+
+
 def duplicate(run_id: str | None) -> Message:
     if run_id:
         text = f"That probe is already on its way (run {code(run_id)}); its thread has the results."

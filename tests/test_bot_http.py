@@ -267,6 +267,27 @@ async def test_unsigned_requests_are_refused(caplog: pytest.LogCaptureFixture) -
         await _refused(h, caplog, reply, "no signature headers")
 
 
+async def test_slacks_ssl_check_gets_200_and_changes_nothing() -> None:
+    async with harness() as h:
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        reply = await h.send(b"ssl_check=1&token=deprecated-verification-token", form)
+        assert (reply.status, reply.body) == (200, "")
+        # Only the bare check: a command that carries ssl_check=1 is still checked.
+        reply = await h.send(h.body("run lead-to-invoice", ssl_check="1"), form)
+        assert reply.status == 401
+        assert h.slack.calls == [] and h.engine.starts == []
+
+
+async def test_a_command_from_another_workspace_is_refused() -> None:
+    async with harness() as h:
+        reply = await h.command("run lead-to-invoice", team_id="T0ELSEWHERE")
+        assert reply.status == 200
+        assert "serves another Slack workspace" in reply.text
+        assert reply.json.get("response_type") != "in_channel"
+        await h.bot.drain()
+        assert h.engine.starts == [] and h.posts() == []
+
+
 async def test_bolts_own_verification_is_on_behind_the_edge() -> None:
     async with harness() as h:
         from slack_bolt.middleware.request_verification.async_request_verification import (
