@@ -38,6 +38,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from probes._messages import did_you_mean, shown
 from probes.config import Config, SlackConfig, WorkflowConfig
 
 from . import replies
@@ -54,7 +55,6 @@ from .commands import (
     Schedules,
     Status,
     parse_command,
-    suggest,
 )
 from .digest import Digests
 from .messages import Message
@@ -418,7 +418,7 @@ class Bot:
     def _unknown(self, name: str) -> str:
         names = sorted(self.config.workflows)
         known = f"; known: {', '.join(names)}" if names else "; the config has none"
-        return f"unknown workflow {name!r}{suggest(name, names)}{known}"
+        return f"unknown workflow {shown(name)}{did_you_mean(name, names)}{known}"
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> BoltResponse:
         eid = new_error_id()

@@ -17,10 +17,13 @@ closes is dropped, and the words after it are read one by one.
 from __future__ import annotations
 
 import bisect
-import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+
+from probes._config_values import parse_duration, parse_period
+from probes._messages import did_you_mean, shown, span
+from probes.config import DEFAULT_DIGEST_PERIOD_S, MAX_PERIOD_S
 
 #: Longest command text we read; Slack itself sends at most a few thousand characters.
 MAX_TEXT = 4000
@@ -64,12 +67,6 @@ _ALIASES = {
     "digest": "digest",
 }
 SUBCOMMANDS = ("run", "list", "status", "history", "schedule", "pause", "resume", "digest", "help")
-#: ``7d``, ``24h``, ``2w``, ``90m`` (the periods ``baton digest --period`` takes).
-_PERIOD = re.compile(r"(\d+(?:\.\d+)?)(w|d|h|m)\Z", re.IGNORECASE)
-_PERIOD_UNITS = {"w": 7 * 86_400, "d": 86_400, "h": 3_600, "m": 60}
-DEFAULT_DIGEST_PERIOD_S = 7 * 86_400.0
-#: The longest period a digest in Slack covers (the chart has a point per day).
-MAX_DIGEST_PERIOD_S = 366 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -193,21 +190,6 @@ def _closing_after(text: str, closing: list[int], start: int, closers: str) -> i
     return None
 
 
-def shown(word: str, limit: int = 60) -> str:
-    """``repr(word)``, cut short when long, so a refusal stays one short line.
-
-    >>> shown("colour=red"), shown("k" * 3000, 4)
-    ("'colour=red'", "'kkkk'…(3,000 characters)")
-    """
-    return repr(word) if len(word) <= limit else f"{word[:limit]!r}…({len(word):,} characters)"
-
-
-def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """`` (did you mean 'x'?)`` or ``""``; the same wording as the engine's errors."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def parse_command(text: str) -> Command:
     """Read one slash-command text. Problems come back as ``Help(problem=...)``."""
     words = split_args(text)
@@ -217,7 +199,7 @@ def parse_command(text: str) -> Command:
     sub = _ALIASES.get(head)
     args = words[1:]
     if sub is None:
-        return Help(problem=f"unknown command {shown(words[0])}{suggest(head, SUBCOMMANDS)}")
+        return Help(problem=f"unknown command {shown(words[0])}{did_you_mean(head, SUBCOMMANDS)}")
     if sub == "help":
         return Help()
     if sub == "list":
@@ -252,26 +234,17 @@ def _pause(sub: str, args: list[str]) -> Command:
     return Pause(workflow=args[0], paused=sub == "pause")
 
 
-def parse_period(text: str) -> float | None:
-    """Seconds from ``7d``, ``24h``, ``2w`` or ``90m``; ``None`` if it is not a period.
-
-    >>> parse_period("7d"), parse_period("lead-to-invoice")
-    (604800.0, None)
-    """
-    match = _PERIOD.match(unicodedata.normalize("NFKC", text))
-    if not match or not match.group(1).isascii():
-        return None
-    return float(match.group(1)) * _PERIOD_UNITS[match.group(2).lower()]
-
-
 def _digest(args: list[str]) -> Command:
     usage = "digest [WORKFLOW] [PERIOD], e.g. digest lead-to-invoice 7d"
     if len(args) > 2:
         return Help(problem=f"digest takes a workflow and a period at most: {usage}")
     workflow: str | None = None
     period: float | None = None
+    out_of_range = f"digest: the period must be more than 0 and at most {span(MAX_PERIOD_S)}"
     for word in args:
         seconds = parse_period(word)
+        if seconds is None and word.isascii() and parse_duration(word) is not None:
+            return Help(problem=out_of_range)  # a period, but 0 or negative
         if seconds is None and workflow is None:
             workflow = word
         elif seconds is not None and period is None:
@@ -280,8 +253,8 @@ def _digest(args: list[str]) -> Command:
             return Help(
                 problem=f"digest: {shown(word)} is not a period such as 7d, 24h or 2w: {usage}"
             )
-    if period is not None and not 0 < period <= MAX_DIGEST_PERIOD_S:
-        return Help(problem="digest: the period must be more than 0 and at most 366d")
+    if period is not None and period > MAX_PERIOD_S:
+        return Help(problem=out_of_range)
     return Digest(workflow=workflow, period_s=period or DEFAULT_DIGEST_PERIOD_S)
 
 
@@ -336,8 +309,5 @@ __all__ = [
     "Schedules",
     "Status",
     "parse_command",
-    "parse_period",
-    "shown",
     "split_args",
-    "suggest",
 ]
