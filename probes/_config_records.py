@@ -53,9 +53,7 @@ def check_record(ck: Checker, path: KeyPath, value: Any) -> dict[str, Any]:
             ck.add(p, msg.bad_template(str(val), f"{reason}; it can use {{marker}}, {{domain}}"))
             continue
         except ArithmeticError:  # an amount like 1e308 has no cents
-            ck.add(
-                p, msg.bad_record_value(f"{key} must be a number like 49.00, not {msg.shown(val)}")
-            )
+            ck.add(p, f"{key} must be a number like 49.00, not {msg.shown(val)}")
             continue
         out[key] = val
     return out

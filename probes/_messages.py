@@ -418,10 +418,6 @@ def unknown_record_field(name: str, fields: Iterable[str]) -> str:
     )
 
 
-def bad_record_value(reason: str) -> str:
-    return reason
-
-
 def template_field(name: str, template: str, fields: Iterable[str]) -> str:
     return f"unknown record field {shown(name)} in template {shown(template)}{hint(name, fields)}"
 

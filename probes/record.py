@@ -20,7 +20,7 @@ import random
 import re
 import string
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -51,9 +51,6 @@ def new_marker(rng: random.Random | None = None) -> str:
     """A fresh marker: ``bt`` and six lowercase letters or digits, e.g. ``bt7k2xq9``."""
     r = rng or random.SystemRandom()
     return MARKER_PREFIX + "".join(r.choice(_ALPHABET) for _ in range(6))
-
-
-MarkerFactory = Callable[[], str]
 
 
 @dataclass(frozen=True)
