@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import sqlite_utils
+from bot_support import BOT_TOKEN, FakeEngine, make_result, sample_config
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, spec_violations
-from test_bot_support import BOT_TOKEN, FakeEngine, make_result, sample_config
 
 from bot.alert_messages import alert_opened, alert_recovered, alert_repeat, recovered_reply
 from bot.alerts import Alerter, Notice

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from bot_support import BOT_TOKEN, SECRET, sample_config
 from click.testing import CliRunner
 from slack_standin import SlackStandIn, signed_headers, slash_body, spec_violations
 from test_bot_sandbox import fast
-from test_bot_support import BOT_TOKEN, SECRET, sample_config
 
 import bot.serve
 from bot.cli import manifest, register, serve

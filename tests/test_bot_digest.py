@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import sqlite_utils
+from bot_support import BOT_TOKEN, FakeEngine, sample_config
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, block_violations, spec_violations
-from test_bot_support import BOT_TOKEN, FakeEngine, sample_config
 from test_digest import NOW, seed, seed_run
 
 from bot.app import Bot

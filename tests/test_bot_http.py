@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 import sqlite_utils
+from bot_support import BOT_TOKEN, SECRET, STRIPE_KEY, FakeEngine, sample_config
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, signed_headers, slash_body, spec_violations
 from test_bot_commands import fuzz_texts
-from test_bot_support import BOT_TOKEN, SECRET, STRIPE_KEY, FakeEngine, sample_config
 
 from bot.app import Bot, BotSettings
 from bot.server import start_http

@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
+from bot_support import T0, make_result, sample_config
 from slack_standin import block_violations
-from test_bot_support import T0, make_result, sample_config
 
 from bot import alert_messages, messages, replies
 from bot.messages import RunInfo

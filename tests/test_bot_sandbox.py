@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import sqlite_utils
+from bot_support import BOT_TOKEN, SECRET
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, signed_headers, slash_body, spec_violations
 from tenacity import wait_fixed
-from test_bot_support import BOT_TOKEN, SECRET
 
 from bot.app import Bot, BotSettings
 from bot.server import start_http

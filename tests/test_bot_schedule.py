@@ -25,11 +25,11 @@ import sqlite_utils
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from bot_support import BOT_TOKEN, SECRET, FakeEngine, sample_config
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, spec_violations
 from tenacity import wait_fixed
 from test_bot_sandbox import fast
-from test_bot_support import BOT_TOKEN, SECRET, FakeEngine, sample_config
 
 from bot.app import Bot, BotSettings
 from bot.schedule import TICK_JOB, BotScheduler, digest_job_id

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from bot_support import BOT_TOKEN, STRIPE_KEY
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, spec_violations
-from test_bot_support import BOT_TOKEN, STRIPE_KEY
 
 from bot.messages import Message, section
 from bot.redact import Redactor

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 import sqlite_utils
-from test_bot_support import STRIPE_KEY, sample_config
+from bot_support import STRIPE_KEY, sample_config
 
 from bot.redact import MASK, RedactingFilter, Redactor
 from bot.store import BotStore, Posted

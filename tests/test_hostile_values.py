@@ -29,12 +29,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import sqlite_utils
+from bot_support import BOT_TOKEN, SECRET
 from click.testing import CliRunner
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, signed_headers, slash_body
 from tenacity import wait_fixed
 from test_bot_sandbox import fast
-from test_bot_support import BOT_TOKEN, SECRET
 from test_integration import FAST
 
 from bot.app import Bot, BotSettings
