@@ -23,7 +23,16 @@ from typing import Any
 
 import yaml
 
-BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "files:write")
+#: ``channels:read`` and ``groups:read`` let ``baton serve`` turn channel names in the
+#: config into IDs (``conversations.list``); a config of IDs only never uses them.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "files:write",
+    "channels:read",
+    "groups:read",
+)
 USAGE_HINT = (
     "run WORKFLOW [variant] [field=value …] | list | status | history WORKFLOW | schedule | "
     "pause WORKFLOW | resume WORKFLOW | digest [WORKFLOW] [7d] | help"

@@ -34,13 +34,14 @@ from probes.errors import ConfigError
 
 from ._engine import EngineLike
 from .app import Bot
+from .channels import resolve_channels
 from .redact import RedactingFilter, Redactor
 from .schedule import BotScheduler
 
 log = logging.getLogger("bot.serve")
 
 DEFAULT_API_URL = "https://slack.com/api/"
-BOT_TOKEN_PREFIXES = ("xoxb-", "xoxe.xoxb-")
+BOT_TOKEN_PREFIXES = ("xoxb-",)
 _REFUSED = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 
 
@@ -69,6 +70,11 @@ def resolve_tokens(
         raise ConfigError(
             "SLACK_BOT_TOKEN is not set: set it to the app's Bot User OAuth Token "
             "(xoxb-…, under OAuth & Permissions)"
+        )
+    if bot.startswith("xoxe."):
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is a rotating token (xoxe.xoxb-…), which expires after 12 hours "
+            "and Baton does not refresh: use the bot token of an app without token rotation"
         )
     if not bot.startswith(BOT_TOKEN_PREFIXES):
         raise ConfigError(
@@ -171,6 +177,7 @@ async def serve(
             retry_handlers=[],  # one retry policy for Slack calls: bot.slack_api's
         )
         identity = await check_bot_token(client)
+        config = await resolve_channels(config, client)  # names become IDs, once
         wss_url = None
         if tokens.app_token is not None:
             wss_url = await open_socket_url(client.base_url, tokens.app_token)

@@ -86,6 +86,13 @@ class SlackStandIn:
         self.uploads: dict[str, bytes] = {}
         #: Files shared by files.completeUploadExternal, by file id.
         self.files: dict[str, dict[str, Any]] = {}
+        #: The workspace's channels, as conversations.list shows them: ID -> name, and
+        #: archived ones; ``page_size`` small enough to make clients follow the cursor.
+        self.channels: dict[str, str] = {"C0PROBES": "probes", "C0OPS": "ops-alerts"}
+        self.archived: set[str] = set()
+        self.page_size = 2
+        #: The scopes the bot token has (``missing_scope`` for a method that needs another).
+        self.scopes = {"channels:read", "groups:read"}
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -255,6 +262,8 @@ class SlackStandIn:
                 return {"ok": False, "error": "message_not_found"}
             self.messages[key].update({k: p[k] for k in ("text", "blocks") if k in p})
             return {"ok": True, "channel": p["channel"], "ts": p["ts"], "text": p.get("text", "")}
+        if method == "conversations.list":
+            return self._conversations(p)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
         if method == "files.getUploadURLExternal":
@@ -265,6 +274,21 @@ class SlackStandIn:
         if method == "files.completeUploadExternal":
             return self._complete_upload(p)
         return {"ok": False, "error": "unknown_method"}
+
+    def _conversations(self, p: dict[str, Any]) -> dict[str, Any]:
+        """``conversations.list``: needs channels:read; a page at a time, by cursor."""
+        if "channels:read" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:read"}
+        rows = [
+            {"id": cid, "name": name, "is_channel": True, "is_archived": cid in self.archived}
+            for cid, name in sorted(self.channels.items())
+            if not (p.get("exclude_archived") in ("true", "1", True) and cid in self.archived)
+        ]
+        start = int(p.get("cursor") or 0)
+        size = min(int(p.get("limit") or 100), self.page_size)
+        page = rows[start : start + size]
+        more = str(start + size) if start + size < len(rows) else ""
+        return {"ok": True, "channels": page, "response_metadata": {"next_cursor": more}}
 
     def _complete_upload(self, p: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -53,6 +53,8 @@ oauth_config:
     - chat:write
     - chat:write.public
     - files:write
+    - channels:read
+    - groups:read
 settings:
   org_deploy_enabled: false
   socket_mode_enabled: true
@@ -86,7 +88,16 @@ def test_manifest_for_http_mode_with_the_configured_command(tmp_path: Path) -> N
     ]
     assert data["settings"]["socket_mode_enabled"] is False
     assert data["oauth_config"] == {
-        "scopes": {"bot": ["commands", "chat:write", "chat:write.public", "files:write"]}
+        "scopes": {
+            "bot": [
+                "commands",
+                "chat:write",
+                "chat:write.public",
+                "files:write",
+                "channels:read",
+                "groups:read",
+            ]
+        }
     }
 
 
@@ -144,6 +155,13 @@ def no_logging_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             "one with the connections:write scope under Basic Information, or unset it for "
             "HTTP mode",
             id="wrong-app-token",
+        ),
+        pytest.param(
+            {"SLACK_BOT_TOKEN": "xoxe.xoxb-1-rotating", "SLACK_SIGNING_SECRET": SECRET},
+            "error: SLACK_BOT_TOKEN is a rotating token (xoxe.xoxb-…), which expires after 12 "
+            "hours and Baton does not refresh: use the bot token of an app without token "
+            "rotation",
+            id="rotating-token",
         ),
     ],
 )
