@@ -341,7 +341,7 @@ def build_digest(
         acc.add(ts, metric, key, int(n), bucket_of[ts])
     for (start, wf, stage, metric, key), n in (fine or {}).items():
         acc = tree.get(wf, {}).get(stage)
-        if acc is not None and rollup.hour_of(start) in acc.hours:  # not pruned
+        if acc is not None:
             acc.add_to_bucket(buckets.index(start), metric, key, n)
     days = list(range(int(since // DAY_S) * DAY_S, int(now // DAY_S) * DAY_S + 1, DAY_S))
     workflows = [
@@ -366,7 +366,6 @@ class _Acc:
         self.status: Counter[str] = Counter()
         self.kinds: Counter[str] = Counter()
         self.latency: Counter[int] = Counter()
-        self.hours: set[int] = set()
         self.day_status: dict[int, Counter[str]] = defaultdict(Counter)
         self.day_latency: dict[int, Counter[int]] = defaultdict(Counter)
         self.bucket_status: dict[int, Counter[str]] = defaultdict(Counter)
@@ -374,7 +373,6 @@ class _Acc:
 
     def add(self, ts: int, metric: str, key: str, n: int, bucket: int | None) -> None:
         """``n`` counts of the hours or day starting at ``ts``, in ``bucket`` if given."""
-        self.hours.add(ts)
         day = ts - ts % DAY_S
         if metric in (rollup.STATUS, rollup.VERDICT):
             self.status[key] += n
