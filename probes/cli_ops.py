@@ -69,7 +69,9 @@ def _known_workflow(config: Config, name: str) -> None:
 @click.argument("workflow", required=False)
 @click.option("--period", default="7d", show_default=True, help="How far back: 24h, 7d, 2w.")
 @click.option("--print", "as_text", is_flag=True, help="Print the digest as text (default).")
-@click.option("--chart", metavar="FILE", help="Also write the chart to FILE (SVG for .svg, else PNG).")
+@click.option(
+    "--chart", metavar="FILE", help="Also write the chart to FILE (SVG for .svg, else PNG)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_CONFIG
 def digest(
