@@ -9,7 +9,15 @@ from typing import Any
 
 from probes.config import WorkflowConfig
 from probes.diagnosis import is_handoff
-from probes.model import STATUS_OK, STATUS_PENDING, STATUS_SKIPPED, RunResult, StageResult, Verdict
+from probes.model import (
+    KIND_WORDS,
+    STATUS_OK,
+    STATUS_PENDING,
+    STATUS_SKIPPED,
+    RunResult,
+    StageResult,
+    Verdict,
+)
 from probes.report import ok_sentence
 
 #: Slack's limit on a section's text; we keep a margin for the code fences.
@@ -28,30 +36,11 @@ STATUS_WORDS = {
     STATUS_OK: "arrived",
     STATUS_SKIPPED: "skipped: nothing arrived upstream to check",
     STATUS_PENDING: "still waiting",
-    "missing": "dropped",
-    "late": "late",
-    "duplicate": "duplicated",
-    "swapped": "fields swapped",
-    "reformatted": "reformatted",
-    "truncated": "truncated",
-    "encoding": "characters mangled",
-    "wrong_value": "wrong value",
-    "unexpected": "arrived where it should not",
-    "unreachable": "could not check",
+    **{kind: words.status for kind, words in KIND_WORDS.items()},
 }
 
 #: The headline of a leak: "dropped at Form → CRM".
-BREAK_WORDS = {
-    "missing": "dropped at",
-    "late": "late at",
-    "duplicate": "duplicated at",
-    "swapped": "fields swapped at",
-    "reformatted": "reformatted at",
-    "truncated": "truncated at",
-    "encoding": "characters mangled at",
-    "wrong_value": "wrong value at",
-    "unexpected": "unexpected record at",
-}
+BREAK_WORDS = {kind: w.headline for kind, w in KIND_WORDS.items() if kind != "unreachable"}
 
 
 def esc(text: object) -> str:

@@ -27,7 +27,7 @@ from .config import MAX_PERIOD_S, Config
 from .digest import build_digest, render_digest_text
 from .engine import Engine
 from .errors import UsageError
-from .model import STATUS_OK, FindingKind, RunResult, Verdict
+from .model import KIND_WORDS, STATUS_OK, FindingKind, RunResult, Verdict
 from .rollup import COULD_NOT_CHECK, NOT_CHECKED, stage_outcome, sync_rollup
 from .schedule import ScheduleSpec, last_slot, pause_state, set_paused, specs_from_config
 from .stats import Estimate, estimate, leak_words
@@ -308,18 +308,8 @@ def kind_verb(kind: str, fields: tuple[str, ...] = ()) -> str:
     >>> kind_verb("missing")
     'drops'
     """
-    named = " and ".join(fields) if fields else "a field"
-    return {
-        "missing": "drops",
-        "late": "delivers late",
-        "duplicate": "duplicates",
-        "swapped": f"swaps {named} in",
-        "reformatted": f"reformats {named} in",
-        "truncated": f"truncates {named} in",
-        "encoding": f"garbles the encoding of {named} in",
-        "wrong_value": f"gets {named} wrong in",
-        "unexpected": "sends what it should not for",
-    }.get(kind, f"{kind.replace('_', ' ')} in")
+    words = KIND_WORDS.get(kind)
+    return words.verb_for(fields) if words else f"{kind.replace('_', ' ')} in"
 
 
 def _est(est: Estimate) -> dict[str, Any]:

@@ -75,6 +75,55 @@ class Finding:
         )
 
 
+@dataclass(frozen=True)
+class KindWords:
+    """How one finding kind reads, wherever Baton writes it (``--json`` keeps the names).
+
+    ``trail``: the status column of the text trail; ``status``: a stage in Slack ("❌ Form →
+    CRM · dropped"); ``headline``: a leak's headline ("dropped at Form → CRM"); ``verb``:
+    a rate sentence ("swaps {fields} in every record"), ``{fields}`` the fields it touched.
+    """
+
+    trail: str
+    status: str
+    headline: str
+    verb: str
+
+    def verb_for(self, fields: Sequence[str] = ()) -> str:
+        return self.verb.format(fields=" and ".join(fields) if fields else "a field")
+
+
+#: Every finding kind in words: the one table to extend with a new kind.
+KIND_WORDS: dict[str, KindWords] = {
+    "missing": KindWords("missing", "dropped", "dropped at", "drops"),
+    "late": KindWords("late", "late", "late at", "delivers late"),
+    "duplicate": KindWords("duplicate", "duplicated", "duplicated at", "duplicates"),
+    "swapped": KindWords("swapped", "fields swapped", "fields swapped at", "swaps {fields} in"),
+    "reformatted": KindWords(
+        "reformatted", "reformatted", "reformatted at", "reformats {fields} in"
+    ),
+    "truncated": KindWords("truncated", "truncated", "truncated at", "truncates {fields} in"),
+    "encoding": KindWords(
+        "encoding",
+        "characters mangled",
+        "characters mangled at",
+        "garbles the encoding of {fields} in",
+    ),
+    "wrong_value": KindWords(
+        "wrong value", "wrong value", "wrong value at", "gets {fields} wrong in"
+    ),
+    "unexpected": KindWords(
+        "unexpected",
+        "arrived where it should not",
+        "unexpected record at",
+        "sends what it should not for",
+    ),
+    "unreachable": KindWords(
+        "could not check", "could not check", "could not check", "could not check"
+    ),
+}
+
+
 #: Which finding kind decides a stage's status when it has several (most telling first).
 _KIND_PRIORITY = [
     FindingKind.UNREACHABLE,

@@ -7,12 +7,20 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from .diagnosis import localised
-from .model import STATUS_OK, STATUS_SKIPPED, FindingKind, RunResult, StageResult, Verdict
+from .model import (
+    KIND_WORDS,
+    STATUS_OK,
+    STATUS_SKIPPED,
+    FindingKind,
+    RunResult,
+    StageResult,
+    Verdict,
+)
 
 _UNREACHABLE = str(FindingKind.UNREACHABLE)
 _ICONS = {STATUS_OK: "✓", STATUS_SKIPPED: "·", _UNREACHABLE: "?"}
 #: Finding kinds as words in the text trail.
-_STATUS_WORDS = {"wrong_value": "wrong value", _UNREACHABLE: "could not check"}
+_STATUS_WORDS = {kind: words.trail for kind, words in KIND_WORDS.items()}
 _UPSTREAM_UNKNOWN = re.compile(r"\((upstream unknown: [^)]*)\)$")
 
 

@@ -666,3 +666,12 @@ def test_first_break_message_is_the_finding_that_set_the_status() -> None:
     fb = first_break(TREE, [ok("form"), crm, ok("invoice"), ok("welcome")])
     assert fb is not None
     assert fb.message == "crm: swapped"
+
+
+def test_every_finding_kind_has_words_and_a_rank() -> None:
+    """A new kind is added in one place for its words (``model.KIND_WORDS``)."""
+    from probes.model import _KIND_PRIORITY, KIND_WORDS, FindingKind
+
+    assert set(KIND_WORDS) == {str(k) for k in FindingKind}
+    assert set(_KIND_PRIORITY) == set(FindingKind)
+    assert KIND_WORDS["swapped"].verb_for(("firstname", "email")) == "swaps firstname and email in"
