@@ -26,7 +26,7 @@ from test_connectors_specs import (
 
 from probes.config import ToolConfig
 from probes.connectors import Removal
-from probes.connectors._testing import body, connect
+from probes.connectors.testing import body, connect
 from probes.record import make_record
 
 

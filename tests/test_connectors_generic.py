@@ -8,7 +8,7 @@ from tenacity import wait_none
 
 from probes.config import StageConfig, ToolConfig
 from probes.connectors import RetryPolicy
-from probes.connectors._testing import FakeApi, body, connect
+from probes.connectors.testing import FakeApi, body, connect
 from probes.errors import ApiError, AuthError, ConfigError, Unreachable
 from probes.record import make_record
 

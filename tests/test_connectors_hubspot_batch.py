@@ -13,8 +13,8 @@ import pytest
 
 from probes.config import Expectation, StageConfig, ToolConfig
 from probes.connectors import Look
-from probes.connectors._testing import FakeApi, body, connect
 from probes.connectors.hubspot import HubSpot
+from probes.connectors.testing import FakeApi, body, connect
 from probes.errors import ApiError, BadUrl, ConnectorError, Unreachable
 from probes.record import TestRecord, make_record
 

@@ -24,7 +24,7 @@ from test_connectors_hubspot_batch import (
 )
 
 from probes.connectors import Removal
-from probes.connectors._testing import FakeApi, body, connect
+from probes.connectors.testing import FakeApi, body, connect
 from probes.errors import ApiError, BadUrl, Unreachable
 from probes.record import make_record
 

@@ -9,7 +9,7 @@ from tenacity import wait_none
 
 from probes.config import StageConfig, ToolConfig
 from probes.connectors import RetryPolicy
-from probes.connectors._testing import FakeApi, connect
+from probes.connectors.testing import FakeApi, connect
 from probes.errors import ApiError, AuthError, ConfigError, RateLimited, Unreachable, UsageError
 from probes.record import make_record
 

@@ -12,8 +12,8 @@ import pytest
 
 from probes.config import StageConfig, ToolConfig
 from probes.connectors import Look
-from probes.connectors._testing import FakeApi, connect
 from probes.connectors.sendgrid import MAX_QUERY_CHARS
+from probes.connectors.testing import FakeApi, connect
 from probes.errors import ApiError, BadUrl, RateLimited
 from probes.record import make_record
 

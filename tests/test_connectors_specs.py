@@ -31,7 +31,7 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from probes.config import Expectation, StageConfig, ToolConfig
 from probes.connectors import Look
-from probes.connectors._testing import FakeApi, connect
+from probes.connectors.testing import FakeApi, connect
 from probes.record import make_record
 
 RECORD = make_record("bt7k2xq9")

@@ -8,7 +8,7 @@ import pytest
 from _specs import stripe_resources
 
 from probes.config import Expectation, StageConfig, ToolConfig
-from probes.connectors._testing import FakeApi, connect
+from probes.connectors.testing import FakeApi, connect
 from probes.errors import ApiError, AuthError, ConfigError, Unreachable
 from probes.record import make_record
 

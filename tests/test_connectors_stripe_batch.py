@@ -18,8 +18,8 @@ from _specs import stripe_resources
 from probes.config import Expectation, StageConfig, ToolConfig
 from probes.connectors import Look
 from probes.connectors import stripe as stripe_module
-from probes.connectors._testing import FakeApi, connect
 from probes.connectors.stripe import _customer, _invoice
+from probes.connectors.testing import FakeApi, connect
 from probes.errors import BadUrl, Unreachable
 from probes.record import TestRecord, make_record
 

@@ -19,7 +19,7 @@ from _specs import stripe_resources
 from probes.config import ToolConfig
 from probes.connectors import Removal
 from probes.connectors import stripe as stripe_module
-from probes.connectors._testing import FakeApi, connect
+from probes.connectors.testing import FakeApi, connect
 from probes.errors import ApiError, BadUrl, Unreachable
 from probes.record import TestRecord, make_record
 
