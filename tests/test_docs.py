@@ -30,3 +30,14 @@ def test_command_has_help_with_an_example(name: str) -> None:
 def test_command_is_in_the_readme(name: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"baton {name}" in readme, f"README.md does not mention `baton {name}`"
+
+
+def test_every_file_the_contributing_guide_names_exists() -> None:
+    import re
+
+    guide = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:probes|bot|tests|scripts|docs)/[\w/.-]+\.(?:py|md))`", guide))
+    assert len(named) > 10
+    # <tool> placeholders name files a contributor creates; every other path must exist.
+    missing = sorted(p for p in named if "<" not in p and not (ROOT / p).exists())
+    assert missing == []
