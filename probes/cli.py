@@ -373,8 +373,9 @@ def init(path: str, force: bool) -> None:
 def cleanup(config_path: str | None) -> None:
     """Retry every cleanup that has not finished (after a crash or an outage).
 
-    Exit code: 0 when none is left, 3 when some tool still could not be cleaned (runs still
-    being watched are left to their own end).
+    Exit code: 0 when none is left, 3 when some tool still could not be cleaned or a run
+    still being watched holds some (its own end cleans it up; `baton resume --takeover`
+    takes it if its process is gone).
 
     \b
     Example:
@@ -389,20 +390,24 @@ def cleanup(config_path: str | None) -> None:
         removed = asyncio.run(with_engine(config, body))
         store = store_for(config)
         pending = store.pending_cleanup(finished_only=True)
+        held = [r["id"] for r in store.active_runs()]
+        # A held run's record may be in the tools (its process may even have died mid-way):
+        # its tasks are still pending too, never "0 pending" while records may stay.
+        waiting = [t for t in store.pending_cleanup() if t["run_id"] in held]
         click.echo(
-            f"cleanup: {removed} object(s) removed, {len(pending)} cleanup task(s) still pending"
+            f"cleanup: {removed} object(s) removed, "
+            f"{len(pending) + len(waiting)} cleanup task(s) still pending"
         )
         for task in pending:  # what stays where, and why
             why = task.get("last_error") or "not tried yet"
             click.echo(f"  pending: run {task['run_id']}  {task['tool']}: {why}")
-        held = [r["id"] for r in store.active_runs()]
         if held:
             click.echo(
-                f"  {len(held)} run(s) still being watched by a live process: "
-                f"{', '.join(held[:10])} (their own end cleans them up; `baton resume "
-                "--takeover` if that process is gone)"
+                f"  {len(held)} run(s), with {len(waiting)} of those task(s), still being "
+                f"watched by a live process: {', '.join(held[:10])} (their own end cleans "
+                "them up; `baton resume --takeover` if that process is gone)"
             )
-        sys.exit(EXIT_OK if not pending else EXIT_ERROR)
+        sys.exit(EXIT_OK if not pending and not waiting else EXIT_ERROR)
 
 
 @cli.command()

@@ -11,8 +11,10 @@ one cleanup row per tool, written *before* anything is injected.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,9 @@ DONE = "done"
 
 CLEANUP_PENDING = "pending"
 CLEANUP_DONE = "done"
+
+#: How long opening a new store waits for other processes setting it up at the same time.
+SETUP_WAIT_S = 10.0
 
 
 @dataclass
@@ -96,14 +101,24 @@ def open_store(path: str | Path) -> Store:
 class Store:
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
-        try:
-            if db.conn.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
-                db.enable_wal()
-                db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=5000")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot use the run store: {exc}") from exc
+        give_up = time.monotonic() + SETUP_WAIT_S
+        while True:
+            try:
+                db.execute("PRAGMA busy_timeout=5000")
+                if db.conn.execute("PRAGMA database_list").fetchone()[2]:  # a file
+                    db.enable_wal()
+                    db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+                return
+            except sqlite3.DatabaseError as exc:
+                # Processes opening a new store at once (parallel `baton run`s) race to set
+                # it up: the loser's journal mode change or table creation fails. The
+                # checks see the winner's work on the next try.
+                if not _setup_race(exc) or time.monotonic() >= give_up:
+                    raise StoreError(f"cannot use the run store: {exc}") from exc
+                with contextlib.suppress(sqlite3.Error):
+                    db.conn.rollback()
+                time.sleep(0.05)
 
     def _migrate(self) -> None:
         db = self.db
@@ -369,6 +384,15 @@ class Store:
             res = _result_from_json(json.loads(text))
             out[res.workflow] = res
         return out
+
+
+def _setup_race(exc: sqlite3.DatabaseError) -> bool:
+    """Whether setting up the store failed only because another process was doing it too."""
+    code = getattr(exc, "sqlite_errorcode", None)  # extended: SQLITE_BUSY_RECOVERY, ...
+    if code is not None and (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return True
+    text = str(exc)
+    return any(s in text for s in ("database is locked", "already exists", "duplicate column"))
 
 
 def _decode_run(row: dict[str, Any]) -> dict[str, Any]:
