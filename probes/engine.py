@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import difflib
 import json
 import math
 import re
@@ -31,6 +30,7 @@ import httpx
 from tenacity import wait_exponential, wait_random
 from tenacity.wait import wait_base
 
+from . import _messages as msg
 from . import connectors, diagnosis
 from .config import Config, Expectation, StageConfig, WorkflowConfig
 from .connectors import Connector, Look, Removal, RetryPolicy
@@ -84,8 +84,10 @@ PACE_MIN_SAMPLES = 5
 #: One plain address: a dot-atom local part, an @, and a host name. No display names,
 #: comments, quoted local parts, lists (`,` `;`), spaces or line breaks: anything else could
 #: carry a second, real recipient past the reserved-domain guard.
+#: RFC 5322's dot-atom, without ``%`` and ``!``: old mail routing (``victim%gmail.com@…``,
+#: ``gmail.com!victim@…``) could still send a test record to a real person.
 _PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"[A-Za-z0-9#$&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9#$&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
 
@@ -1013,10 +1015,8 @@ class _RunContext:
 
 def _unknown(what: str, name: str, choices: list[str], where: str = "") -> str:
     suffix = f" {where}" if where else ""
-    close = difflib.get_close_matches(name, choices, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
     known = f"; known: {', '.join(sorted(choices))}" if choices else ""
-    return f"unknown {what} {name!r}{suffix}{hint}{known}"
+    return f"unknown {what} {msg.shown(name)}{suffix}{msg.did_you_mean(name, choices)}{known}"
 
 
 __all__ = ["Engine", "ProgressCallback", "is_reserved_email"]
