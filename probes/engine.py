@@ -14,6 +14,7 @@ a task per run: deadlines of hours cost nothing while nothing is due.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -24,7 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from tenacity import wait_exponential, wait_random
@@ -35,7 +36,14 @@ from . import connectors, diagnosis
 from .config import Config, Expectation, StageConfig, WorkflowConfig
 from .connectors import Connector, Look, Removal, RetryPolicy
 from .connectors._timing import RequestTiming
-from .errors import AuthError, BadUrl, ConnectorError, NotListening, UsageError
+from .errors import (
+    AuthError,
+    BadUrl,
+    ConnectorError,
+    NotListening,
+    RunTakenOver,
+    UsageError,
+)
 from .model import (
     STATUS_OK,
     STATUS_PENDING,
@@ -71,7 +79,10 @@ RESERVED_DOMAINS = ("example.com", "example.org", "example.net")
 RESERVED_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
 
 #: How long a process keeps its claim on a run between two checks.
+T = TypeVar("T")
 LEASE_S = 60.0
+#: How often a process renews its lease on a run it is injecting (a third of the lease).
+LEASE_RENEW_S = LEASE_S / 3
 
 #: Clock skew allowed between Baton and a tool when placing the tool's own timestamps.
 SKEW_S = 5.0
@@ -209,7 +220,7 @@ class Engine:
         entry = rows[0]
         with RequestTiming.collect(self.clock) as timing:
             try:
-                await self._connector(wf.entry.tool).inject(record, wf.entry)
+                await self._holding(run_id, self._connector(wf.entry.tool).inject(record, wf.entry))
             except asyncio.CancelledError:
                 # Ctrl-C or shutdown mid-injection: the record may be in the tools; let the
                 # next `baton resume` or `baton cleanup` take the run at once.
@@ -241,6 +252,37 @@ class Engine:
         for child in _children(by_name, entry.name):
             self._hand_off(wf, by_name, child, accepted)
         return run_id
+
+    async def _holding(self, run_id: str, work: Awaitable[T]) -> T:
+        """``work``, with this process's lease on the run renewed while it lasts: a record
+        waiting behind the entry's rate limit for minutes is not taken (and cleaned up)
+        by another process before it is even sent. If the lease is taken all the same
+        (``--takeover``), the work is stopped and ``RunTakenOver`` raised."""
+        task = asyncio.ensure_future(work)
+
+        async def renew() -> None:
+            while True:
+                await self.sleep(LEASE_RENEW_S)
+                if not self.store.claim(run_id, self.owner, now=self.clock(), lease_s=LEASE_S):
+                    return
+
+        keeper = asyncio.ensure_future(renew())
+        try:
+            await asyncio.wait({task, keeper}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            keeper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise RunTakenOver(
+                f"run {run_id} was taken over by another process while its record waited "
+                "to be sent; that process closes and cleans it up"
+            )
+        return task.result()
 
     async def finish(
         self, run_id: str, *, on_progress: ProgressCallback | None = None

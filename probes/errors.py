@@ -5,6 +5,7 @@
     │   └── PluginError      a connector plugin fails to load or takes a name already taken
     ├── UsageError           a command asked for something that does not exist
     ├── StoreError           the SQLite store could not be opened or written
+    ├── RunTakenOver         another process took a run this one was still working on
     └── ConnectorError       talking to one tool went wrong
         ├── AuthError        the tool refused our credentials (401/403)
         ├── RateLimited      429, carries ``retry_after`` in seconds
@@ -45,6 +46,11 @@ class PluginError(ConfigError):
 
 class UsageError(BatonError):
     """A command named something that does not exist (a workflow, a variant, a field)."""
+
+
+class RunTakenOver(BatonError):
+    """Another process took this run (``baton resume --takeover``) while this one still had
+    work to do on it; that process closes and cleans it up."""
 
 
 class StoreError(BatonError):

@@ -503,6 +503,50 @@ def test_time_queued_before_injection_is_batons_own_delay_not_a_seams(world: Clo
     assert crm.latency_s is not None and crm.latency_s < 2.0
 
 
+def test_a_record_waiting_minutes_to_be_sent_keeps_its_run(world: Clock) -> None:
+    # The entry's rate limit holds the record 200 s, past the 60 s lease. Another process
+    # looking for interrupted runs meanwhile must not take the run (and clean it up before
+    # the record is even sent, leaving it in the tools).
+    healthy()
+    World.queue_s = 200.0
+    store = Store(sqlite_utils.Database(memory=True))
+    mine, other = engine_for(world, store), engine_for(world, store)
+
+    async def both() -> tuple[Any, list[Any]]:
+        async def meanwhile() -> list[Any]:
+            await world.sleep(150.0)
+            return await other.resume_interrupted()
+
+        return await asyncio.gather(mine.run("lead"), meanwhile())
+
+    result, taken = drive(world, both())
+    assert taken == []
+    assert result.verdict == Verdict.OK, result.first_break
+    assert result.cleanup.status == "done" and World.items == {}
+
+
+def test_a_run_taken_over_while_its_record_waits_is_not_injected(world: Clock) -> None:
+    from probes.errors import RunTakenOver
+
+    healthy()
+    World.queue_s = 200.0
+    store = Store(sqlite_utils.Database(memory=True))
+    mine, other = engine_for(world, store), engine_for(world, store)
+
+    async def both() -> Any:
+        async def takeover() -> list[Any]:
+            await world.sleep(30.0)
+            return await other.resume_interrupted(takeover=True)
+
+        return await asyncio.gather(mine.run("lead"), takeover(), return_exceptions=True)
+
+    ran, taken = drive(world, both())
+    assert isinstance(ran, RunTakenOver), ran
+    assert World.injected == []  # stopped before it was sent
+    (closed,) = taken
+    assert closed.verdict == Verdict.ERROR and closed.cleanup.status == "done"
+
+
 def test_a_downstream_deadline_counts_from_its_upstreams_arrival(world: Clock) -> None:
     # CRM gets it 8 s in (deadline 10 s), the invoice 8 s after that: 16 s after the
     # start, but 8 s after its upstream handed it on. On time.
