@@ -80,6 +80,9 @@ RESERVED_SUFFIXES = (".example", ".test", ".invalid", ".localhost")
 
 #: How long a process keeps its claim on a run between two checks.
 T = TypeVar("T")
+INTERRUPTED_INJECTING = (
+    "Baton was interrupted while injecting the record; whether the tool accepted it is unknown"
+)
 LEASE_S = 60.0
 #: How often a process renews its lease on a run it is injecting (a third of the lease).
 LEASE_RENEW_S = LEASE_S / 3
@@ -435,10 +438,14 @@ class Engine:
             stage = ctx.wf.stage(row.name)
             if row.first_seen_ts is not None and await self._judge_seen(ctx, row):
                 continue
+            # An undecided entry was being injected, whenever that was.
+            error = (
+                INTERRUPTED_INJECTING
+                if row.after is None
+                else "Baton was interrupted while watching and the deadline passed"
+            )
             finding = diagnosis.unreachable_finding(
-                seam=ctx.wf.seam(stage),
-                where=stage.display,
-                error="Baton was interrupted while watching and the deadline passed",
+                seam=ctx.wf.seam(stage), where=stage.display, error=error
             )
             self._done(row, [finding], latency=None)
         return await self._finalize(ctx, status=RUN_INTERRUPTED)
@@ -718,8 +725,7 @@ class Engine:
             finding = diagnosis.unreachable_finding(
                 seam=seam,
                 where=where,
-                error="Baton was interrupted while injecting the record; whether the tool "
-                "accepted it is unknown",
+                error=INTERRUPTED_INJECTING,
             )
             self._done(row, [finding], latency=None)
             self._wake_children(ctx, row)
