@@ -10,6 +10,12 @@ Only what the bot uses: the slash command, and the scopes to answer it.
   DMs still need an invite; until then Baton answers through the command's response URL.)
 - ``files:write``: the digest's chart (a PNG), uploaded to the digest's thread
   (``files_upload_v2``). Long evidence is folded into messages, never uploaded.
+- ``channels:history`` and ``groups:history``: before an alert is sent again after an
+  attempt that may have reached Slack (a 5xx, a dropped connection, a stop mid-send), Baton
+  looks in the channel (``conversations.history`` / ``conversations.replies``, from that
+  attempt on) for the message carrying the alert's key in its metadata, so the channel never
+  shows it twice. Only Baton's own recent messages are looked at; without these scopes (or
+  with the bot not in the channel) Baton sends again and a duplicate is possible.
 
 No event subscriptions, no interactivity, no user scopes.
 
@@ -32,6 +38,8 @@ BOT_SCOPES = (
     "files:write",
     "channels:read",
     "groups:read",
+    "channels:history",
+    "groups:history",
 )
 USAGE_HINT = (
     "run WORKFLOW [variant] [field=value …] | list | status | history WORKFLOW | schedule | "

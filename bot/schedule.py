@@ -10,7 +10,10 @@ job id                      what it does
 ``baton-digest:<key>``      a ``slack.digests`` entry (``DigestSchedule.trigger()``); its slot
                             is claimed in ``schedule_slots`` too, so it is posted once
 ``baton-tick``              every ``tick_every_s``: ``engine.tick()`` advances every active
-                            run one step; finished scheduled runs go to alerting
+                            run one step; finished scheduled runs go to alerting, then every
+                            alert that is due goes out (new ones, retries, the end of quiet
+                            hours, and at start-up those a stopped process left pending or
+                            mid-send)
 ==========================  ===============================================================
 
 A slot only *starts* its run (the record injected, the run written to the store) and
@@ -21,6 +24,15 @@ The tick has its own ``Engine`` (its own lease owner), so it never steps a run t
 before alerting, so a result is observed once even with two processes, and also when the
 run was finished by another process or before a restart.
 
+Alerts are sent by a task of their own that the tick waits for (up to half a tick; a
+longer pass goes on while the next ticks advance the runs, and no second pass starts
+meanwhile), so stopping the scheduler (``shutdown``, which cancels running jobs) never cuts
+a send in half:
+``shutdown`` tells the alerter to take no new alert, and hands the send under way to the
+bot's background tasks, which ``Bot.aclose`` gives 10 s to finish (``aclose`` here does the
+same). A send cut off after that, or by a crash, is safe too: its alert is given back (or
+its lease runs out) and the next start looks in the channel before sending it again.
+
     scheduling = BotScheduler(bot=bot, engine=Engine(config, store=store, client=http))
     scheduling.register()   # the scheduler need not be started: jobs are only added
     scheduling.start()      # on the running event loop
@@ -28,6 +40,8 @@ run was finished by another process or before a restart.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -168,6 +182,7 @@ class BotScheduler:
         self.owner = owner or uuid.uuid4().hex
         self.specs = specs_from_config(bot.config)
         self.db = bot.store.db
+        self._alerting: asyncio.Task[int] | None = None
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -227,9 +242,27 @@ class BotScheduler:
         self.scheduler.start()
 
     def shutdown(self) -> None:
-        """Stop firing jobs; a run already started stays in the store, ticked on next start."""
+        """Stop firing jobs; a run already started stays in the store, ticked on next start.
+
+        Alerting takes no new alert; a send under way goes on as one of the bot's background
+        tasks (``Bot.aclose`` waits for those, bounded)."""
+        self.bot.alerts.close()
+        task = self._alerting
+        if task is not None and not task.done():
+            self.bot.spawn(_finish(task))
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        """``shutdown``, then wait up to ``timeout_s`` for a send under way; one still going
+        then is cancelled (its alert is given back, to be looked for before it is resent)."""
+        self.shutdown()
+        task = self._alerting
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=timeout_s)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # -- a slot ----------------------------------------------------------------------------
 
@@ -277,11 +310,18 @@ class BotScheduler:
             run = self.engine.store.run(result.run_id)
             if run is not None:
                 self._note_if_scheduled(run)
+        if self.bot.alerts.closing:
+            return finished
+        if self._alerting is None or self._alerting.done():
+            self._alerting = asyncio.create_task(self.observe_finished())
         try:
-            await self.bot.alerts.deliver_due()  # held back by quiet hours: before new ones
-        except Exception:
-            log.exception("%s: delivering deferred alerts failed", new_error_id())
-        await self.observe_finished()
+            # Not awaited directly: a stop cancels the tick, not the send; and a long pass
+            # (many alerts, paced) goes on while the next ticks advance the runs.
+            await asyncio.wait({self._alerting}, timeout=self.tick_every_s / 2)
+        except asyncio.CancelledError:
+            if not self.bot.alerts.closing:
+                raise
+            # shutdown() cancelled this job: the send goes on as a background task
         return finished
 
     def _note_if_scheduled(self, run: dict[str, Any]) -> None:
@@ -297,18 +337,28 @@ class BotScheduler:
             )
 
     async def observe_finished(self) -> int:
-        """Hand every finished, not yet observed scheduled run to alerting; how many."""
+        """Hand every finished, not yet observed scheduled run to alerting, then send every
+        alert that is due (in order per workflow, channels in parallel); how many observed."""
         observed = 0
         for row in self.bot.store.unobserved():
             result = self.engine.store.get_result(row.run_id)
             if result is None or not self.bot.store.claim_observation(row.run_id):
                 continue
             try:
-                await self.bot.alerts.observe(row, result)
+                self.bot.alerts.record(row, result)
             except Exception:
                 log.exception("%s: alerting on run %s failed", new_error_id(), row.run_id)
             observed += 1
+        try:
+            await self.bot.alerts.deliver_due()
+        except Exception:
+            log.exception("%s: delivering alerts failed; trying again next tick", new_error_id())
         return observed
+
+
+async def _finish(task: asyncio.Task[Any]) -> None:
+    """Wait for ``task``; cancelled (by ``Bot.aclose`` after its timeout), cancel it too."""
+    await task
 
 
 __all__ = [

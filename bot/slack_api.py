@@ -75,12 +75,21 @@ CHANNEL_UNREACHABLE = frozenset({"not_in_channel", "channel_not_found"})
 
 
 class SlackCallError(BatonError):
-    """A Slack call failed. ``side`` is ``"theirs"`` or ``"ours"``."""
+    """A Slack call failed. ``side`` is ``"theirs"`` or ``"ours"``; ``retry_after``: the
+    seconds a 429's ``Retry-After`` asked for."""
 
-    def __init__(self, method: str, error: str, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        error: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.method = method
         self.error = error
         self.status = status
+        self.retry_after = retry_after
         self.side = "theirs" if error in THEIRS else "ours"
         super().__init__(f"{method}: {error} ({self.side})")
 
@@ -116,6 +125,13 @@ class SlackApi:
         """POST ``method`` with a JSON body; the answer's data, or ``SlackCallError``."""
         body = self.redactor.scrub(dict(params))
         return await self._retrying(method, lambda: self.client.api_call(method, json=body))
+
+    async def read(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GET a read method (``conversations.history`` …) with query parameters."""
+        query = self.redactor.scrub({k: v for k, v in params.items() if v is not None})
+        return await self._retrying(
+            method, lambda: self.client.api_call(method, http_verb="GET", params=query)
+        )
 
     async def upload(
         self,
@@ -164,7 +180,8 @@ class SlackApi:
                 if (status == 429 or error == "ratelimited") and not last:
                     await self._wait(method, _retry_after(exc.response.headers), attempt)
                     continue
-                raise SlackCallError(method, error, status=status) from exc
+                wait = _retry_after(exc.response.headers)
+                raise SlackCallError(method, error, status=status, retry_after=wait) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if not last:
                     await self.sleep(min(2.0 ** (attempt - 1), self.max_wait_s))
@@ -172,11 +189,21 @@ class SlackApi:
                 raise SlackCallError(method, "connection_error") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def post(self, channel: str, message: Message, *, thread_ts: str | None = None) -> str:
-        """chat.postMessage; returns the new message's ``ts``."""
+    async def post(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        thread_ts: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """chat.postMessage; returns the new message's ``ts``. ``metadata``: Slack's message
+        metadata (``event_type``, ``event_payload``), unseen by people."""
         params: dict[str, Any] = {"channel": channel, **_payload("chat.postMessage", message)}
         if thread_ts is not None:
             params["thread_ts"] = thread_ts
+        if metadata is not None:
+            params["metadata"] = dict(metadata)
         data = await self.call("chat.postMessage", params)
         return str(data.get("ts", ""))
 

@@ -4,8 +4,11 @@ Modelled on healthchecks' ``Flip``: a result never goes straight to Slack. Each 
 result is *observed* (:func:`observe_result`), which updates the workflow's ``alert_state``
 and, when something should be said, writes an ``alert_flips`` row (old status, new status,
 what to do, where) **before** anything is sent. A notifier then claims the row with a
-conditional UPDATE (:func:`claim_flip`), so two workers never both send it, sends, and
-records the outcome (:func:`record_delivery`).
+conditional UPDATE (:func:`claim_flip`, :func:`lease_flip`), so two workers never both send
+it, sends, and records the outcome (:func:`record_delivery`). ``alert_flips`` is an outbox
+(see :mod:`probes._alert_store`): a failed attempt gives the flip back for a later retry
+(:func:`release_flip`), a lease whose holder died runs out and the flip is taken again, and
+:func:`due_flips` hands out what is due, in order per workflow.
 
 Statuses are ``ok``, ``leak`` and ``error`` ("could not check", its own state, never a
 leak). The rules (``N`` = ``failures_before_alert``, ``M`` = ``errors_before_alert``):
@@ -35,8 +38,10 @@ cancelled out), and repeats are recorded as suppressed.
     decision = observe_result(db, "lead-to-invoice", "leak", run_id, now, policy)
     if decision.flip_id is not None and decision.action != Action.QUIET:
         if claim_flip(db, decision.flip_id, now):
-            ts = post(decision)                    # the bot's job
+            ts = post(decision)                    # the bot's job (bot.alerts)
             record_delivery(db, decision.flip_id, now=now, thread={"channel": c, "ts": ts})
+    for flip in due_flips(db, now):                # retries, quiet hours over, crashed sends
+        ...
 """
 
 from __future__ import annotations
@@ -50,16 +55,24 @@ from typing import Any
 import sqlite_utils
 
 from ._alert_store import (
+    GIVE_UP_AFTER_S,
+    LEASE_S,
     AlertState,
     Flip,
+    Lease,
     claim_flip,
     due_flips,
     ensure_alert_tables,
     flips,
     immediate,
     insert_flip,
+    lease_flip,
     load_state,
+    opened_thread,
     record_delivery,
+    record_part,
+    release_flip,
+    renew_lease,
     save_state,
 )
 from .model import Verdict
@@ -187,11 +200,14 @@ def observe_result(
     run_id: str,
     now: float,
     policy: AlertPolicy,
+    *,
+    channel: str | None = None,
 ) -> Decision:
     """Record one finished run's verdict and decide what to tell the channel.
 
     Idempotent per ``run_id`` (the same run observed twice: NOTHING). One write transaction,
-    so concurrent observers of a workflow are serialized.
+    so concurrent observers of a workflow are serialized. ``channel``: where the flip goes,
+    kept with it for retries.
     """
     verdict = str(verdict)
     ensure_alert_tables(db)
@@ -216,8 +232,12 @@ def observe_result(
         reply_to = thread if action != Action.NEW_ALERT else None
         quiet_end = policy.quiet_until(now)
         if quiet_end is None:
-            flip_id = insert_flip(db, state, new, str(action), run_id, now, now, reply_to)
-            return _decision(action, state, new, base, reason, flip_id=flip_id, thread=reply_to)
+            decision = _decision(action, state, new, base, reason, thread=reply_to)
+            flip_id = insert_flip(
+                db, state, new, str(action), run_id, now, now, reply_to, channel=channel,
+                consecutive=decision.consecutive,
+            )  # fmt: skip
+            return dataclasses.replace(decision, flip_id=flip_id)
         quiet = f"quiet hours until {_clock(quiet_end, policy)}"
         if action == Action.ADD_TO_THREAD:
             flip_id = insert_flip(db, state, new, str(action), run_id, now, now, reply_to)
@@ -226,7 +246,9 @@ def observe_result(
                 [now, flip_id],
             )
             return _decision(Action.QUIET, state, new, base, f"{reason}; {quiet}")
-        flip_id = insert_flip(db, state, new, str(action), run_id, now, quiet_end, reply_to)
+        flip_id = insert_flip(
+            db, state, new, str(action), run_id, now, quiet_end, reply_to, channel=channel
+        )
         return _decision(
             Action.QUIET,
             state,
@@ -285,17 +307,25 @@ def _clock(ts: float, policy: AlertPolicy) -> str:
 
 
 __all__ = [
+    "GIVE_UP_AFTER_S",
+    "LEASE_S",
     "Action",
     "AlertPolicy",
     "AlertState",
     "Decision",
     "Flip",
+    "Lease",
     "claim_flip",
     "due_flips",
     "flips",
+    "lease_flip",
     "load_state",
     "next_state",
     "observe_result",
+    "opened_thread",
     "policy_from_config",
     "record_delivery",
+    "record_part",
+    "release_flip",
+    "renew_lease",
 ]

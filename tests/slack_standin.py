@@ -3,12 +3,17 @@
 ``SlackStandIn`` is an aiohttp app on 127.0.0.1, port 0. It records every call (method,
 params, headers, content type), answers like Slack (``{"ok": true, "channel": ..., "ts":
 ...}``), keeps the messages it was sent (updates applied) so a test can read a thread, and
-on demand answers 429 with ``Retry-After`` or an error such as ``not_in_channel``. It also
-serves response URLs (``/hooks/<name>``) and the three steps of ``files_upload_v2``:
-``files.getUploadURLExternal`` answers an ``upload_url`` on the stand-in itself
-(``/upload/<file id>``), the bytes POSTed there are kept in ``uploads`` (recorded as calls
-of method ``"upload"``), and ``files.completeUploadExternal`` shares them in ``files``
-(channel, ``thread_ts``, title, bytes) and adds a file message to the thread.
+on demand answers 429 with ``Retry-After`` or an error such as ``not_in_channel`` (also
+after posting the message: ``fail(..., posted=True)``, as a 5xx can), or holds an answer
+back after doing the work (``stall``). Messages keep their ``metadata``, and
+``conversations.history`` / ``conversations.replies`` read them back (``oldest``, pages,
+``include_all_metadata``; ``channels:history`` needed, ``not_in_channel`` for the channels in
+``not_member``). It also serves response URLs (``/hooks/<name>``) and the three steps of
+``files_upload_v2``: ``files.getUploadURLExternal`` answers an ``upload_url`` on the
+stand-in itself (``/upload/<file id>``), the bytes POSTed there are kept in ``uploads``
+(recorded as calls of method ``"upload"``), and ``files.completeUploadExternal`` shares
+them in ``files`` (channel, ``thread_ts``, title, bytes) and adds a file message to the
+thread.
 
 ``spec_violations(call)`` checks one recorded call against the Slack Web API OpenAPI 2.0
 spec kept in ``tests/specs/slack.web.v2.json``.
@@ -26,6 +31,7 @@ import json
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -58,6 +64,14 @@ class _Failure:
     retry_after: int | None
     times: int
     skip: int = 0
+    posted: bool = False  # the call did its work before failing (a 5xx after the post)
+
+
+@dataclass
+class _Stall:
+    seconds: float
+    times: int
+    skip: int = 0
 
 
 class SlackStandIn:
@@ -69,6 +83,7 @@ class SlackStandIn:
         token: str | None = "xoxb-test",
         app_token: str | None = None,
         latency_s: float = 0.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.token = token
         self.app_token = app_token
@@ -78,6 +93,12 @@ class SlackStandIn:
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self._stalls: dict[str, list[_Stall]] = {}
+        #: Calls answered after a stall, and those held back right now.
+        self.stalled = 0
+        self.stalling = 0
+        #: Message ts follow this clock when given (Slack's ts are its clock's time).
+        self.clock = clock
         self._ts = 1_700_000_000_000_000
         self._file_ids = 0
         #: Upload URLs handed out: file id -> {"filename", "length"} as declared.
@@ -92,7 +113,9 @@ class SlackStandIn:
         self.archived: set[str] = set()
         self.page_size = 2
         #: The scopes the bot token has (``missing_scope`` for a method that needs another).
-        self.scopes = {"channels:read", "groups:read"}
+        self.scopes = {"channels:read", "groups:read", "channels:history", "groups:history"}
+        #: Channels the bot is not a member of: reading their history is ``not_in_channel``.
+        self.not_member: set[str] = set()
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -159,17 +182,45 @@ class SlackStandIn:
     # -- programming failures ----------------------------------------------------------------
 
     def fail(
-        self, method: str, error: str, *, times: int = 1, status: int = 200, skip: int = 0
+        self,
+        method: str,
+        error: str,
+        *,
+        times: int = 1,
+        status: int = 200,
+        skip: int = 0,
+        retry_after: int | None = None,
+        posted: bool = False,
     ) -> None:
         """After ``skip`` calls of ``method``, the next ``times`` answer ``{"ok": false,
-        "error": error}``."""
-        self._failures.setdefault(method, []).append(_Failure(error, status, None, times, skip))
+        "error": error}`` (with ``status``, and ``Retry-After`` if given); with ``posted``
+        the call does its work first (a message posted, then a 500)."""
+        failure = _Failure(error, status, retry_after, times, skip, posted)
+        self._failures.setdefault(method, []).append(failure)
+
+    def stall(self, method: str, seconds: float, *, times: int = 1, skip: int = 0) -> None:
+        """After ``skip`` calls of ``method``, the next ``times`` do their work, then hold
+        the answer back ``seconds`` (a client that gives up or dies meanwhile never hears)."""
+        self._stalls.setdefault(method, []).append(_Stall(seconds, times, skip))
 
     def rate_limit(self, method: str, *, retry_after: int = 1, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer 429 with ``Retry-After``."""
         self._failures.setdefault(method, []).append(
             _Failure("ratelimited", 429, retry_after, times)
         )
+
+    def _take_stall(self, method: str) -> _Stall | None:
+        queue = self._stalls.get(method)
+        if not queue:
+            return None
+        stall = queue[0]
+        if stall.skip > 0:
+            stall.skip -= 1
+            return None
+        stall.times -= 1
+        if stall.times <= 0:
+            queue.pop(0)
+        return stall
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)
@@ -230,14 +281,26 @@ class SlackStandIn:
             return web.json_response({"ok": False, "error": "invalid_auth"})
         failure = self._take_failure(method)
         if failure is not None:
+            if failure.posted:
+                self._answer(method, params)
             hdrs = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
             call.answer = {"ok": False, "error": failure.error}
             return web.json_response(call.answer, status=failure.status, headers=hdrs)
         call.answer = self._answer(method, params)
+        stall = self._take_stall(method)
+        if stall is not None:
+            self.stalled += 1
+            self.stalling += 1
+            try:
+                await asyncio.sleep(stall.seconds)
+            finally:
+                self.stalling -= 1
         return web.json_response(call.answer)
 
     def _next_ts(self) -> str:
         self._ts += 1
+        if self.clock is not None:
+            self._ts = max(self._ts, int(self.clock() * 1_000_000))
         return f"{self._ts // 1_000_000}.{self._ts % 1_000_000:06d}"
 
     def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +316,10 @@ class SlackStandIn:
             }
         if method == "chat.postMessage":
             ts = self._next_ts()
-            message = {"ts": ts, **{k: p[k] for k in ("text", "blocks", "thread_ts") if k in p}}
+            keys = ("text", "blocks", "thread_ts", "metadata")
+            message = {"ts": ts, **{k: p[k] for k in keys if k in p}}
+            if isinstance(message.get("metadata"), str):  # a form body: JSON text
+                message["metadata"] = json.loads(message["metadata"])
             self.messages[(p["channel"], ts)] = message
             return {"ok": True, "channel": p["channel"], "ts": ts, "message": message}
         if method == "chat.update":
@@ -264,6 +330,8 @@ class SlackStandIn:
             return {"ok": True, "channel": p["channel"], "ts": p["ts"], "text": p.get("text", "")}
         if method == "conversations.list":
             return self._conversations(p)
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(method, p)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
         if method == "files.getUploadURLExternal":
@@ -289,6 +357,56 @@ class SlackStandIn:
         page = rows[start : start + size]
         more = str(start + size) if start + size < len(rows) else ""
         return {"ok": True, "channels": page, "response_metadata": {"next_cursor": more}}
+
+    def _history(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        """``conversations.history`` (a channel's messages, not replies, newest first) or
+        ``conversations.replies`` (a thread, its parent first): after ``oldest``, before
+        ``latest``, ``limit`` a page, by cursor; metadata only with include_all_metadata."""
+        if not {"channels:history", "groups:history"} & self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:history"}
+        channel = p.get("channel", "")
+        if channel in self.not_member:
+            return {"ok": False, "error": "not_in_channel"}
+        mine = sorted(
+            ((ts, m) for (ch, ts), m in self.messages.items() if ch == channel),
+            key=lambda kv: float(kv[0]),
+        )
+        if method == "conversations.history":
+            rows = [m for ts, m in mine if m.get("thread_ts") in (None, ts)][::-1]
+        else:
+            parent = str(p.get("ts", ""))
+            rows = [m for ts, m in mine if ts == parent or m.get("thread_ts") == parent]
+            if not rows:
+                return {"ok": False, "error": "thread_not_found"}
+        inclusive = p.get("inclusive") in ("true", "1", True)
+        oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or "inf")
+        rows = [
+            m
+            for m in rows
+            if (oldest <= float(m["ts"]) if inclusive else oldest < float(m["ts"]))
+            and float(m["ts"]) < latest
+        ]
+        with_metadata = p.get("include_all_metadata") in ("true", "1", True)
+        shown = [
+            {"type": "message", "bot_id": "B0BATON", **m}
+            if with_metadata
+            else {
+                "type": "message",
+                "bot_id": "B0BATON",
+                **{k: v for k, v in m.items() if k != "metadata"},
+            }
+            for m in rows
+        ]
+        start = int(p.get("cursor") or 0)
+        size = int(p.get("limit") or 100)
+        page = shown[start : start + size]
+        more = start + size < len(shown)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + size) if more else ""},
+        }
 
     def _complete_upload(self, p: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -485,6 +603,12 @@ def spec_violations(call: Call) -> list[str]:
             problems.append(f"{call.method}: required parameter {name!r} missing")
     for name, v in call.params.items():
         p = declared.get(name)
+        newer = NEWER_PARAMS.get(call.method, {}).get(name)
+        if p is None and newer == "metadata":
+            problems.extend(f"{call.method}: {x}" for x in metadata_violations(v))
+            continue
+        if p is None and newer is not None:
+            p = {"type": newer}
         if p is None:
             problems.append(f"{call.method}: parameter {name!r} is not in the spec")
             continue
@@ -496,6 +620,38 @@ def spec_violations(call: Call) -> list[str]:
     if len(call.params.get("blocks") or []) > 50:
         problems.append(f"{call.method}: more than 50 blocks")
     return problems
+
+
+#: Parameters newer than the 2021 spec, as Slack's method docs give them: message metadata
+#: (2022: ``metadata`` on chat.postMessage, an object of ``event_type`` and
+#: ``event_payload``) and reading it back (``include_all_metadata``, a boolean).
+NEWER_PARAMS: dict[str, dict[str, str]] = {
+    "chat.postMessage": {"metadata": "metadata"},
+    "conversations.history": {"include_all_metadata": "boolean"},
+    "conversations.replies": {"include_all_metadata": "boolean"},
+}
+
+
+def metadata_violations(value: Any) -> list[str]:
+    """Message metadata: a JSON object (JSON text in a form body) with an alphanumeric
+    ``event_type`` (underscores allowed) and an object ``event_payload``, nothing else."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return ["metadata is not JSON"]
+    if not isinstance(value, dict):
+        return ["metadata must be an object"]
+    out = [f"metadata has unexpected key {k!r}" for k in value if k not in _METADATA_KEYS]
+    kind = value.get("event_type")
+    if not isinstance(kind, str) or not kind.replace("_", "").isalnum():
+        out.append(f"metadata event_type {kind!r} is not an alphanumeric string")
+    if not isinstance(value.get("event_payload"), dict):
+        out.append("metadata event_payload must be an object")
+    return out
+
+
+_METADATA_KEYS = {"event_type", "event_payload"}
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,22 @@ import pytest
 import sqlite_utils
 
 from probes.alerts import (
+    LEASE_S,
     Action,
     AlertPolicy,
     AlertState,
     claim_flip,
     due_flips,
     flips,
+    lease_flip,
     load_state,
     next_state,
     observe_result,
     policy_from_config,
     record_delivery,
+    record_part,
+    release_flip,
+    renew_lease,
 )
 from probes.store import Store
 from probes.windows import WindowSyntaxError
@@ -260,9 +265,88 @@ def test_a_flip_written_but_never_sent_is_swept_after_a_crash() -> None:
     db = sqlite_utils.Database(memory=True)
     alert = observe_result(db, "wf", "leak", "r-1", NOON + 60, QUIET)
     assert alert.action == A and alert.flip_id is not None
-    # The process dies here: written down, never claimed. Another worker sweeps it later.
-    assert due_flips(db, NOON + 61) == []  # its own worker may still be sending it
-    (orphan,) = due_flips(db, NOON + 60 + 121)
-    assert orphan.id == alert.flip_id
+    # The process dies here: written down, never claimed. Any worker takes it at once (the
+    # lease is a conditional UPDATE: if its own worker is alive, only one of them gets it).
+    (orphan,) = due_flips(db, NOON + 61)
+    assert orphan.id == alert.flip_id and orphan.state == "pending"
     assert claim_flip(db, orphan.id, NOON + 200)
-    assert due_flips(db, NOON + 400) == []
+    assert due_flips(db, NOON + 200 + LEASE_S - 1) == []  # leased: being sent
+    # ... and its worker dies mid-send: once the lease runs out it is due again.
+    (again,) = due_flips(db, NOON + 200 + LEASE_S)
+    assert (again.id, again.state, again.attempts) == (alert.flip_id, "sending", 1)
+    assert claim_flip(db, again.id, NOON + 200 + LEASE_S)
+
+
+# -- the outbox ---------------------------------------------------------------------------------
+
+#: alert_flips as Baton wrote it before the outbox (no lease, retry or dedupe columns).
+OLD_FLIPS = """
+CREATE TABLE alert_flips (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, workflow TEXT NOT NULL, old_status TEXT NOT NULL,
+    new_status TEXT NOT NULL, kind TEXT NOT NULL, run_id TEXT NOT NULL,
+    created_ts REAL NOT NULL, deliver_after_ts REAL NOT NULL, processed_ts REAL, thread TEXT,
+    outcome TEXT, error TEXT
+)"""
+
+
+def test_an_old_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    db = sqlite_utils.Database(tmp_path / "baton.db")
+    db.execute(OLD_FLIPS)
+    rows = [  # sent; failed for good; claimed then never recorded (the process died), an
+        # hour ago and two days ago
+        ("a", "new_alert", NOON - 7200, NOON - 7200, "sent", None),
+        ("b", "new_alert", NOON - 7200, NOON - 7200, "failed", "channel_not_found (E-1)"),
+        ("c", "new_alert", NOON - 3600, NOON - 3600, None, None),
+        ("d", "new_alert", NOON - 2 * 86400, NOON - 2 * 86400, None, None),
+    ]
+    for wf, kind, created, processed, outcome, error in rows:
+        db.execute(
+            "INSERT INTO alert_flips (workflow, old_status, new_status, kind, run_id, "
+            "created_ts, deliver_after_ts, processed_ts, outcome, error) VALUES "
+            "(?, 'ok', 'leak', ?, 'r-1', ?, ?, ?, ?, ?)",
+            [wf, kind, created, created, processed, outcome, error],
+        )
+    db.conn.commit()
+    (due,) = due_flips(db, NOON)  # the columns are added; c goes out now, d is too old
+    assert (due.workflow, due.state, due.attempts) == ("c", "pending", 0)
+    got = [(f.workflow, f.state, f.error) for f in flips(db)]
+    assert got == [
+        ("a", "delivered", None),
+        ("b", "failed", "channel_not_found (E-1)"),
+        ("c", "pending", None),
+        ("d", "failed", "not delivered within 24 h of being due"),
+    ]
+    lease = lease_flip(db, due.id, NOON)
+    assert lease is not None and lease.attempt == 1 and lease.posted is None
+    # a second process opening the upgraded store adds nothing twice
+    assert len(flips(Store(sqlite_utils.Database(tmp_path / "baton.db")).db)) == 4
+
+
+def test_a_failed_attempt_is_retried_later_and_a_lost_lease_records_nothing() -> None:
+    db = sqlite_utils.Database(memory=True)
+    alert = observe_result(db, "wf", "leak", "r-1", NOON, AlertPolicy(failures_before_alert=1))
+    assert alert.flip_id is not None
+    first = lease_flip(db, alert.flip_id, NOON, lease_s=60)
+    assert first is not None and first.attempt == 1 and first.dedupe_key
+    assert renew_lease(db, first.flip_id, first.token, NOON + 1, sending=True)
+    assert release_flip(
+        db, first.flip_id, first.token, retry_at=NOON + 30, error="http_503", maybe_sent=True
+    )
+    assert lease_flip(db, alert.flip_id, NOON + 29) is None  # not before its retry
+    second = lease_flip(db, alert.flip_id, NOON + 30, lease_s=60)
+    assert second is not None
+    assert (second.attempt, second.maybe_sent_ts, second.last_error) == (2, NOON + 1, "http_503")
+    assert second.dedupe_key == first.dedupe_key  # the key in Slack stays the flip's
+    # the first holder comes back late: nothing it does counts any more
+    assert not renew_lease(db, first.flip_id, first.token, NOON + 31)
+    assert not record_part(
+        db, first.flip_id, first.token, part="main", channel="C1", ts="1.1", now=NOON + 31
+    )
+    assert not record_delivery(db, first.flip_id, now=NOON + 31, token=first.token)
+    assert record_part(
+        db, second.flip_id, second.token, part="main", channel="C1", ts="2.2", now=NOON + 31
+    )
+    assert load_state(db, "wf").thread == {"channel": "C1", "ts": "2.2"}
+    assert record_delivery(db, second.flip_id, now=NOON + 32, token=second.token)
+    (flip,) = flips(db)
+    assert (flip.state, flip.posted_ts, flip.maybe_sent_ts) == ("delivered", "2.2", None)

@@ -7,24 +7,33 @@ once by two workers, and failures written down instead of lost.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import logging
+import random
+import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlite_utils
 from bot_support import BOT_TOKEN, FakeEngine, make_result, sample_config
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_standin import SlackStandIn, spec_violations
+from slack_standin import Call, SlackStandIn, spec_violations
 
 from bot.alert_messages import alert_opened, alert_recovered, alert_repeat, recovered_reply
-from bot.alerts import Alerter, Notice
+from bot.alerts import Alerter, ChannelPacer, Notice
+from bot.app import Bot
+from bot.schedule import BotScheduler
 from bot.slack_api import SlackApi
 from bot.store import BotStore, ScheduledRunRow
-from probes.alerts import Action, AlertPolicy, flips, load_state
+from probes.alerts import LEASE_S, Action, AlertPolicy, flips, load_state
+from probes.config import Config
 from probes.model import RunResult
 from probes.store import Store
 
@@ -157,6 +166,8 @@ class Rig:
     engine: FakeEngine
     alerter: Alerter
     clock: Clock
+    config: Config
+    slept: list[float]  # what the channel pacer waited, in order
 
     async def result(self, outcome: str) -> tuple[ScheduledRunRow, RunResult]:
         """A finished scheduled run of lead-to-invoice with ``outcome``."""
@@ -174,6 +185,42 @@ class Rig:
             ("thread_ts" in c.params, c.params["text"]) for c in self.slack.of("chat.postMessage")
         ]
 
+    def restart(self, db: sqlite_utils.Database) -> Alerter:
+        """Another process (or the same after a restart): new objects over ``db``."""
+        return alerter_for(self.slack, db, self.config, self.clock, self.slept)
+
+    def in_slack(self, part: str = "main") -> Counter[int]:
+        """How many messages of each flip (by the flip id in their metadata) the stand-in
+        holds: ``main`` (the alert itself) or ``reply`` (its follow-up in the thread)."""
+        return Counter(
+            m["metadata"]["event_payload"]["flip"]
+            for m in self.slack.messages.values()
+            if m.get("metadata", {}).get("event_payload", {}).get("part") == part
+        )
+
+
+def alerter_for(
+    slack: SlackStandIn,
+    db: sqlite_utils.Database,
+    config: Config,
+    clock: Clock,
+    slept: list[float],
+) -> Alerter:
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    return Alerter(
+        api=SlackApi(client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)),
+        store=BotStore(db, clock=clock),
+        results=Store(db),
+        workflows=config.workflows,
+        channel_for=lambda workflow: ALERTS,
+        clock=clock,
+        pacer=ChannelPacer(clock=clock, sleep=sleep),
+        rng=random.Random(7),
+    )
+
 
 @asynccontextmanager
 async def rig(
@@ -185,17 +232,10 @@ async def rig(
     db = db if db is not None else sqlite_utils.Database(memory=True)
     clock = Clock(now)
     engine = FakeEngine(config, store=Store(db))
-    async with SlackStandIn(token=BOT_TOKEN) as slack:
-        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
-        alerter = Alerter(
-            api=SlackApi(client=client),
-            store=BotStore(db, clock=clock),
-            results=engine.store,
-            workflows=config.workflows,
-            channel_for=lambda workflow: ALERTS,
-            clock=clock,
-        )
-        yield Rig(slack, engine, alerter, clock)
+    async with SlackStandIn(token=BOT_TOKEN, clock=clock) as slack:
+        slept: list[float] = []
+        alerter = alerter_for(slack, db, config, clock, slept)
+        yield Rig(slack, engine, alerter, clock, config, slept)
         assert [p for c in slack.calls for p in spec_violations(c)] == []
 
 
@@ -293,3 +333,332 @@ async def test_no_channel_means_the_alert_is_logged_not_lost() -> None:
             "no channel for lead-to-invoice's alerts: set "
             "workflows.lead-to-invoice.schedule.channel or slack.default_channel"
         )
+
+
+# -- delivery: at least once, never twice ---------------------------------------------------------
+
+ONE = AlertPolicy(failures_before_alert=1)
+OPENED = "❌ lead-to-invoice: dropped at Form → CRM"
+
+
+def flip_row(db: sqlite_utils.Database, column: str) -> Any:
+    return db.execute(f"SELECT {column} FROM alert_flips ORDER BY id DESC LIMIT 1").fetchone()[0]
+
+
+async def test_a_429_is_retried_after_its_retry_after_and_sent_once() -> None:
+    async with rig(ONE) as r:
+        r.slack.fail("chat.postMessage", "ratelimited", status=429, retry_after=30)
+        assert await r.observe("drop") == Action.NEW_ALERT
+        (flip,) = flips(r.alerter.db)
+        assert (flip.state, flip.attempts) == ("pending", 1)
+        assert flip.error is not None and flip.error.startswith("ratelimited (E-")
+        assert flip.next_attempt_ts == NIGHT + 30  # Retry-After, longer than the 2 s backoff
+        assert flip.maybe_sent_ts is None  # a 429 posted nothing: no need to look
+        r.clock.now += 29
+        assert await r.alerter.deliver_due() == 0  # not due yet
+        r.clock.now += 1
+        assert await r.alerter.deliver_due() == 1
+        assert await r.alerter.deliver_due() == 0
+        (flip,) = flips(r.alerter.db)
+        assert (flip.state, flip.attempts) == ("delivered", 2)
+        assert r.in_slack("main") == {flip.id: 1} and r.in_slack("reply") == {flip.id: 1}
+        assert r.slack.of("conversations.history") == []
+        assert r.slept == [1.0]  # after a 429, no burst: the reply waits its second
+        (opened,) = [t for in_thread, t in r.texts()[1:] if not in_thread]
+        assert opened.startswith(OPENED)
+        thread = load_state(r.alerter.db, "lead-to-invoice").thread
+        assert thread == {"channel": ALERTS, "ts": flip.posted_ts}
+
+
+async def test_a_5xx_after_slack_posted_is_found_in_the_channel_not_sent_twice() -> None:
+    async with rig(ONE) as r:
+        r.slack.fail("chat.postMessage", "internal_error", status=500, posted=True)
+        await r.observe("drop")
+        (flip,) = flips(r.alerter.db)
+        assert flip.state == "pending" and flip.maybe_sent_ts == NIGHT  # it may be there
+        assert r.in_slack() == {flip.id: 1}
+        r.clock.now += 60
+        assert await r.alerter.deliver_due() == 1
+        (history,) = r.slack.of("conversations.history")
+        assert history.http_verb == "GET"
+        assert history.params["oldest"] == f"{NIGHT - 300:.6f}"
+        assert history.params["include_all_metadata"] == "true"
+        assert r.in_slack("main") == {flip.id: 1}  # found, not posted again
+        assert r.in_slack("reply") == {flip.id: 1}  # the diagnosis, once
+        (flip,) = flips(r.alerter.db)
+        assert flip.state == "delivered"
+        assert r.slack.messages[(ALERTS, str(flip.posted_ts))]["text"].startswith(OPENED)
+
+
+async def test_a_5xx_that_posted_nothing_is_looked_for_then_sent() -> None:
+    async with rig(ONE) as r:
+        r.slack.fail("chat.postMessage", "service_unavailable", status=503)
+        await r.observe("drop")
+        r.clock.now += 60
+        assert await r.alerter.deliver_due() == 1
+        assert len(r.slack.of("conversations.history")) == 1
+        (flip,) = flips(r.alerter.db)
+        assert r.in_slack() == {flip.id: 1} and r.in_slack("reply") == {flip.id: 1}
+
+
+async def test_a_lost_reply_is_retried_alone_and_not_doubled() -> None:
+    async with rig(ONE) as r:
+        # the alert goes out; its diagnosis reply is posted but answered 500, then 500 again
+        r.slack.fail("chat.postMessage", "internal_error", status=500, skip=1, posted=True)
+        await r.observe("drop")
+        (flip,) = flips(r.alerter.db)
+        assert flip.state == "pending" and flip.posted_ts is not None and flip.replied_ts is None
+        r.slack.fail("conversations.replies", "internal_error", status=500)
+        r.clock.now += 60
+        assert await r.alerter.deliver_due() == 0  # the look failed: nothing sent blind
+        assert flips(r.alerter.db)[0].maybe_sent_ts == NIGHT  # still to be looked for
+        r.clock.now += 600
+        assert await r.alerter.deliver_due() == 1
+        (replies, _) = r.slack.of("conversations.replies")
+        assert replies.params["ts"] == flip.posted_ts
+        assert r.in_slack("main") == {flip.id: 1} and r.in_slack("reply") == {flip.id: 1}
+        assert len(r.slack.of("chat.postMessage")) == 2  # the alert and its reply, once each
+
+
+async def test_a_process_that_died_mid_send_is_taken_over_without_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    async with rig(ONE, db=sqlite_utils.Database(tmp_path / "baton.db")) as r:
+        r.slack.stall("chat.postMessage", 1.0)  # Slack posts it; the answer never comes in time
+        row, result = await r.result("drop")
+        dying = asyncio.create_task(r.alerter.observe(row, result))
+        while not r.slack.stalling:
+            await asyncio.sleep(0.01)
+        (flip,) = flips(r.alerter.db)
+        assert flip.state == "sending" and flip.maybe_sent_ts == NIGHT
+        # "restart": a new process over the same file; the old lease must run out first
+        other = r.restart(sqlite_utils.Database(tmp_path / "baton.db"))
+        assert await other.deliver_due() == 0
+        r.clock.now += LEASE_S
+        assert await other.deliver_due() == 1  # looked, found it, sent only the reply
+        assert r.in_slack("main") == {flip.id: 1} and r.in_slack("reply") == {flip.id: 1}
+        # the old worker wakes up: its lease is gone, it records and sends nothing more
+        assert (await dying).action == Action.NEW_ALERT
+        assert r.in_slack("main") == {flip.id: 1} and r.in_slack("reply") == {flip.id: 1}
+        (flip,) = flips(other.db)
+        assert (flip.state, flip.attempts) == ("delivered", 2)
+
+
+async def test_a_flip_left_by_an_older_baton_goes_out_after_the_upgrade(tmp_path: Path) -> None:
+    db = sqlite_utils.Database(tmp_path / "baton.db")
+    async with rig(ONE, db=db) as r:
+        r.slack.fail("chat.postMessage", "internal_error", status=500)
+        await r.observe("drop")  # written and leased, as an older Baton did before it died
+        db.execute(
+            "UPDATE alert_flips SET lease_until = NULL, lease_token = NULL, "
+            "next_attempt_ts = NULL, attempts = 0, maybe_sent_ts = NULL, error = NULL"
+        )
+        db.conn.commit()
+        new = r.restart(sqlite_utils.Database(tmp_path / "baton.db"))
+        assert await new.deliver_due() == 1
+        (flip,) = flips(new.db)
+        assert flip.state == "delivered" and r.in_slack() == {flip.id: 1}
+
+
+async def test_a_repeat_waits_for_its_alert_and_goes_to_its_thread() -> None:
+    async with rig(ONE) as r:
+        r.slack.fail("chat.postMessage", "fatal_error")
+        assert await r.observe("drop") == Action.NEW_ALERT
+        r.clock.now += 60
+        assert await r.observe("drop") == Action.ADD_TO_THREAD  # the alert is still pending
+        assert [f.state for f in flips(r.alerter.db)] == ["pending", "pending"]
+        assert len(r.slack.of("chat.postMessage")) == 1  # the repeat did not jump the queue
+        r.clock.now += 60
+        assert await r.alerter.deliver_due() == 2
+        alert, repeat = flips(r.alerter.db)
+        assert [f.state for f in (alert, repeat)] == ["delivered", "delivered"]
+        (parent,) = [c for c in r.slack.of("chat.postMessage")[1:] if "thread_ts" not in c.params]
+        assert parent.params["text"].startswith(OPENED)
+        last = r.slack.of("chat.postMessage")[-1].params
+        assert last["thread_ts"] == alert.posted_ts
+        assert last["text"].startswith("Still failing: ❌ dropped at Form → CRM")
+
+
+async def test_a_refusal_for_good_is_failed_once_with_what_to_fix(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.alerts")
+    async with rig(ONE) as r:
+        r.slack.fail("chat.postMessage", "channel_not_found")
+        await r.observe("drop")
+        (flip,) = flips(r.alerter.db)
+        assert flip.state == "failed" and str(flip.error).startswith("channel_not_found (E-")
+        r.clock.now += 7 * 86400
+        assert await r.alerter.deliver_due() == 0
+        assert len(r.slack.calls) == 1
+        (warning,) = [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
+        assert "check workflows.lead-to-invoice.schedule.channel" in warning.getMessage()
+
+
+async def test_not_in_channel_is_retried_hourly_for_a_day_then_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.alerts")
+    async with rig(ONE) as r:
+        r.slack.fail("chat.postMessage", "not_in_channel", times=100)
+        await r.observe("drop")
+        for _ in range(23):
+            r.clock.now += 3600
+            assert await r.alerter.deliver_due() == 0
+        (flip,) = flips(r.alerter.db)
+        assert (flip.state, flip.attempts) == ("pending", 24)
+        warnings = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "invite the bot to C0ALERTS" in warnings[0]
+        r.clock.now += 3600
+        assert await r.alerter.deliver_due() == 0
+        (flip,) = flips(r.alerter.db)
+        assert flip.state == "failed" and "still failing 24 h after it was due" in str(flip.error)
+        assert len(r.slack.of("chat.postMessage")) == 25
+
+
+async def test_invited_after_not_in_channel_the_alert_goes_out() -> None:
+    async with rig(ONE) as r:
+        r.slack.fail("chat.postMessage", "not_in_channel")
+        await r.observe("drop")
+        r.clock.now += 1800
+        assert await r.alerter.deliver_due() == 0  # hourly
+        r.clock.now += 1800
+        assert await r.alerter.deliver_due() == 1
+        (flip,) = flips(r.alerter.db)
+        assert r.in_slack() == {flip.id: 1}
+        assert r.slack.of("conversations.history") == []  # not_in_channel posted nothing
+
+
+async def test_without_history_access_it_warns_and_sends_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with rig(ONE) as r:
+        r.slack.scopes -= {"channels:history", "groups:history"}
+        r.slack.fail("chat.postMessage", "internal_error", status=500, posted=True)
+        await r.observe("drop")
+        r.clock.now += 60
+        assert await r.alerter.deliver_due() == 1  # at least once, even if it may be twice
+        (flip,) = flips(r.alerter.db)
+        assert r.in_slack() == {flip.id: 2}
+        (warning,) = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.WARNING]
+        assert "cannot check (conversations.history: missing_scope)" in warning
+        assert "channels:history and groups:history scopes" in warning
+
+
+def test_backoff_is_exponential_jittered_capped_and_honours_retry_after() -> None:
+    db = sqlite_utils.Database(memory=True)
+    alerter = Alerter(
+        api=SlackApi(client=AsyncWebClient(token=BOT_TOKEN)),
+        store=BotStore(db),
+        results=Store(db),
+        workflows={},
+        rng=random.Random(1),
+    )
+    waits = [alerter.backoff(n) for n in range(1, 12)]
+    for n, wait in enumerate(waits, start=1):
+        full = min(300.0, 2.0 * 2 ** (n - 1))
+        assert full / 2 <= wait <= full
+    assert waits[-1] <= 300 and waits[3] > waits[0]
+    assert alerter.backoff(1, retry_after=45) == 45
+
+
+async def test_the_pacer_allows_a_burst_then_about_one_a_second_per_channel() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    pacer = ChannelPacer(clock=lambda: now[0], sleep=sleep)
+    for _ in range(6):
+        await pacer.wait("C1")
+    await pacer.wait("C2")  # another channel: its own pace
+    assert slept == [1.0, 2.0]
+    pacer.hold("C2", 30)
+    await pacer.wait("C2")
+    assert slept[-1] == 30.0
+
+
+def test_the_spec_check_refuses_bad_metadata() -> None:
+    def post(metadata: Any) -> Call:
+        params = {"channel": ALERTS, "text": "x", "metadata": metadata}
+        headers = {"Authorization": f"Bearer {BOT_TOKEN}"}
+        return Call("chat.postMessage", params, headers, "application/json", "POST", "/api/x")
+
+    good = {"event_type": "baton_alert", "event_payload": {"key": "k"}}
+    assert spec_violations(post(good)) == []
+    assert spec_violations(post({"event_type": "baton alert!", "event_payload": []})) == [
+        "chat.postMessage: metadata event_type 'baton alert!' is not an alphanumeric string",
+        "chat.postMessage: metadata event_payload must be an object",
+    ]
+
+
+# -- stopping: never a send cut in half -----------------------------------------------------------
+
+
+@asynccontextmanager
+async def serving(path: Path) -> AsyncIterator[tuple[SlackStandIn, Bot, BotScheduler]]:
+    """``baton serve``'s alerting pieces over the store at ``path``: a bot, its scheduler
+    ticking every 50 ms, and one finished scheduled run (a leak) waiting to be alerted on."""
+    config = sample_config()
+    lead = dataclasses.replace(config.workflows["lead-to-invoice"], alerts=ONE)
+    config = dataclasses.replace(config, workflows={**config.workflows, "lead-to-invoice": lead})
+    db = sqlite_utils.Database(path)
+    engine = FakeEngine(config, store=Store(db), outcome="drop")
+    async with SlackStandIn(token=BOT_TOKEN, clock=time.time) as slack:
+        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+        bot = Bot(config=config, engine=engine, client=client, db=db)
+        scheduling = BotScheduler(bot=bot, engine=engine, tick_every_s=0.05)
+        origin = {"schedule": {"slot_ts": NIGHT}, "channel": ALERTS}
+        run_id = await engine.start("lead-to-invoice", origin=origin)
+        await engine.finish(run_id)
+        bot.store.remember_scheduled(
+            run_id=run_id, workflow="lead-to-invoice", channel=ALERTS, slot_ts=NIGHT
+        )
+        yield slack, bot, scheduling
+        assert [p for c in slack.calls for p in spec_violations(c)] == []
+
+
+async def test_a_stop_lets_the_send_under_way_finish(tmp_path: Path) -> None:
+    async with serving(tmp_path / "baton.db") as (slack, bot, scheduling):
+        slack.stall("chat.postMessage", 0.5)
+        scheduling.register()
+        scheduling.start()
+        while not slack.stalling:
+            await asyncio.sleep(0.01)
+        scheduling.shutdown()  # APScheduler cancels the running tick job here
+        await bot.aclose()  # as baton serve does after it: background work gets 10 s
+        (flip,) = flips(bot.store.db)
+        assert flip.state == "delivered"
+        alert, reply = [c.params["text"] for c in slack.of("chat.postMessage")]
+        assert alert.startswith(OPENED) and reply.startswith("❌ First break: Form → CRM.")
+
+
+async def test_a_send_cut_off_by_a_stop_is_resumed_on_the_next_start(tmp_path: Path) -> None:
+    async with serving(tmp_path / "baton.db") as (slack, bot, scheduling):
+        slack.stall("chat.postMessage", 2.0)
+        scheduling.register()
+        scheduling.start()
+        while not slack.stalling:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        await scheduling.aclose(timeout_s=0.2)
+        assert time.monotonic() - started < 1.0  # bounded: the stall lasts 2 s
+        (flip,) = flips(bot.store.db)
+        assert (flip.state, flip.error) == ("pending", "interrupted: Baton stopped mid-send")
+        assert flip.maybe_sent_ts is not None  # it may be in Slack (it is): look first
+        assert len(slack.of("chat.postMessage")) == 1
+        # the next start: a new bot over the same file
+        db = sqlite_utils.Database(tmp_path / "baton.db")
+        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+        again = Bot(config=bot.config, engine=bot.engine, client=client, db=db)
+        assert await again.alerts.deliver_due() == 1
+        (flip,) = flips(db)
+        assert flip.state == "delivered"
+        counted = Counter(
+            m["metadata"]["event_payload"]["part"]
+            for m in slack.messages.values()
+            if m["metadata"]["event_payload"]["flip"] == flip.id
+        )
+        assert counted == {"main": 1, "reply": 1}
+        assert len(slack.of("conversations.history")) == 1

@@ -55,6 +55,8 @@ oauth_config:
     - files:write
     - channels:read
     - groups:read
+    - channels:history
+    - groups:history
 settings:
   org_deploy_enabled: false
   socket_mode_enabled: true
@@ -96,6 +98,8 @@ def test_manifest_for_http_mode_with_the_configured_command(tmp_path: Path) -> N
                 "files:write",
                 "channels:read",
                 "groups:read",
+                "channels:history",
+                "groups:history",
             ]
         }
     }
