@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from probes.schema import migrate
+
 #: How long processed request ids are kept (Slack retries within minutes).
 KEEP_REQUESTS_S = 86_400.0
 _PRUNE_EVERY_S = 3_600.0
@@ -72,44 +74,7 @@ class BotStore:
         self._migrate()
 
     def _migrate(self) -> None:
-        names = self.db.table_names()
-        if "bot_requests" not in names:
-            self.db.table("bot_requests").create(
-                {"key": str, "run_id": str, "seen_ts": float}, pk="key"
-            )
-            self.db.table("bot_requests").create_index(["seen_ts"])
-        if "bot_threads" not in names:
-            self.db.table("bot_threads").create(
-                {
-                    "run_id": str,
-                    "channel": str,
-                    "ts": str,
-                    "user": str,
-                    "workflow": str,
-                    "state": str,
-                    "verdict": str,
-                    "created_ts": float,
-                    "updated_ts": float,
-                },
-                pk="run_id",
-            )
-            self.db.table("bot_threads").create_index(["state"])
-        if "bot_scheduled_runs" not in names:
-            self.db.table("bot_scheduled_runs").create(
-                {
-                    "run_id": str,
-                    "workflow": str,
-                    "channel": str,
-                    "slot_ts": float,
-                    "started_ts": float,
-                    "observed_ts": float,
-                    "post_channel": str,
-                    "post_ts": str,
-                    "post_thread_ts": str,
-                },
-                pk="run_id",
-            )
-            self.db.table("bot_scheduled_runs").create_index(["observed_ts", "started_ts"])
+        migrate(self.db)  # the bot's tables live with the engine's (probes.schema)
 
     # -- dedupe ----------------------------------------------------------------------------
 

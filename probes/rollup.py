@@ -51,8 +51,8 @@ from typing import Any
 
 import sqlite_utils
 
-from ._sqlite import create_tables
 from .model import STATUS_PENDING, STATUS_SKIPPED, Finding, FindingKind, Reach, StageResult, trace
+from .schema import migrate
 
 ROLLUP_TABLE = "stage_rollup"
 RUNS_TABLE = "rollup_runs"
@@ -82,34 +82,6 @@ BUCKET_PRECISION = 10 ** (0.5 / BUCKETS_PER_DECADE) - 1
 HOUR_S = 3600
 DAY_S = 86_400
 _FINDING_KINDS = frozenset(str(k) for k in FindingKind)
-
-_DDL = f"""
-CREATE TABLE IF NOT EXISTS {ROLLUP_TABLE} (
-    day_ts INTEGER NOT NULL,
-    workflow TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    key TEXT NOT NULL,
-    hour_ts INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (day_ts, workflow, stage, metric, key, hour_ts)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS {STAGES_TABLE} (
-    workflow TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    seam TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    PRIMARY KEY (workflow, stage)
-);
-CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
-    run_id TEXT PRIMARY KEY,
-    workflow TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    started_ts REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS {RUNS_TABLE}_verdicts ON {RUNS_TABLE} (workflow, verdict, started_ts);
-CREATE INDEX IF NOT EXISTS {RUNS_TABLE}_started ON {RUNS_TABLE} (started_ts);
-"""
 
 _UPSERT = (
     f"INSERT INTO {ROLLUP_TABLE} (day_ts, workflow, stage, metric, key, hour_ts, n) "
@@ -143,8 +115,8 @@ def hour_of(ts: float) -> int:
 
 
 def ensure_rollup(db: sqlite_utils.Database) -> None:
-    """Create the rollup tables if they are missing (idempotent)."""
-    create_tables(db, _DDL)
+    """The store's tables, the rollup's among them (``probes.schema``), brought up to date."""
+    migrate(db)
 
 
 def stage_outcome(status: str, upstream_found: int | None) -> str:

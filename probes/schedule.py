@@ -32,7 +32,7 @@ import sqlite_utils
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ._config_cron import cron_trigger
-from ._sqlite import create_tables
+from .schema import migrate
 from .windows import parse_zone
 
 RunCallback = Callable[["ScheduledRun"], Awaitable[Any]]
@@ -41,23 +41,6 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 DEFAULT_MISFIRE_GRACE_S = 300
 #: How far back :meth:`ScheduleSpec.latest_slot` looks, widening until a slot is found.
 _LOOKBACK_S = (120, 7_200, 86_400, 8 * 86_400, 32 * 86_400, 367 * 86_400, 5 * 366 * 86_400)
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS schedule_slots (
-    workflow TEXT NOT NULL,
-    slot_ts REAL NOT NULL,
-    slot_index INTEGER NOT NULL,
-    claimed_ts REAL NOT NULL,
-    owner TEXT,
-    PRIMARY KEY (workflow, slot_ts)
-);
-CREATE TABLE IF NOT EXISTS schedule_state (
-    workflow TEXT PRIMARY KEY,
-    paused INTEGER NOT NULL,
-    updated_ts REAL NOT NULL,
-    updated_by TEXT
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -135,7 +118,8 @@ class ScheduledRun:
 
 
 def ensure_schedule_tables(db: sqlite_utils.Database) -> None:
-    create_tables(db, _DDL)
+    """The store's tables, the schedule's among them (``probes.schema``), brought up to date."""
+    migrate(db)
 
 
 def claim_slot(

@@ -24,6 +24,7 @@ import sqlite_utils
 
 from .errors import StoreError
 from .model import CleanupResult, Finding, FirstBreak, RunResult, StageResult, Verdict
+from .schema import migrate
 
 RUN_ACTIVE = "active"
 RUN_FINISHED = "finished"
@@ -121,80 +122,7 @@ class Store:
                 time.sleep(0.05)
 
     def _migrate(self) -> None:
-        db = self.db
-        if "runs" not in db.table_names():
-            db.table("runs").create(
-                {
-                    "id": str,
-                    "marker": str,
-                    "workflow": str,
-                    "variant": str,
-                    "overrides": str,
-                    "origin": str,
-                    "status": str,
-                    "verdict": str,
-                    "started_at": str,
-                    "started_ts": float,
-                    "finished_at": str,
-                    "finished_ts": float,
-                    "lease_owner": str,
-                    "lease_until": float,
-                    "result": str,
-                },
-                pk="id",
-                not_null={"marker", "workflow", "status", "started_ts"},
-            )
-            db.table("runs").create_index(["status"])
-            db.table("runs").create_index(["workflow", "started_ts"])
-        if "stages" not in db.table_names():
-            db.table("stages").create(
-                {
-                    "run_id": str,
-                    "name": str,
-                    "position": int,
-                    "workflow": str,
-                    "tool": str,
-                    "after": str,
-                    "seam": str,
-                    "state": str,
-                    "status": str,
-                    "started_ts": float,
-                    "deadline_ts": float,
-                    "grace_ts": float,
-                    "next_check_ts": float,
-                    "attempts": int,
-                    "first_seen_ts": float,
-                    "found": int,
-                    "latency_s": float,
-                    "last_error": str,
-                    "findings": str,
-                },
-                pk=("run_id", "name"),
-                foreign_keys=[("run_id", "runs", "id")],
-            )
-            db.table("stages").create_index(["workflow", "name", "started_ts"])
-        # Stores written before seam clocks lack these columns: add them in place.
-        columns = db.table("stages").columns_dict
-        for column in ("origin_ts", "arrived_ts", "queued_s"):
-            if column not in columns:
-                db.table("stages").add_column(column, float)
-        if "seen_ids" not in columns:
-            db.table("stages").add_column("seen_ids", str, not_null_default="[]")
-        if "cleanup" not in db.table_names():
-            db.table("cleanup").create(
-                {
-                    "run_id": str,
-                    "tool": str,
-                    "marker": str,
-                    "status": str,
-                    "attempts": int,
-                    "removed": int,
-                    "last_error": str,
-                    "updated_ts": float,
-                },
-                pk=("run_id", "tool"),
-            )
-            db.table("cleanup").create_index(["status"])
+        migrate(self.db)  # every table of the store (probes.schema), up to date
 
     # -- runs ----------------------------------------------------------------------------
 

@@ -150,6 +150,7 @@ def test_a_store_from_before_schedules_gets_the_new_table() -> None:
     db = sqlite_utils.Database(memory=True)
     BotStore(db, clock=Clock())
     db.table("bot_scheduled_runs").drop()
+    db.execute("PRAGMA user_version = 0")  # as stores were before schema versions
     BotStore(db, clock=Clock()).remember_scheduled(
         run_id="r-1", workflow="w", channel=None, slot_ts=None
     )

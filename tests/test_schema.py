@@ -1,0 +1,116 @@
+"""The store's schema: every table from ``probes.schema``, versioned by ``PRAGMA
+user_version``; a store written before versions existed upgrades in place."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from click.testing import CliRunner
+
+from bot.store import BotStore
+from probes.alerts import load_state
+from probes.cli import cli
+from probes.errors import StoreError
+from probes.schedule import ScheduleSpec, pause_state
+from probes.schema import MIGRATIONS, migrate, version
+from probes.store import Store, open_store
+
+#: Written by Baton before schema versions (see make_store_before_migrations.py there).
+OLD = Path(__file__).parent / "fixtures" / "store-before-migrations.db"
+
+TABLES = {
+    "runs",
+    "stages",
+    "cleanup",
+    "stage_rollup",
+    "rollup_stages",
+    "rollup_runs",
+    "schedule_slots",
+    "schedule_state",
+    "bot_requests",
+    "bot_threads",
+    "bot_scheduled_runs",
+}
+
+
+def tables(db: sqlite_utils.Database) -> set[str]:
+    return set(db.table_names())
+
+
+def test_a_new_store_has_every_table_at_the_latest_version(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "new.db")
+    assert version(store.db) == len(MIGRATIONS)
+    assert tables(store.db) >= TABLES
+    assert migrate(store.db) == len(MIGRATIONS)  # nothing left to do
+
+
+def test_a_store_from_before_versions_upgrades_in_place_and_keeps_every_row(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    shutil.copy(OLD, path)
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone() == (0,)
+    before = {t: raw.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in TABLES}
+    raw.close()
+    assert before["runs"] == 2 and before["stages"] == 8 and before["bot_threads"] == 1
+
+    store = open_store(path)
+    bot = BotStore(store.db)
+    assert version(store.db) == len(MIGRATIONS)
+    after = {t: store.db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in TABLES}
+    assert after == before
+    # Everything reads as it did: results, stage rows (with the seam clock columns),
+    # schedule state, alert state, the bot's threads.
+    results = store.recent_runs("lead-to-invoice")
+    assert len(results) == 2 and all(r.cleanup.status == "done" for r in results)
+    for r in results:
+        assert store.get_result(r.run_id) == r
+        assert {row.name for row in store.stages(r.run_id)} == {
+            "form",
+            "crm",
+            "welcome-email",
+            "invoice",
+        }
+    assert pause_state(store.db, ScheduleSpec("lead-to-invoice", every_s=900))[0] is True
+    assert load_state(store.db, "lead-to-invoice").status == "leak"
+    thread = bot.thread(results[0].run_id)
+    assert thread is not None and thread.channel == "C0PROBES"
+    assert store.pending_cleanup() == [] and store.active_runs() == []
+
+
+def test_a_store_newer_than_this_baton_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    open_store(path).db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreError, match="newer than this Baton knows"):
+        open_store(path)
+    config = tmp_path / "baton.yaml"
+    example = (Path(__file__).parents[1] / "config.example.yaml").read_text(encoding="utf-8")
+    config.write_text(example.replace("store: baton.db", f"store: {path}"), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["cleanup", "-c", str(config)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: the run store has schema version")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_failed_step_leaves_the_store_as_it_was() -> None:
+    from probes.schema import Migration
+
+    db = sqlite_utils.Database(memory=True)
+    broken = (*MIGRATIONS, Migration("a step that fails half-way", "CREATE TABLE t (x); BOGUS"))
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(db, broken)
+    assert version(db) == len(MIGRATIONS)
+    assert "t" not in tables(db)
+
+
+def test_stores_keep_working_through_store_objects(tmp_path: Path) -> None:
+    # Store and BotStore over one file both bring it up to date, whichever opens first.
+    path = tmp_path / "both.db"
+    BotStore(sqlite_utils.Database(str(path)))
+    store = Store(sqlite_utils.Database(str(path)))
+    assert tables(store.db) >= TABLES
