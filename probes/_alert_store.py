@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ._sqlite import create_tables
+from .schema import migrate
 
 log = logging.getLogger("probes.alerts")
 
@@ -117,63 +116,9 @@ class Lease:
     due_ts: float  # when the flip was first due (deliver_after_ts)
 
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS alert_state (
-    workflow TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    consecutive_failures INTEGER NOT NULL,
-    consecutive_errors INTEGER NOT NULL,
-    last_run_id TEXT,
-    thread TEXT,
-    updated_ts REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alert_flips (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    workflow TEXT NOT NULL,
-    old_status TEXT NOT NULL,
-    new_status TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    created_ts REAL NOT NULL,
-    deliver_after_ts REAL NOT NULL,
-    processed_ts REAL,
-    thread TEXT,
-    outcome TEXT,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS alert_flips_due ON alert_flips (processed_ts, deliver_after_ts);
-CREATE INDEX IF NOT EXISTS alert_flips_open ON alert_flips (workflow, outcome, id);
-"""
-
-#: The outbox's columns, added in place to stores written before it (all nullable or
-#: defaulted, so existing rows stay valid: a flip claimed by an older Baton that never
-#: recorded its outcome is pending again, and goes out unless older than a day).
-_OUTBOX_COLUMNS = {
-    "channel": "TEXT",
-    "consecutive": "INTEGER",
-    "attempts": "INTEGER NOT NULL DEFAULT 0",
-    "next_attempt_ts": "REAL",
-    "lease_until": "REAL",
-    "lease_token": "TEXT",
-    "maybe_sent_ts": "REAL",
-    "dedupe_key": "TEXT",
-    "posted_channel": "TEXT",
-    "posted_ts": "TEXT",
-    "replied_ts": "TEXT",
-    "delivered_ts": "REAL",
-}
-
-
 def ensure_alert_tables(db: sqlite_utils.Database) -> None:
-    create_tables(db, _DDL)
-    have = {row[1] for row in db.conn.execute("PRAGMA table_info(alert_flips)")}
-    for name, decl in _OUTBOX_COLUMNS.items():
-        if name not in have:
-            try:
-                db.conn.execute(f"ALTER TABLE alert_flips ADD COLUMN {name} {decl}")
-            except sqlite3.OperationalError as exc:  # another process added it first
-                if "duplicate column" not in str(exc):
-                    raise
+    """The store's tables, the alerts' among them (``probes.schema``), brought up to date."""
+    migrate(db)
 
 
 # -- leasing and recording ---------------------------------------------------------------------

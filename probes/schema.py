@@ -207,6 +207,61 @@ MIGRATIONS: tuple[Migration, ...] = (
             ON "bot_scheduled_runs" ("observed_ts", "started_ts");
         """,
     ),
+    Migration(
+        "each workflow's alert state, and its flips (what to tell Slack)",
+        """
+        CREATE TABLE IF NOT EXISTS alert_state (
+            workflow TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            consecutive_failures INTEGER NOT NULL,
+            consecutive_errors INTEGER NOT NULL,
+            last_run_id TEXT,
+            thread TEXT,
+            updated_ts REAL NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS alert_flips (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            workflow TEXT NOT NULL,
+            old_status TEXT NOT NULL,
+            new_status TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            created_ts REAL NOT NULL,
+            deliver_after_ts REAL NOT NULL,
+            processed_ts REAL,
+            thread TEXT,
+            outcome TEXT,
+            error TEXT
+        );
+        CREATE INDEX IF NOT EXISTS alert_flips_due ON alert_flips (processed_ts, deliver_after_ts);
+        """,
+    ),
+    Migration(
+        "alert flips become an outbox: leases, retries, what was posted where",
+        _add_columns(
+            "alert_flips",
+            [
+                # Nullable or defaulted, so existing rows stay valid: a flip claimed by an
+                # older Baton that never recorded its outcome is pending again.
+                ("channel", "TEXT"),
+                ("consecutive", "INTEGER"),
+                ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+                ("next_attempt_ts", "REAL"),
+                ("lease_until", "REAL"),
+                ("lease_token", "TEXT"),
+                ("maybe_sent_ts", "REAL"),
+                ("dedupe_key", "TEXT"),
+                ("posted_channel", "TEXT"),
+                ("posted_ts", "TEXT"),
+                ("replied_ts", "TEXT"),
+                ("delivered_ts", "REAL"),
+            ],
+        ),
+    ),
+    Migration(
+        "an index for each workflow's open alert flips",
+        "CREATE INDEX IF NOT EXISTS alert_flips_open ON alert_flips (workflow, outcome, id)",
+    ),
 )
 
 

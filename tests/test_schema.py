@@ -34,6 +34,8 @@ TABLES = {
     "bot_requests",
     "bot_threads",
     "bot_scheduled_runs",
+    "alert_state",
+    "alert_flips",
 }
 
 
@@ -78,6 +80,9 @@ def test_a_store_from_before_versions_upgrades_in_place_and_keeps_every_row(
         }
     assert pause_state(store.db, ScheduleSpec("lead-to-invoice", every_s=900))[0] is True
     assert load_state(store.db, "lead-to-invoice").status == "leak"
+    # The flip the old store recorded reads as an outbox row now (columns added in place).
+    flip = store.db.execute("SELECT kind, attempts, outcome FROM alert_flips").fetchone()
+    assert flip[0] == "new_alert" and flip[1] == 0
     thread = bot.thread(results[0].run_id)
     assert thread is not None and thread.channel == "C0PROBES"
     assert store.pending_cleanup() == [] and store.active_runs() == []
