@@ -74,7 +74,7 @@ def percentiles(ms: list[float]) -> dict[str, float]:
 def world_main(conn: Connection, faults: list[str]) -> None:
     from slack_standin import SlackStandIn
 
-    from probes.sandbox import Sandbox
+    from baton.probes.sandbox import Sandbox
 
     sandbox = Sandbox(faults=faults, seed=1).start()
     slack = SlackStandIn(token=TOKEN, latency_s=0.02).start_in_thread()
@@ -131,11 +131,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     import httpx
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.app import Bot, BotSettings
-    from bot.server import start_http
-    from probes.demo import sandbox_config
-    from probes.engine import Engine
-    from probes.store import open_store
+    from baton.bot.app import Bot, BotSettings
+    from baton.bot.server import start_http
+    from baton.probes.demo import sandbox_config
+    from baton.probes.engine import Engine
+    from baton.probes.store import open_store
 
     ctx = mp.get_context("spawn")
     world, world_end = ctx.Pipe()

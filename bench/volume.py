@@ -45,14 +45,14 @@ from typing import Any
 import httpx
 import sqlite_utils
 
-from probes import observer as observer_module
-from probes.config import load_config_text
-from probes.engine import Engine
-from probes.store import Store
+from baton.probes import observer as observer_module
+from baton.probes.config import load_config_text
+from baton.probes.engine import Engine
+from baton.probes.store import Store
 
 SANDBOX = """
 import sys, time
-from probes.sandbox import Sandbox
+from baton.probes.sandbox import Sandbox
 sb = Sandbox(glue_delay_s=({lo}, {hi}), search_lag_s={lag}, request_log_size=0)
 sb.start()
 print("listening", sb.url, flush=True)

@@ -1,6 +1,6 @@
 """Baton's Slack app: the ``/baton`` slash command on top of the probe engine.
 
-    from bot import Bot, BotSettings
+    from baton.bot import Bot, BotSettings
     bot = Bot(config=config, engine=engine, client=AsyncWebClient(token=...), db=db,
               signing_secret=secret)
 

@@ -1,4 +1,5 @@
-"""What the bot needs from the engine (``probes.engine.Engine`` and ``probes.store.Store``).
+"""What the bot needs from the engine (``baton.probes.engine.Engine`` and
+``baton.probes.store.Store``).
 
 Protocols rather than the classes: the bot depends on a handful of methods, and tests can
 hand it a small fake with the same shape.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from probes.model import RunResult, StageResult
+from baton.probes.model import RunResult, StageResult
 
 ProgressCallback = Callable[[StageResult], Awaitable[None]]
 

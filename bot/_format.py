@@ -7,9 +7,9 @@ import json
 import re
 from typing import Any
 
-from probes.config import WorkflowConfig
-from probes.diagnosis import is_handoff
-from probes.model import (
+from baton.probes.config import WorkflowConfig
+from baton.probes.diagnosis import is_handoff
+from baton.probes.model import (
     KIND_WORDS,
     STATUS_OK,
     STATUS_PENDING,
@@ -18,7 +18,7 @@ from probes.model import (
     StageResult,
     Verdict,
 )
-from probes.report import ok_sentence
+from baton.probes.report import ok_sentence
 
 #: Slack's limit on a section's text; we keep a margin for the code fences.
 SECTION_LIMIT = 3000

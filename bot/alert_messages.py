@@ -1,8 +1,8 @@
 """Block Kit builders for alerts about scheduled probes. Pure functions.
 
-A scheduled run is never posted on its own: alerting (``bot.alerts``) decides, and these
+A scheduled run is never posted on its own: alerting (``baton.bot.alerts``) decides, and these
 build what it posts. A new alert opens a thread (its diagnosis is the first reply, built by
-``bot.messages.diagnosis``); repeats are replies in that thread; a recovery is a message in
+``baton.bot.messages.diagnosis``); repeats are replies in that thread; a recovery is a message in
 the channel and a reply in the thread. "Could not check" is never worded as a leak.
 
     alert_opened(result, wf, consecutive=2).text
@@ -11,8 +11,8 @@ the channel and a reply in the thread. "Could not check" is never worded as a le
 
 from __future__ import annotations
 
-from probes.config import WorkflowConfig
-from probes.model import RunResult, Verdict
+from baton.probes.config import WorkflowConfig
+from baton.probes.model import RunResult, Verdict
 
 from ._format import clip, code, esc, headline, sentence
 from .messages import Message, context, section

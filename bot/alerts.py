@@ -2,7 +2,7 @@
 least once, never twice.
 
 A scheduled result never goes straight to Slack. ``Alerter.observe`` hands it to
-``probes.alerts.observe_result``, which records the workflow's new state and, when there is
+``baton.probes.alerts.observe_result``, which records the workflow's new state and, when there is
 something to say, a *flip* (written down before anything is sent). Then, per decision:
 
 =================  ==========================================================================
@@ -15,7 +15,7 @@ QUIET              nothing now; ``deliver_due`` sends it when the quiet hours en
 NOTHING            nothing
 =================  ==========================================================================
 
-Delivery (``alert_flips`` is an outbox, see ``probes._alert_store``):
+Delivery (``alert_flips`` is an outbox, see ``baton.probes._alert_store``):
 
 - A flip is **leased** before it is sent (a conditional UPDATE), so two workers never both
   send it; flips of one workflow go out in order.
@@ -55,7 +55,7 @@ from typing import Any
 
 import sqlite_utils
 
-from probes.alerts import (
+from baton.probes.alerts import (
     GIVE_UP_AFTER_S,
     LEASE_S,
     Action,
@@ -73,8 +73,8 @@ from probes.alerts import (
     release_flip,
     renew_lease,
 )
-from probes.config import WorkflowConfig
-from probes.model import RunResult
+from baton.probes.config import WorkflowConfig
+from baton.probes.model import RunResult
 
 from . import messages
 from ._engine import StoreLike

@@ -2,7 +2,7 @@
 
     bot = Bot(config=config, engine=engine, client=AsyncWebClient(token=..., base_url=...),
               db=db, signing_secret=secret)
-    web_app = make_web_app(bot, signing_secret=secret)   # HTTP mode, see bot.server
+    web_app = make_web_app(bot, signing_secret=secret)   # HTTP mode, see baton.bot.server
 
 The listener is thin on purpose: parse the text, check the allowlist, claim the request
 (so retries, replays and double submissions never start a second run), ``ack()``, and hand
@@ -11,8 +11,8 @@ the run to a background task. Read-only answers (``list``, ``status``, ``history
 ``resume`` in the ack too, but in the channel, as everyone's schedule changed. ``digest``
 acks at once and posts the digest, with its chart, in the channel from a background task.
 
-Scheduled runs are not started here: ``bot.schedule`` does that, and reports them through
-``alerts`` (``bot.alerts``) rather than a thread per run.
+Scheduled runs are not started here: ``baton.bot.schedule`` does that, and reports them through
+``alerts`` (``baton.bot.alerts``) rather than a thread per run.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from probes._messages import did_you_mean, shown
-from probes.config import Config, SlackConfig, WorkflowConfig
+from baton.probes._messages import did_you_mean, shown
+from baton.probes.config import Config, SlackConfig, WorkflowConfig
 
 from . import replies
 from ._engine import EngineLike
@@ -67,7 +67,7 @@ from .store import BotStore
 log = logging.getLogger("bot.app")
 
 #: Work a listener asked to start, held until the HTTP response is on the wire (see
-#: ``bot.server``): a new run's first steps would otherwise delay its own ack.
+#: ``baton.bot.server``): a new run's first steps would otherwise delay its own ack.
 _deferred: contextvars.ContextVar[list[Coroutine[Any, Any, Any]] | None] = contextvars.ContextVar(
     "baton_deferred_work", default=None
 )

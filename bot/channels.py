@@ -17,9 +17,9 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from probes._messages import shown
-from probes.config import Config
-from probes.errors import ConfigError
+from baton.probes._messages import shown
+from baton.probes.config import Config
+from baton.probes.errors import ConfigError
 
 #: A public (C), private (G) channel or a DM (D) ID, as Slack writes them (names are
 #: lowercase, so capitals and digits only is an ID).

@@ -1,7 +1,7 @@
 """The Slack half of the ``baton`` command: ``serve`` and ``manifest``.
 
 ``main`` (the ``baton`` console script) adds these to the engine's click group
-``probes.cli.cli`` and runs it.
+``baton.probes.cli.cli`` and runs it.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
         SLACK_BOT_TOKEN=xoxb-… SLACK_APP_TOKEN=xapp-… baton serve -c baton.yaml
         SLACK_BOT_TOKEN=xoxb-… SLACK_SIGNING_SECRET=… baton serve --host 0.0.0.0 --port 8080
     """
-    from probes.cli import clean_errors, load
-    from probes.errors import UsageError
+    from baton.probes.cli import clean_errors, load
+    from baton.probes.errors import UsageError
 
     from .redact import Redactor
     from .serve import configure_logging, level_for, resolve_tokens
@@ -100,7 +100,7 @@ def manifest(command: str | None, url: str | None, name: str, config_path: str |
         baton manifest --url https://baton.example.com/slack/events
     """
     if command is None and config_path is not None:
-        from probes.cli import clean_errors, load
+        from baton.probes.cli import clean_errors, load
 
         with clean_errors():
             command = load(config_path).slack.command
@@ -129,8 +129,8 @@ def demo(as_json: bool, slack_preview: bool) -> None:
     """
     import sys
 
-    from probes.cli import clean_errors
-    from probes.demo import run_demo
+    from baton.probes.cli import clean_errors
+    from baton.probes.demo import run_demo
 
     from .preview import render_preview
 
@@ -148,7 +148,7 @@ def register(group: click.Group) -> None:
 
 def main() -> None:
     """The ``baton`` console script."""
-    from probes.cli import cli
+    from baton.probes.cli import cli
 
     register(cli)
     cli(prog_name="baton")

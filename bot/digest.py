@@ -1,7 +1,7 @@
 """Health digests in Slack: on demand (``/baton digest [WORKFLOW] [7d]``) and on a schedule
-(``slack.digests``, registered by ``bot.schedule``).
+(``slack.digests``, registered by ``baton.bot.schedule``).
 
-The numbers are ``probes.digest.build_digest``'s; the bot adds the links. A run's origin is
+The numbers are ``baton.probes.digest.build_digest``'s; the bot adds the links. A run's origin is
 written when the run starts, before any Slack message about it exists, so where a run was
 reported is kept in the bot's own tables (``bot_threads`` for ``/baton run``, the alert
 message for a scheduled run) and joined here (:func:`with_links`), rather than rewriting
@@ -27,9 +27,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import sqlite_utils
 
-from probes.config import DigestSchedule
-from probes.digest import Digest, RunRef, build_digest
-from probes.rollup import sync_rollup
+from baton.probes.config import DigestSchedule
+from baton.probes.digest import Digest, RunRef, build_digest
+from baton.probes.rollup import sync_rollup
 
 from . import replies
 from ._format import permalink
@@ -68,8 +68,8 @@ def with_links(digest: Digest, where: Mapping[str, Posted], workspace_url: str |
 
 
 def render_png(digest: Digest) -> bytes:
-    """The digest's chart as PNG bytes (``probes.chart``; safe in a worker thread)."""
-    from probes.chart import render_chart
+    """The digest's chart as PNG bytes (``baton.probes.chart``; safe in a worker thread)."""
+    from baton.probes.chart import render_chart
 
     buffer = io.BytesIO()
     render_chart(digest, buffer)

@@ -1,10 +1,10 @@
-"""Block Kit builder for a health digest (``probes.digest.Digest``). A pure function.
+"""Block Kit builder for a health digest (``baton.probes.digest.Digest``). A pure function.
 
 Per workflow: runs, pass rate with its 95% Wilson interval, the leak rate in words; per
 seam: checks, pass rate, p50/p95 latency, the most frequent finding kinds; then the runs
 that leaked and, apart, those that could not be checked, linked to their Slack messages
-when the digest carries links (``bot.digest.with_links``). A key says what each term used
-means (``probes.digest.digest_key``, the same as ``baton digest``'s). Within Slack's limits
+when the digest carries links (``baton.bot.digest.with_links``). A key says what each term used
+means (``baton.probes.digest.digest_key``, the same as ``baton digest``'s). Within Slack's limits
 (50 blocks, 3,000 characters a section): workflows that do not fit are named in a last line.
 
     digest_message(build_digest(store, now), command="/baton").payload()
@@ -16,8 +16,15 @@ import datetime as dt
 
 from slack_sdk.models.blocks import Block, DividerBlock, HeaderBlock
 
-from probes.digest import NOT_REACHED_WORDS, Digest, RunRef, SeamDigest, WorkflowDigest, digest_key
-from probes.stats import Estimate, format_seconds
+from baton.probes.digest import (
+    NOT_REACHED_WORDS,
+    Digest,
+    RunRef,
+    SeamDigest,
+    WorkflowDigest,
+    digest_key,
+)
+from baton.probes.stats import Estimate, format_seconds
 
 from ._format import SECTION_LIMIT, TEXT_LIMIT, chunks, clip, code, esc, mention
 from .messages import MAX_BLOCKS, Message, context, section

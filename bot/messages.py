@@ -18,9 +18,9 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from probes.config import WorkflowConfig
-from probes.diagnosis import localised
-from probes.model import (
+from baton.probes.config import WorkflowConfig
+from baton.probes.diagnosis import localised
+from baton.probes.model import (
     STATUS_OK,
     STATUS_SKIPPED,
     CleanupResult,
@@ -30,7 +30,7 @@ from probes.model import (
     StageResult,
     Verdict,
 )
-from probes.report import AS_ABOVE, ok_sentence, said_once
+from baton.probes.report import AS_ABOVE, ok_sentence, said_once
 
 from ._format import (
     SECTION_LIMIT,

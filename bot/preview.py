@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from probes.config import WorkflowConfig
-from probes.model import RunResult
+from baton.probes.config import WorkflowConfig
+from baton.probes.model import RunResult
 
 from . import messages
 from ._format import plain

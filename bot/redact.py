@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from probes.redact import MASK, MIN_SECRET, Redactor
+from baton.probes.redact import MASK, MIN_SECRET, Redactor
 
 
 class RedactingFilter(logging.Filter):

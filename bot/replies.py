@@ -14,8 +14,8 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from probes.config import WorkflowConfig
-from probes.model import RunResult
+from baton.probes.config import WorkflowConfig
+from baton.probes.model import RunResult
 
 from ._format import (
     TEXT_LIMIT,

@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from probes.config import WorkflowConfig
-from probes.errors import UsageError
-from probes.model import RunResult, StageResult
+from baton.probes.config import WorkflowConfig
+from baton.probes.errors import UsageError
+from baton.probes.model import RunResult, StageResult
 
 from . import messages, replies
 from ._engine import EngineLike

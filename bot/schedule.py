@@ -4,7 +4,7 @@ APScheduler ``AsyncIOScheduler`` on the bot's event loop.
 ==========================  ===============================================================
 job id                      what it does
 ==========================  ===============================================================
-``baton-probe:<workflow>``  a workflow's ``schedule`` (``probes.schedule.register_schedules``:
+``baton-probe:<workflow>``  a workflow's ``schedule`` (``baton.probes.schedule.register_schedules``:
                             each slot claimed once across processes, variants in turn, the
                             latest missed slot run once after a restart, never a burst)
 ``baton-digest:<key>``      a ``slack.digests`` entry (``DigestSchedule.trigger()``); its slot
@@ -54,10 +54,10 @@ import sqlite_utils
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from probes.alerts import load_state
-from probes.config import Config, DigestSchedule
-from probes.model import RunResult
-from probes.schedule import (
+from baton.probes.alerts import load_state
+from baton.probes.config import Config, DigestSchedule
+from baton.probes.model import RunResult
+from baton.probes.schedule import (
     DEFAULT_MISFIRE_GRACE_S,
     ScheduledRun,
     ScheduleSpec,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block
 
-from probes.schedule import ScheduleSpec
+from baton.probes.schedule import ScheduleSpec
 
 from ._format import TEXT_LIMIT, channel_link, chunks, clip, esc, mention
 from .messages import MAX_BLOCKS, Message, context, section

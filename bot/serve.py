@@ -4,7 +4,7 @@
     asyncio.run(serve(config, tokens, host="127.0.0.1", port=3000))
 
 Socket Mode when an app-level token is set (no public URL needed), else HTTP mode. Beside
-the bot run the scheduler (``bot.schedule``: scheduled probes, digests, and a tick that
+the bot run the scheduler (``baton.bot.schedule``: scheduled probes, digests, and a tick that
 advances every active run) and a janitor that finishes runs a previous process left behind
 and retries cleanups. Each has its own engine, so its own lease owner: none of them steps a
 run another is watching.
@@ -29,8 +29,8 @@ import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from probes.config import Config, SlackConfig
-from probes.errors import ConfigError
+from baton.probes.config import Config, SlackConfig
+from baton.probes.errors import ConfigError
 
 from ._engine import EngineLike
 from .app import Bot
@@ -164,8 +164,8 @@ async def serve(
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run the bot until ``stop`` is set (or SIGINT / SIGTERM)."""
-    from probes.engine import Engine
-    from probes.store import open_store
+    from baton.probes.engine import Engine
+    from baton.probes.store import open_store
 
     stop = stop or _stop_on_signals()
     # One keep-alive session for every Slack call (not a new TLS connection per message).
@@ -174,7 +174,7 @@ async def serve(
             token=tokens.bot_token,
             base_url=config.slack.api_url or DEFAULT_API_URL,
             session=session,
-            retry_handlers=[],  # one retry policy for Slack calls: bot.slack_api's
+            retry_handlers=[],  # one retry policy for Slack calls: baton.bot.slack_api's
         )
         identity = await check_bot_token(client)
         config = await resolve_channels(config, client)  # names become IDs, once

@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError, SlackObjectFormationError, SlackRequ
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from probes.errors import BatonError
+from baton.probes.errors import BatonError
 
 from .messages import Message
 from .redact import Redactor

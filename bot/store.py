@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from probes.schema import migrate
+from baton.probes.schema import migrate
 
 #: How long processed request ids are kept (Slack retries within minutes).
 KEEP_REQUESTS_S = 86_400.0
@@ -74,7 +74,7 @@ class BotStore:
         self._migrate()
 
     def _migrate(self) -> None:
-        migrate(self.db)  # the bot's tables live with the engine's (probes.schema)
+        migrate(self.db)  # the bot's tables live with the engine's (baton.probes.schema)
 
     # -- dedupe ----------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """Storage of the alert state machine: ``alert_state`` and ``alert_flips`` (see
-:mod:`probes.alerts`). Every write that reads first runs in ``BEGIN IMMEDIATE``, so two
+:mod:`baton.probes.alerts`). Every write that reads first runs in ``BEGIN IMMEDIATE``, so two
 processes sharing the store never interleave a read-decide-write.
 
 ``alert_flips`` is also the alerts' **outbox**. A flip's delivery state:
@@ -43,7 +43,7 @@ from .schema import migrate
 log = logging.getLogger("probes.alerts")
 
 OK = "ok"
-#: The flip kind whose delivery opens a thread (``probes.alerts.Action.NEW_ALERT``).
+#: The flip kind whose delivery opens a thread (``baton.probes.alerts.Action.NEW_ALERT``).
 NEW_ALERT = "new_alert"
 RECOVERED = "recovered"
 
@@ -117,7 +117,7 @@ class Lease:
 
 
 def ensure_alert_tables(db: sqlite_utils.Database) -> None:
-    """The store's tables, the alerts' among them (``probes.schema``), brought up to date."""
+    """The store's tables, the alerts' among them (``baton.probes.schema``), brought up to date."""
     migrate(db)
 
 

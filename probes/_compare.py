@@ -1,4 +1,4 @@
-"""Value-level comparison for ``probes.diagnosis``: is an observed value the expected one,
+"""Value-level comparison for ``baton.probes.diagnosis``: is an observed value the expected one,
 and if not, which kind of damage explains the difference.
 
 Everything here is a pure function over one expected string and one observed value::

@@ -31,7 +31,7 @@ class ConnectorSpec:
 
 def connector_specs() -> dict[str, ConnectorSpec]:
     """Every registered connector type, built-in or plugin alike, read from
-    ``probes.connectors``. A plugin that fails to load raises ``PluginError`` naming it."""
+    ``baton.probes.connectors``. A plugin that fails to load raises ``PluginError`` naming it."""
     from . import connectors
 
     specs: dict[str, ConnectorSpec] = {}

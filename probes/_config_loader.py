@@ -3,11 +3,11 @@
     >>> load_config_text("tools: {}\\nworkflows: {}\\n", path="baton.yaml")
     Traceback (most recent call last):
       ...
-    probes.errors.ConfigError: baton.yaml:2: workflows: needs at least one workflow
+    baton.probes.errors.ConfigError: baton.yaml:2: workflows: needs at least one workflow
 
 The pipeline: bytes → UTF-8 text → YAML nodes with lines (``_config_yaml``) → plain
 values checked key by key (``_config_check.Checker``) → the typed model in
-``probes.config``. Workflows are checked in ``_config_workflows``; their schedules and
+``baton.probes.config``. Workflows are checked in ``_config_workflows``; their schedules and
 alerts, and ``slack.digests``, in ``_config_schedule``.
 
 Secrets only come from the environment: every value under ``tools.<name>.credentials``
@@ -19,7 +19,7 @@ string too.
 
 Hostile input is refused with the cap it broke, never a traceback: a file over
 ``MAX_CONFIG_BYTES`` (unread), alias bombs and deep nesting (``_config_yaml``), durations,
-counts and rates past their caps (``probes.config``), URLs that are not one plain http(s)
+counts and rates past their caps (``baton.probes.config``), URLs that are not one plain http(s)
 line with a host, and templates that do more than name record fields.
 """
 

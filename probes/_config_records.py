@@ -1,6 +1,6 @@
 """Checks for ``record:`` sections and for record templates (``{first_name}``).
 
-A template may only use record fields (``probes.record.FIELD_NAMES``, the derived names
+A template may only use record fields (``baton.probes.record.FIELD_NAMES``, the derived names
 such as ``amount_cents``, and ``x_*`` fields some ``record:`` layer sets); it is rendered
 against a sample record to prove it::
 

@@ -9,7 +9,7 @@ Each getter reports every problem under its key path and returns a usable value:
 
 Cron expressions are crontab's (0 or 7 is Sunday), rewritten so APScheduler reads them the
 same way (``_config_cron``). Time zones are ``zoneinfo`` names; windows are those of
-``probes.windows``.
+``baton.probes.windows``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ and, when something should be said, writes an ``alert_flips`` row (old status, n
 what to do, where) **before** anything is sent. A notifier then claims the row with a
 conditional UPDATE (:func:`claim_flip`, :func:`lease_flip`), so two workers never both send
 it, sends, and records the outcome (:func:`record_delivery`). ``alert_flips`` is an outbox
-(see :mod:`probes._alert_store`): a failed attempt gives the flip back for a later retry
+(see :mod:`baton.probes._alert_store`): a failed attempt gives the flip back for a later retry
 (:func:`release_flip`), a lease whose holder died runs out and the flip is taken again, and
 :func:`due_flips` hands out what is due, in order per workflow.
 
@@ -38,7 +38,7 @@ cancelled out), and repeats are recorded as suppressed.
     decision = observe_result(db, "lead-to-invoice", "leak", run_id, now, policy)
     if decision.flip_id is not None and decision.action != Action.QUIET:
         if claim_flip(db, decision.flip_id, now):
-            ts = post(decision)                    # the bot's job (bot.alerts)
+            ts = post(decision)                    # the bot's job (baton.bot.alerts)
             record_delivery(db, decision.flip_id, now=now, thread={"channel": c, "ts": ts})
     for flip in due_flips(db, now):                # retries, quiet hours over, crashed sends
         ...
@@ -94,8 +94,8 @@ class AlertPolicy:
     """How loud one workflow is (config: ``workflows.<name>.alerts``).
 
     ``quiet_hours``: one daily window such as ``"22:00-07:00"``; ``maintenance``: windows
-    in any form of :mod:`probes.windows`; both in ``timezone``. Invalid values raise
-    :class:`probes.windows.WindowSyntaxError` (a ``ValueError``) when the policy is built.
+    in any form of :mod:`baton.probes.windows`; both in ``timezone``. Invalid values raise
+    :class:`baton.probes.windows.WindowSyntaxError` (a ``ValueError``) when the policy is built.
     """
 
     failures_before_alert: int = 2

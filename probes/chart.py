@@ -1,7 +1,7 @@
 """The digest chart: pass rate with its 95% band and p50/p95 latency per seam, a point per
 time bucket (PNG, or SVG for a path ending in ``.svg``).
 
-The buckets are the digest's (:func:`probes.digest.time_buckets`): minutes or hours for a
+The buckets are the digest's (:func:`baton.probes.digest.time_buckets`): minutes or hours for a
 period of hours (``--period 2h``: 10 minutes, labelled ``HH:MM``), days for a week or a
 month, weeks or months for longer ones. Each point sits in the middle of its bucket; the
 x ticks are the buckets' edges, at round UTC times.
@@ -118,7 +118,7 @@ def band_polygons(points: Sequence[BucketPoint]) -> list[Polygon]:
     into one polygon and a bucket without checks leaves a gap, never a zero. Corners are
     ``(timestamp, rate)``: along the upper bounds left to right, back along the lower ones.
 
-    >>> from probes.digest import BucketPoint
+    >>> from baton.probes.digest import BucketPoint
     >>> band_polygons([BucketPoint(0, 10, 1, 0, 0, None, None),
     ...                BucketPoint(10, 20, 0, 0, 0, None, None)])  # doctest: +ELLIPSIS
     [[(0.0, 1.0), (10.0, 1.0), (10.0, 0.206...), (0.0, 0.206...)]]

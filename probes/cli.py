@@ -1,7 +1,7 @@
 """The engine half of the ``baton`` command: run, check-config, sandbox, cleanup, resume.
 
-``bot.cli`` adds the Slack commands (serve, manifest) and ``demo`` (which can preview the
-Slack messages) to this group; the console script ``baton`` is ``bot.cli:main``.
+``baton.bot.cli`` adds the Slack commands (serve, manifest) and ``demo`` (which can preview the
+Slack messages) to this group; the console script ``baton`` is ``baton.bot.cli:main``.
 
 Exit codes (a public interface):
 
@@ -518,7 +518,7 @@ def sandbox(faults: tuple[str, ...], host: str, port: int) -> None:
             sb.stop()
 
 
-def main() -> None:  # pragma: no cover - bot.cli:main is the console script
+def main() -> None:  # pragma: no cover - baton.bot.cli:main is the console script
     cli(prog_name="baton")
 
 

@@ -1,7 +1,7 @@
 """Operations commands of ``baton``: digest, schedule, burst.
 
-``register(cli)`` adds them to the ``baton`` group (``probes.cli`` calls it). They share
-the exit codes of ``probes.cli``: 0 ok, 1 leak, 2 usage or config error, 3 could not check.
+``register(cli)`` adds them to the ``baton`` group (``baton.probes.cli`` calls it). They share
+the exit codes of ``baton.probes.cli``: 0 ok, 1 leak, 2 usage or config error, 3 could not check.
 
     baton digest lead-to-invoice --period 7d --chart health.png
     baton schedule pause lead-to-invoice --config baton.yaml
@@ -411,7 +411,7 @@ def register(cli_group: click.Group) -> None:
         cli_group.add_command(command)
 
 
-# At the bottom on purpose: ``probes.cli`` imports this module at its own end to call
+# At the bottom on purpose: ``baton.probes.cli`` imports this module at its own end to call
 # ``register``, so whichever of the two is imported first, the other finds what it needs.
 from .cli import (  # noqa: E402
     EXIT_ERROR,

@@ -106,7 +106,7 @@ SCENARIOS = [
 
 def example_config_text() -> str:
     """config.example.yaml, from the installed package or the source checkout."""
-    packaged = resources.files("probes").joinpath("examples/config.example.yaml")
+    packaged = resources.files("baton.probes").joinpath("examples/config.example.yaml")
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
     return (Path(__file__).resolve().parents[1] / "config.example.yaml").read_text(encoding="utf-8")

@@ -11,8 +11,8 @@ The engine calls
 
 Every message starts with the seam and quotes the tool's own field names and values::
 
-    >>> from probes.record import make_record
-    >>> from probes.config import Expectation
+    >>> from baton.probes.record import make_record
+    >>> from baton.probes.config import Expectation
     >>> rec = make_record("bt7k2xq9")
     >>> expect = Expectation(fields={"firstname": "{first_name}", "email": "{email}"})
     >>> seen = {"firstname": rec.email, "email": "Ada", "_id": "1", "_matched_by": "marker"}
@@ -24,7 +24,7 @@ Every message starts with the seam and quotes the tool's own field names and val
     Form → CRM: first name and email are swapped
     CRM has firstname='probe+bt7k2xq9@example.com', email='Ada')
 
-Value-level checks (dates, phones, amounts, encodings...) live in ``probes._compare``.
+Value-level checks (dates, phones, amounts, encodings...) live in ``baton.probes._compare``.
 Everything here is pure: no I/O, no clock.
 """
 

@@ -1,7 +1,7 @@
 """Health digests: how often each workflow and each seam passed over a period, in words.
 
 ``build_digest(store, now)`` is a plain function over the store's rollup
-(:mod:`probes.rollup`); scheduling only calls it, Slack only formats its result. Per
+(:mod:`baton.probes.rollup`); scheduling only calls it, Slack only formats its result. Per
 workflow and per seam it gives runs, passes, the pass rate with its 95% Wilson interval, the
 leak rate in words, p50/p95 seam latency, the most frequent finding kinds, a point per UTC
 day, a point per chart bucket (``time_buckets``: 10 minutes for a 2 h period, days for a
@@ -291,7 +291,7 @@ def build_digest(
 ) -> Digest:
     """The health of every workflow (or just ``workflow``) over ``period_s`` before ``now``.
 
-    Reads only the rollup (run :func:`probes.rollup.sync_rollup` first when runs may have
+    Reads only the rollup (run :func:`baton.probes.rollup.sync_rollup` first when runs may have
     finished without being rolled up) and, for the runs that failed, their ``runs`` rows.
     """
     db = store.db if isinstance(store, Store) else store

@@ -14,7 +14,7 @@
         └── ApiError         any other answer the connector cannot use
             └── BadUrl       404 on a route that always exists: the configured URL is wrong
 
-httpx errors are translated once, at the connector boundary (``probes.connectors._http``),
+httpx errors are translated once, at the connector boundary (``baton.probes.connectors._http``),
 always ``from exc``. ``Unreachable`` and ``AuthError`` become the finding kind
 ``unreachable`` and the verdict ``error``; they are never reported as a leak.
 """

@@ -115,7 +115,7 @@ def hour_of(ts: float) -> int:
 
 
 def ensure_rollup(db: sqlite_utils.Database) -> None:
-    """The store's tables, the rollup's among them (``probes.schema``), brought up to date."""
+    """The store's tables, the rollup's among them (``baton.probes.schema``), brought up to date."""
     migrate(db)
 
 
@@ -140,7 +140,7 @@ def record_stage_rollup(
 ) -> bool:
     """Add one finished run to the rollup; False if it was already there (idempotent).
 
-    ``rows`` are the run's stage rows: ``probes.store.StageRow`` objects or ``stages`` table
+    ``rows`` are the run's stage rows: ``baton.probes.store.StageRow`` objects or ``stages`` table
     dicts (fields run_id, workflow, name, after, seam, position, status, found, latency_s,
     findings, started_ts). ``verdict`` is the run's verdict. One transaction, so two
     processes offering the same run count it once.

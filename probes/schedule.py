@@ -118,7 +118,7 @@ class ScheduledRun:
 
 
 def ensure_schedule_tables(db: sqlite_utils.Database) -> None:
-    """The store's tables, the schedule's among them (``probes.schema``), brought up to date."""
+    """The store's tables, the schedule's among them (``baton.probes.schema``), up to date."""
     migrate(db)
 
 

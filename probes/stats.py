@@ -122,7 +122,7 @@ def leak_words(failures: int, checked: int, *, verb: str = "leaks") -> str:
 def percentile(histogram: Mapping[int, int], q: float) -> float | None:
     """The ``q`` quantile (0 < q ≤ 1, nearest rank) of a latency histogram, in seconds.
 
-    ``histogram`` maps a bucket of :func:`probes.rollup.latency_bucket` to its count; the
+    ``histogram`` maps a bucket of :func:`baton.probes.rollup.latency_bucket` to its count; the
     answer is the bucket's middle, within ±6% of the exact sample quantile.
 
     >>> round(percentile({0: 50, 20: 50}, 0.5), 3), round(percentile({0: 50, 20: 50}, 0.95), 2)

@@ -122,7 +122,7 @@ class Store:
                 time.sleep(0.05)
 
     def _migrate(self) -> None:
-        migrate(self.db)  # every table of the store (probes.schema), up to date
+        migrate(self.db)  # every table of the store (baton.probes.schema), up to date
 
     # -- runs ----------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 ``FakeEngine`` has the engine's shape (``start``, ``finish``, ``store``, ``tick``,
 ``resume_interrupted``, ``cleanup_pending``) and writes its results to the real
-``probes.store.Store``, so the bot reads ``list`` / ``status`` / ``history`` from the same
+``baton.probes.store.Store``, so the bot reads ``list`` / ``status`` / ``history`` from the same
 tables it will in production. ``make_result`` builds the run results a real engine
 produces for a few outcomes: ok, a drop at the CRM, swapped fields, an outage.
 """
@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from probes import diagnosis
-from probes.config import (
+from baton.probes import diagnosis
+from baton.probes.config import (
     Config,
     SlackConfig,
     StageConfig,
@@ -25,8 +25,8 @@ from probes.config import (
     VariantConfig,
     WorkflowConfig,
 )
-from probes.errors import UsageError
-from probes.model import (
+from baton.probes.errors import UsageError
+from baton.probes.model import (
     CleanupResult,
     Finding,
     FindingKind,
@@ -35,8 +35,8 @@ from probes.model import (
     StageResult,
     Verdict,
 )
-from probes.record import FIELD_NAMES
-from probes.store import StageRow, Store
+from baton.probes.record import FIELD_NAMES
+from baton.probes.store import StageRow, Store
 
 SECRET = "8f14e45fceea167a5a36dedd4bea2543"
 BOT_TOKEN = "xoxb-1-test-token"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from probes.alerts import (
+from baton.probes.alerts import (
     LEASE_S,
     Action,
     AlertPolicy,
@@ -26,8 +26,8 @@ from probes.alerts import (
     release_flip,
     renew_lease,
 )
-from probes.store import Store
-from probes.windows import WindowSyntaxError
+from baton.probes.store import Store
+from baton.probes.windows import WindowSyntaxError
 
 N, A, R, T, Q = (
     Action.NOTHING,

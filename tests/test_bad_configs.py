@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from probes.config import load_config
-from probes.errors import ConfigError
+from baton.probes.config import load_config
+from baton.probes.errors import ConfigError
 
 BAD = Path(__file__).parent / "bad_configs"
 FILES = sorted(BAD.glob("*.yaml"))

@@ -10,10 +10,10 @@ from bot_support import BOT_TOKEN, sample_config
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, spec_violations
 
-from bot.channels import resolve_channels
-from probes.config import Config, DigestSchedule
-from probes.errors import ConfigError
-from probes.schedule import ScheduleSpec
+from baton.bot.channels import resolve_channels
+from baton.probes.config import Config, DigestSchedule
+from baton.probes.errors import ConfigError
+from baton.probes.schedule import ScheduleSpec
 
 pytestmark = pytest.mark.anyio
 

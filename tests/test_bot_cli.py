@@ -17,13 +17,13 @@ from click.testing import CliRunner
 from slack_standin import SlackStandIn, signed_headers, slash_body, spec_violations
 from test_bot_sandbox import fast
 
-import bot.serve
-from bot.cli import manifest, register, serve
-from bot.redact import RedactingFilter, Redactor
-from bot.serve import Tokens, configure_logging
-from bot.serve import serve as run_serve
-from probes.demo import sandbox_config
-from probes.sandbox import Sandbox
+import baton.bot.serve
+from baton.bot.cli import manifest, register, serve
+from baton.bot.redact import RedactingFilter, Redactor
+from baton.bot.serve import Tokens, configure_logging
+from baton.bot.serve import serve as run_serve
+from baton.probes.demo import sandbox_config
+from baton.probes.sandbox import Sandbox
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "config.example.yaml")
 APP_TOKEN = "xapp-1-A0BATON-1-abcdef"
@@ -128,7 +128,7 @@ def test_register_adds_the_slack_commands_once() -> None:
 def no_logging_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """serve configures the root logger: keep pytest's capture intact. And run where a
     store file may be created without littering the checkout."""
-    monkeypatch.setattr(bot.serve, "configure_logging", lambda redactor, level=0: None)
+    monkeypatch.setattr(baton.bot.serve, "configure_logging", lambda redactor, level=0: None)
     monkeypatch.chdir(tmp_path)
 
 
@@ -239,7 +239,7 @@ def test_serve_says_when_slack_cannot_be_reached(no_logging_setup: None) -> None
 def test_serve_logs_warnings_by_default_and_more_with_v(
     verbosity: int, level: int, httpx_level: int
 ) -> None:
-    from bot.serve import level_for
+    from baton.bot.serve import level_for
 
     root = logging.getLogger()
     saved = root.handlers[:], root.level
@@ -309,8 +309,8 @@ async def test_serve_runs_the_scheduler_on_its_loop(
 ) -> None:
     from test_bot_schedule import with_schedule
 
-    from bot.schedule import TICK_JOB, BotScheduler
-    from probes.config import DigestSchedule
+    from baton.bot.schedule import TICK_JOB, BotScheduler
+    from baton.probes.config import DigestSchedule
 
     made: list[BotScheduler] = []
 
@@ -319,7 +319,7 @@ async def test_serve_runs_the_scheduler_on_its_loop(
             made.append(self)
             super().start()
 
-    monkeypatch.setattr(bot.serve, "BotScheduler", Recorded)
+    monkeypatch.setattr(baton.bot.serve, "BotScheduler", Recorded)
     async with SlackStandIn(token=BOT_TOKEN) as slack:
         digest = DigestSchedule("C0DIGEST", "0 9 * * 1")
         config = dataclasses.replace(
@@ -349,7 +349,7 @@ async def test_serve_runs_the_scheduler_on_its_loop(
 
 
 def _digest_key(spec: object) -> str:
-    from bot.schedule import digest_key
+    from baton.bot.schedule import digest_key
 
     return digest_key(spec)  # type: ignore[arg-type]
 

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from bot.commands import (
+from baton.bot.commands import (
     MAX_HISTORY,
     Digest,
     Help,

@@ -27,11 +27,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, signed_headers, slash_body, spec_violations
 from test_bot_commands import fuzz_texts
 
-from bot.app import Bot, BotSettings
-from bot.server import start_http
-from probes.config import Config
-from probes.model import Finding, FindingKind, RunResult
-from probes.store import Store
+from baton.bot.app import Bot, BotSettings
+from baton.bot.server import start_http
+from baton.probes.config import Config
+from baton.probes.model import Finding, FindingKind, RunResult
+from baton.probes.store import Store
 
 pytestmark = pytest.mark.anyio
 

@@ -9,11 +9,11 @@ import pytest
 from bot_support import T0, make_result, sample_config
 from slack_standin import block_violations
 
-from bot import alert_messages, messages, replies
-from bot.messages import RunInfo
-from bot.preview import render_preview
-from probes import diagnosis
-from probes.model import (
+from baton.bot import alert_messages, messages, replies
+from baton.bot.messages import RunInfo
+from baton.bot.preview import render_preview
+from baton.probes import diagnosis
+from baton.probes.model import (
     CleanupResult,
     Finding,
     FindingKind,

@@ -23,14 +23,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, signed_headers, slash_body, spec_violations
 from tenacity import wait_fixed
 
-from bot.app import Bot, BotSettings
-from bot.server import start_http
-from probes.config import Config
-from probes.connectors import RetryPolicy
-from probes.demo import sandbox_config
-from probes.engine import Engine
-from probes.sandbox import Sandbox
-from probes.store import Store
+from baton.bot.app import Bot, BotSettings
+from baton.bot.server import start_http
+from baton.probes.config import Config
+from baton.probes.connectors import RetryPolicy
+from baton.probes.demo import sandbox_config
+from baton.probes.engine import Engine
+from baton.probes.sandbox import Sandbox
+from baton.probes.store import Store
 
 pytestmark = pytest.mark.anyio
 CHANNEL = "C0PROBES"

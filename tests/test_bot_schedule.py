@@ -31,16 +31,16 @@ from slack_standin import SlackStandIn, spec_violations
 from tenacity import wait_fixed
 from test_bot_sandbox import fast
 
-from bot.app import Bot, BotSettings
-from bot.schedule import TICK_JOB, BotScheduler, digest_job_id
-from probes.alerts import AlertPolicy, load_state
-from probes.config import Config, DigestSchedule
-from probes.connectors import RetryPolicy
-from probes.demo import sandbox_config
-from probes.engine import Engine
-from probes.sandbox import Sandbox
-from probes.schedule import ScheduleSpec, claim_slot, job_id, pause_state
-from probes.store import Store
+from baton.bot.app import Bot, BotSettings
+from baton.bot.schedule import TICK_JOB, BotScheduler, digest_job_id
+from baton.probes.alerts import AlertPolicy, load_state
+from baton.probes.config import Config, DigestSchedule
+from baton.probes.connectors import RetryPolicy
+from baton.probes.demo import sandbox_config
+from baton.probes.engine import Engine
+from baton.probes.sandbox import Sandbox
+from baton.probes.schedule import ScheduleSpec, claim_slot, job_id, pause_state
+from baton.probes.store import Store
 
 pytestmark = pytest.mark.anyio
 

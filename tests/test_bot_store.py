@@ -11,10 +11,10 @@ import pytest
 import sqlite_utils
 from bot_support import STRIPE_KEY, sample_config
 
-from bot.redact import MASK, RedactingFilter, Redactor
-from bot.store import BotStore, Posted
-from bot.throttle import Coalescer
-from probes.store import Store
+from baton.bot.redact import MASK, RedactingFilter, Redactor
+from baton.bot.store import BotStore, Posted
+from baton.bot.throttle import Coalescer
+from baton.probes.store import Store
 
 
 class Clock:

@@ -18,8 +18,8 @@ import sqlite_utils
 from click.testing import CliRunner
 from test_integration import FAST
 
-from probes.cli import cli
-from probes.sandbox import Sandbox
+from baton.probes.cli import cli
+from baton.probes.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def config_file(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatc
 
 def spawn_run(config_file: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """`baton run lead-to-invoice` in its own process, to crash or interrupt it."""
-    cli_main = "from bot.cli import main; main()"
+    cli_main = "from baton.bot.cli import main; main()"
     return subprocess.Popen(
         [sys.executable, "-c", cli_main, "run", "lead-to-invoice", "-c", str(config_file), "-q"],
         env=env,
@@ -482,7 +482,7 @@ def test_every_value_from_the_environment_is_masked_in_every_output(
 
 
 def test_sandbox_help_lists_the_fault_grammar() -> None:
-    from probes.sandbox.faults import KINDS
+    from baton.probes.sandbox.faults import KINDS
 
     code, out, _ = invoke("sandbox", "--help")
     assert code == 0

@@ -12,14 +12,14 @@ import sqlite_utils
 from click.testing import CliRunner
 from test_digest import NOW, seed
 
-from probes import cli_ops
-from probes.cli import cli
-from probes.config import Config, Expectation, StageConfig, ToolConfig, WorkflowConfig
-from probes.connectors import Connector, register
-from probes.errors import Unreachable
-from probes.record import TestRecord
-from probes.schedule import ScheduleSpec, last_slot
-from probes.store import Store
+from baton.probes import cli_ops
+from baton.probes.cli import cli
+from baton.probes.config import Config, Expectation, StageConfig, ToolConfig, WorkflowConfig
+from baton.probes.connectors import Connector, register
+from baton.probes.errors import Unreachable
+from baton.probes.record import TestRecord
+from baton.probes.schedule import ScheduleSpec, last_slot
+from baton.probes.store import Store
 
 CONFIG = """\
 version: 1
@@ -231,7 +231,7 @@ def test_burst_unknown_variant(burst_config: Config) -> None:
 
 
 def _burst_result(i: int, crm_findings: list[Any]) -> Any:
-    from probes.model import (
+    from baton.probes.model import (
         CleanupResult,
         Finding,
         FindingKind,

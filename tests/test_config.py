@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from probes import _config_loader
-from probes._config_connectors import ConnectorSpec, connector_specs
-from probes._config_cron import cron_trigger, standard_crontab
-from probes._config_values import dotted, expand_env, parse_duration, parse_rate
-from probes._config_yaml import MAX_VALUES, parse_yaml
-from probes.alerts import AlertPolicy
-from probes.config import (
+from baton.probes import _config_loader
+from baton.probes._config_connectors import ConnectorSpec, connector_specs
+from baton.probes._config_cron import cron_trigger, standard_crontab
+from baton.probes._config_values import dotted, expand_env, parse_duration, parse_rate
+from baton.probes._config_yaml import MAX_VALUES, parse_yaml
+from baton.probes.alerts import AlertPolicy
+from baton.probes.config import (
     Config,
     DigestSchedule,
     Expectation,
@@ -28,8 +28,8 @@ from probes.config import (
     load_config,
     load_config_text,
 )
-from probes.errors import ConfigError
-from probes.schedule import ScheduleSpec
+from baton.probes.errors import ConfigError
+from baton.probes.schedule import ScheduleSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config.example.yaml"
@@ -1376,7 +1376,7 @@ def test_digest_schedule_checks_itself() -> None:
 
 
 def test_values_from_the_environment_are_recorded_to_be_masked() -> None:
-    from probes.redact import Redactor
+    from baton.probes.redact import Redactor
 
     text = (Path(__file__).parent.parent / "config.example.yaml").read_text(encoding="utf-8")
     env = {

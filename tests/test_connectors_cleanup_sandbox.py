@@ -12,10 +12,10 @@ import httpx
 import pytest
 from test_sandbox_glue import hook_payload
 
-from probes.config import StageConfig, ToolConfig
-from probes.connectors import Connector, Look, Removal, build
-from probes.record import TestRecord, make_record
-from probes.sandbox import Sandbox
+from baton.probes.config import StageConfig, ToolConfig
+from baton.probes.connectors import Connector, Look, Removal, build
+from baton.probes.record import TestRecord, make_record
+from baton.probes.sandbox import Sandbox
 
 AUTH = {"Authorization": "Bearer test-token"}
 

@@ -24,10 +24,10 @@ from test_connectors_specs import (
     results,
 )
 
-from probes.config import ToolConfig
-from probes.connectors import Removal
-from probes.connectors.testing import body, connect
-from probes.record import make_record
+from baton.probes.config import ToolConfig
+from baton.probes.connectors import Removal
+from baton.probes.connectors.testing import body, connect
+from baton.probes.record import make_record
 
 
 @pytest.mark.anyio

@@ -6,11 +6,11 @@ import httpx
 import pytest
 from tenacity import wait_none
 
-from probes.config import StageConfig, ToolConfig
-from probes.connectors import RetryPolicy
-from probes.connectors.testing import FakeApi, body, connect
-from probes.errors import ApiError, AuthError, ConfigError, Unreachable
-from probes.record import make_record
+from baton.probes.config import StageConfig, ToolConfig
+from baton.probes.connectors import RetryPolicy
+from baton.probes.connectors.testing import FakeApi, body, connect
+from baton.probes.errors import ApiError, AuthError, ConfigError, Unreachable
+from baton.probes.record import make_record
 
 RECORD = make_record("bt7k2xq9")
 STAGE = StageConfig(name="leads", tool="leads")

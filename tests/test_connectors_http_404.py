@@ -10,8 +10,8 @@ import httpx
 import pytest
 from tenacity import wait_none
 
-from probes.connectors import RetryPolicy, ToolHttp
-from probes.errors import ApiError, BadUrl
+from baton.probes.connectors import RetryPolicy, ToolHttp
+from baton.probes.errors import ApiError, BadUrl
 
 GONE = httpx.Response(404, json={"error": {"code": "resource_missing"}})
 HTML = httpx.Response(404, html="<h1>Not Found</h1>")

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from probes.config import Expectation, StageConfig, ToolConfig
-from probes.connectors import Look
-from probes.connectors.hubspot import HubSpot
-from probes.connectors.testing import FakeApi, body, connect
-from probes.errors import ApiError, BadUrl, ConnectorError, Unreachable
-from probes.record import TestRecord, make_record
+from baton.probes.config import Expectation, StageConfig, ToolConfig
+from baton.probes.connectors import Look
+from baton.probes.connectors.hubspot import HubSpot
+from baton.probes.connectors.testing import FakeApi, body, connect
+from baton.probes.errors import ApiError, BadUrl, ConnectorError, Unreachable
+from baton.probes.record import TestRecord, make_record
 
 CRM = ToolConfig(name="crm", type="hubspot", credentials={"token": "pat-na1-test"})
 STAGE = StageConfig(

@@ -23,10 +23,10 @@ from test_connectors_hubspot_batch import (
     results,
 )
 
-from probes.connectors import Removal
-from probes.connectors.testing import FakeApi, body, connect
-from probes.errors import ApiError, BadUrl, Unreachable
-from probes.record import make_record
+from baton.probes.connectors import Removal
+from baton.probes.connectors.testing import FakeApi, body, connect
+from baton.probes.errors import ApiError, BadUrl, Unreachable
+from baton.probes.record import make_record
 
 ARCHIVE = f"{CONTACTS}/batch/archive"
 NO_CONTENT = httpx.Response(204)

@@ -3,9 +3,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from probes.config import ToolConfig
-from probes.connectors import build, connector_types, get
-from probes.connectors._http import parse_rate_limit_reset
+from baton.probes.config import ToolConfig
+from baton.probes.connectors import build, connector_types, get
+from baton.probes.connectors._http import parse_rate_limit_reset
 
 BUILT_IN = {
     # type: (can_inject, can_observe, default base URL, default rate limit)
@@ -61,8 +61,8 @@ def test_rate_limit_reset_header(value: str | None, expected: float | None) -> N
 async def test_a_token_echoed_back_by_a_tool_never_reaches_the_error_message() -> None:
     import httpx
 
-    from probes.connectors import ToolHttp
-    from probes.errors import ApiError
+    from baton.probes.connectors import ToolHttp
+    from baton.probes.errors import ApiError
 
     token = "pat-na1-0123456789abcdef"
 
@@ -105,8 +105,8 @@ workflows:
 
 
 def test_load_config_refuses_what_the_connector_refuses_with_file_and_line() -> None:
-    from probes.config import load_config_text
-    from probes.errors import ConfigError
+    from baton.probes.config import load_config_text
+    from baton.probes.errors import ConfigError
 
     text = PLUGIN_CONFIG.format(form_format="xml", mail_type="sendgrid")
     with pytest.raises(ConfigError) as caught:
@@ -115,10 +115,10 @@ def test_load_config_refuses_what_the_connector_refuses_with_file_and_line() -> 
 
 
 def test_a_plugin_whose_validate_crashes_is_named_not_a_traceback() -> None:
-    from probes import connectors
-    from probes.config import load_config_text
-    from probes.connectors import Connector, register
-    from probes.errors import ConfigError
+    from baton.probes import connectors
+    from baton.probes.config import load_config_text
+    from baton.probes.connectors import Connector, register
+    from baton.probes.errors import ConfigError
 
     class Broken(Connector):
         """A plugin with a bug in its option checks."""

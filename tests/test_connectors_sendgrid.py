@@ -7,11 +7,18 @@ import httpx
 import pytest
 from tenacity import wait_none
 
-from probes.config import StageConfig, ToolConfig
-from probes.connectors import RetryPolicy
-from probes.connectors.testing import FakeApi, connect
-from probes.errors import ApiError, AuthError, ConfigError, RateLimited, Unreachable, UsageError
-from probes.record import make_record
+from baton.probes.config import StageConfig, ToolConfig
+from baton.probes.connectors import RetryPolicy
+from baton.probes.connectors.testing import FakeApi, connect
+from baton.probes.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    RateLimited,
+    Unreachable,
+    UsageError,
+)
+from baton.probes.record import make_record
 
 RECORD = make_record("bt7k2xq9")
 #: ``last_event_time`` of the messages below ("2017-10-13T18:56:21Z") as a Unix time: the

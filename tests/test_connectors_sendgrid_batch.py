@@ -10,12 +10,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from probes.config import StageConfig, ToolConfig
-from probes.connectors import Look
-from probes.connectors.sendgrid import MAX_QUERY_CHARS
-from probes.connectors.testing import FakeApi, connect
-from probes.errors import ApiError, BadUrl, RateLimited
-from probes.record import make_record
+from baton.probes.config import StageConfig, ToolConfig
+from baton.probes.connectors import Look
+from baton.probes.connectors.sendgrid import MAX_QUERY_CHARS
+from baton.probes.connectors.testing import FakeApi, connect
+from baton.probes.errors import ApiError, BadUrl, RateLimited
+from baton.probes.record import make_record
 
 MAIL = ToolConfig(
     name="mail",

@@ -29,10 +29,10 @@ from openapi_core.security.providers import BaseProvider
 from openapi_schema_validator import OAS30Validator
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from probes.config import Expectation, StageConfig, ToolConfig
-from probes.connectors import Look
-from probes.connectors.testing import FakeApi, connect
-from probes.record import make_record
+from baton.probes.config import Expectation, StageConfig, ToolConfig
+from baton.probes.connectors import Look
+from baton.probes.connectors.testing import FakeApi, connect
+from baton.probes.record import make_record
 
 RECORD = make_record("bt7k2xq9")
 

@@ -7,10 +7,10 @@ import httpx
 import pytest
 from _specs import stripe_resources
 
-from probes.config import Expectation, StageConfig, ToolConfig
-from probes.connectors.testing import FakeApi, connect
-from probes.errors import ApiError, AuthError, ConfigError, Unreachable
-from probes.record import make_record
+from baton.probes.config import Expectation, StageConfig, ToolConfig
+from baton.probes.connectors.testing import FakeApi, connect
+from baton.probes.errors import ApiError, AuthError, ConfigError, Unreachable
+from baton.probes.record import make_record
 
 RECORD = make_record("bt7k2xq9")
 BILLING = ToolConfig(name="billing", type="stripe", credentials={"token": "sk_test_123"})

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from _specs import stripe_resources
 
-from probes.config import Expectation, StageConfig, ToolConfig
-from probes.connectors import Look
-from probes.connectors import stripe as stripe_module
-from probes.connectors.stripe import _customer, _invoice
-from probes.connectors.testing import FakeApi, connect
-from probes.errors import BadUrl, Unreachable
-from probes.record import TestRecord, make_record
+from baton.probes.config import Expectation, StageConfig, ToolConfig
+from baton.probes.connectors import Look
+from baton.probes.connectors import stripe as stripe_module
+from baton.probes.connectors.stripe import _customer, _invoice
+from baton.probes.connectors.testing import FakeApi, connect
+from baton.probes.errors import BadUrl, Unreachable
+from baton.probes.record import TestRecord, make_record
 
 BILLING = ToolConfig(name="billing", type="stripe", credentials={"token": "sk_test_123"})
 INVOICE_STAGE = StageConfig(

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from _specs import stripe_resources
 
-from probes.config import ToolConfig
-from probes.connectors import Removal
-from probes.connectors import stripe as stripe_module
-from probes.connectors.testing import FakeApi, connect
-from probes.errors import ApiError, BadUrl, Unreachable
-from probes.record import TestRecord, make_record
+from baton.probes.config import ToolConfig
+from baton.probes.connectors import Removal
+from baton.probes.connectors import stripe as stripe_module
+from baton.probes.connectors.testing import FakeApi, connect
+from baton.probes.errors import ApiError, BadUrl, Unreachable
+from baton.probes.record import TestRecord, make_record
 
 BILLING = ToolConfig(name="billing", type="stripe", credentials={"token": "sk_test_123"})
 WRONG = ToolConfig(

@@ -6,11 +6,11 @@ import httpx
 import pytest
 from tenacity import wait_none
 
-from probes.config import StageConfig, ToolConfig
-from probes.connectors import RetryPolicy
-from probes.connectors.testing import FakeApi, body, connect
-from probes.errors import ApiError, AuthError, ConfigError, Unreachable, UsageError
-from probes.record import make_record
+from baton.probes.config import StageConfig, ToolConfig
+from baton.probes.connectors import RetryPolicy
+from baton.probes.connectors.testing import FakeApi, body, connect
+from baton.probes.errors import ApiError, AuthError, ConfigError, Unreachable, UsageError
+from baton.probes.record import make_record
 
 HOOK = "https://hooks.example.com/hooks/catch/123/abc/"
 RECORD = make_record("bt7k2xq9")
@@ -146,9 +146,9 @@ async def test_cleanup_has_nothing_to_do() -> None:
 def test_a_url_that_is_not_http_is_refused_when_built() -> None:
     import httpx
 
-    from probes.config import ToolConfig
-    from probes.connectors import build
-    from probes.errors import ConfigError
+    from baton.probes.config import ToolConfig
+    from baton.probes.connectors import build
+    from baton.probes.errors import ConfigError
 
     tool = ToolConfig(name="form", type="webhook", options={"url": "ftp://example.com/x"})
     with pytest.raises(ConfigError, match=r"tools\.form\.url: must start with http"):

@@ -2,9 +2,9 @@
 points against the sandbox; after `baton resume --takeover` and `baton cleanup`, no test
 record may be left in any stand-in, and the store must still work.
 
-Every `baton` is a real process (those killed run ``python -m probes.cli``: the same
+Every `baton` is a real process (those killed run ``python -m baton.probes.cli``: the same
 commands without the Slack bot's imports; those whose output is checked run the console
-script's ``bot.cli:main``). Their tools sit behind a small proxy in this test process: each
+script's ``baton.bot.cli:main``). Their tools sit behind a small proxy in this test process: each
 process gets its own URL prefix (``BATON_SANDBOX_URL=http://127.0.0.1:PORT/p17``), so the
 proxy knows whose request it sees. It can hold a request open (the entry's POST, a
 cleanup's write) until the process is killed, which lands a kill exactly there: with the
@@ -45,18 +45,18 @@ from aiohttp import ClientSession, ClientTimeout, web
 from test_integration import FAST, fast_config
 from yarl import URL
 
-from probes.engine import Engine
-from probes.sandbox import Sandbox
-from probes.store import Store
+from baton.probes.engine import Engine
+from baton.probes.sandbox import Sandbox
+from baton.probes.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The example config with short deadlines; the stand-ins set no rate limit, so neither
 #: does Baton much (a resume that cleans up fifty runs sends a hundred Stripe writes).
 CONFIG = re.sub(r"rate_limit: \d+/s", "rate_limit: 200/s", FAST)
-#: The console script `baton` (bot.cli:main), run by this interpreter.
-BATON = (sys.executable, "-c", "from bot.cli import main; main()")
+#: The console script `baton` (baton.bot.cli:main), run by this interpreter.
+BATON = (sys.executable, "-c", "from baton.bot.cli import main; main()")
 #: The same engine commands (run, resume, cleanup) without the Slack bot's imports.
-BATON_M = (sys.executable, "-m", "probes.cli")
+BATON_M = (sys.executable, "-m", "baton.probes.cli")
 SEED = int(os.environ.get("CRASH_SEED", "20261130"))
 SCALE = max(1, int(os.environ.get("CRASH_SCALE", "1")))
 #: How long a planned kill waits for its moment (a held request, a first look) at most.
@@ -239,7 +239,7 @@ class Plan:
     """One `baton` process, and when to send it ``sig``: ``delay`` seconds after its hold
     first held a request, else after its first request matching ``watch``, else after it
     started (``delay=None``: never; it ends by itself). ``console``: run the console script
-    itself (the commands whose output is checked), else ``python -m probes.cli`` (the same
+    itself (the commands whose output is checked), else ``python -m baton.probes.cli`` (the same
     commands without importing the Slack bot: half the start-up, for the processes killed)."""
 
     args: tuple[str, ...]
@@ -685,7 +685,7 @@ def test_resume_takes_interrupted_runs_together(sandbox: Sandbox, tmp_path: Path
 def test_a_new_store_opened_by_many_at_once_works_for_all(tmp_path: Path) -> None:
     """Parallel `baton run`s on a new store race to set it up (WAL mode, tables, columns):
     none may fail with "database is locked" or "table runs already exists"."""
-    from probes.store import open_store
+    from baton.probes.store import open_store
 
     errors: list[str] = []
 

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from probes.demo import SCENARIOS
+from baton.probes.demo import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_diagnoses_every_planted_fault() -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", "from bot.cli import main; main()", "demo", "--json"],
+        [sys.executable, "-c", "from baton.bot.cli import main; main()", "demo", "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,

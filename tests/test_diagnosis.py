@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from probes.config import Expectation, StageConfig, WorkflowConfig
-from probes.diagnosis import (
+from baton.probes.config import Expectation, StageConfig, WorkflowConfig
+from baton.probes.diagnosis import (
     compare,
     first_break,
     humanize,
@@ -17,8 +17,8 @@ from probes.diagnosis import (
     missing_finding,
     unreachable_finding,
 )
-from probes.model import Finding, FindingKind, StageResult
-from probes.record import make_record
+from baton.probes.model import Finding, FindingKind, StageResult
+from baton.probes.record import make_record
 
 MARKER = "bt7k2xq9"
 REC = make_record(MARKER)  # date 2026-07-03, phone +447700900454
@@ -518,7 +518,7 @@ def test_duplicate_evidence_is_the_count() -> None:
 
 
 def test_unknown_template_field_is_a_usage_error() -> None:
-    from probes.errors import UsageError
+    from baton.probes.errors import UsageError
 
     with pytest.raises(UsageError, match="nope"):
         compare(REC, Expectation(fields={"x": "{nope}"}), [mail()], seam=SEAM, where=WHERE)
@@ -670,7 +670,7 @@ def test_first_break_message_is_the_finding_that_set_the_status() -> None:
 
 def test_every_finding_kind_has_words_and_a_rank() -> None:
     """A new kind is added in one place for its words (``model.KIND_WORDS``)."""
-    from probes.model import _KIND_PRIORITY, KIND_WORDS, FindingKind
+    from baton.probes.model import _KIND_PRIORITY, KIND_WORDS, FindingKind
 
     assert set(KIND_WORDS) == {str(k) for k in FindingKind}
     assert set(_KIND_PRIORITY) == set(FindingKind)

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from probes.chart import render_chart
-from probes.config import StageConfig, WorkflowConfig
-from probes.diagnosis import localise
-from probes.digest import build_digest, render_digest_text
-from probes.model import (
+from baton.probes.chart import render_chart
+from baton.probes.config import StageConfig, WorkflowConfig
+from baton.probes.diagnosis import localise
+from baton.probes.digest import build_digest, render_digest_text
+from baton.probes.model import (
     CleanupResult,
     Finding,
     FirstBreak,
@@ -31,8 +31,8 @@ from probes.model import (
     Verdict,
     verdict_for,
 )
-from probes.rollup import record_stage_rollup, sync_rollup
-from probes.store import DONE, StageRow, Store
+from baton.probes.rollup import record_stage_rollup, sync_rollup
+from baton.probes.store import DONE, StageRow, Store
 
 DAY = 86_400.0
 NOW = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 import pytest
 
-from bot.cli import register
-from probes.cli import cli
+from baton.bot.cli import register
+from baton.probes.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 register(cli)

@@ -13,7 +13,7 @@ import pytest
 import sqlite_utils
 from tenacity import wait_fixed
 
-from probes.config import (
+from baton.probes.config import (
     Config,
     Expectation,
     StageConfig,
@@ -21,12 +21,12 @@ from probes.config import (
     VariantConfig,
     WorkflowConfig,
 )
-from probes.connectors import Connector, _timing, register
-from probes.engine import Engine
-from probes.errors import Unreachable, UsageError
-from probes.model import Verdict
-from probes.record import TestRecord
-from probes.store import Store
+from baton.probes.connectors import Connector, _timing, register
+from baton.probes.engine import Engine
+from baton.probes.errors import Unreachable, UsageError
+from baton.probes.model import Verdict
+from baton.probes.record import TestRecord
+from baton.probes.store import Store
 
 
 class Clock:
@@ -526,7 +526,7 @@ def test_a_record_waiting_minutes_to_be_sent_keeps_its_run(world: Clock) -> None
 
 
 def test_a_run_taken_over_while_its_record_waits_is_not_injected(world: Clock) -> None:
-    from probes.errors import RunTakenOver
+    from baton.probes.errors import RunTakenOver
 
     healthy()
     World.queue_s = 200.0
@@ -633,7 +633,7 @@ def test_a_lost_entry_handoff_is_named_as_the_handoff_out_of_the_entry(world: Cl
 
 
 def test_a_wrong_url_is_could_not_check_at_once_not_missing(world: Clock) -> None:
-    from probes.errors import BadUrl
+    from baton.probes.errors import BadUrl
 
     healthy()
 
@@ -668,7 +668,7 @@ def test_progress_reports_a_consequence_as_one_while_the_run_goes_on(world: Cloc
 
 
 def test_arrival_is_the_earliest_moment_the_tools_stamp_allows() -> None:
-    from probes.engine import _arrival
+    from baton.probes.engine import _arrival
 
     origin, seen = 1000.4, 1003.0
     # Stripe's whole-second created=1000 means "between 1000 and 1001": not before the

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from probes._config_loader import load_config_text
-from probes._config_yaml import parse_yaml
-from probes.cli import cli
-from probes.config import MAX_CONFIG_BYTES, Config, load_config
-from probes.connectors._util import render, render_url
-from probes.errors import ConfigError, UsageError
-from probes.record import MAX_FORMAT_WIDTH, make_record
+from baton.probes._config_loader import load_config_text
+from baton.probes._config_yaml import parse_yaml
+from baton.probes.cli import cli
+from baton.probes.config import MAX_CONFIG_BYTES, Config, load_config
+from baton.probes.connectors._util import render, render_url
+from baton.probes.errors import ConfigError, UsageError
+from baton.probes.record import MAX_FORMAT_WIDTH, make_record
 
 BASE = """\
 version: 1

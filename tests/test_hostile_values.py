@@ -7,7 +7,7 @@ posted to the bot's HTTP endpoint, with the real engine behind it. The rules the
 a value is a record value, never a format template (an email may only use `{marker}` and
 `{domain}`); a value is one line of printable text of at most 1,000 characters; an amount
 is a plain positive number of at most a billion; the email is exactly one plain address on
-a reserved domain (`probes.engine.is_plain_address`, `is_reserved_email`).
+a reserved domain (`baton.probes.engine.is_plain_address`, `is_reserved_email`).
 
 The CLI tests share one sandbox and the Slack tests one bot (with its own sandbox): a valid
 run first proves the counts would see an injection, the hostile values follow, and a valid
@@ -37,16 +37,16 @@ from tenacity import wait_fixed
 from test_bot_sandbox import fast
 from test_integration import FAST
 
-from bot.app import Bot, BotSettings
-from bot.commands import Help, parse_command
-from bot.server import start_http
-from probes.cli import cli
-from probes.connectors import RetryPolicy
-from probes.demo import sandbox_config
-from probes.engine import Engine, is_plain_address, is_reserved_email
-from probes.record import make_record
-from probes.sandbox import Sandbox
-from probes.store import Store
+from baton.bot.app import Bot, BotSettings
+from baton.bot.commands import Help, parse_command
+from baton.bot.server import start_http
+from baton.probes.cli import cli
+from baton.probes.connectors import RetryPolicy
+from baton.probes.demo import sandbox_config
+from baton.probes.engine import Engine, is_plain_address, is_reserved_email
+from baton.probes.record import make_record
+from baton.probes.sandbox import Sandbox
+from baton.probes.store import Store
 
 T = TypeVar("T")
 

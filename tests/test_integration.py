@@ -11,12 +11,12 @@ import httpx
 import pytest
 import sqlite_utils
 
-from probes.config import Config
-from probes.demo import example_config_text, sandbox_config
-from probes.engine import Engine
-from probes.model import RunResult, Verdict
-from probes.sandbox import Sandbox
-from probes.store import Store
+from baton.probes.config import Config
+from baton.probes.demo import example_config_text, sandbox_config
+from baton.probes.engine import Engine
+from baton.probes.model import RunResult, Verdict
+from baton.probes.sandbox import Sandbox
+from baton.probes.store import Store
 
 # Short sandbox timings: deadline 4 s, grace 4 s, settle 1 s.
 FAST = re.sub(r"deadline: 20s", "deadline: 4s", example_config_text())
@@ -195,7 +195,7 @@ workflows:
     ],
 )
 def test_form_encoded_webhook_and_generic_http_observer(faults: list[str], status: str) -> None:
-    from probes.config import load_config_text
+    from baton.probes.config import load_config_text
 
     async def go() -> tuple[RunResult, dict[str, Any]]:
         sb = Sandbox(faults=faults, search_lag_s=0.2)

@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from probes.config import StageConfig, WorkflowConfig
-from probes.diagnosis import (
+from baton.probes.config import StageConfig, WorkflowConfig
+from baton.probes.diagnosis import (
     first_break,
     is_handoff,
     localise,
     missing_finding,
     unreachable_finding,
 )
-from probes.model import (
+from baton.probes.model import (
     CleanupResult,
     Finding,
     FindingKind,
@@ -25,7 +25,7 @@ from probes.model import (
     Verdict,
     verdict_for,
 )
-from probes.store import _result_from_json, _result_json
+from baton.probes.store import _result_from_json, _result_json
 
 #: Form → Welcome email, Form → CRM → Invoice (the form's webhook feeds two stages).
 LEAD = WorkflowConfig(

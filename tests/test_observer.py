@@ -9,11 +9,11 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from probes.config import StageConfig, ToolConfig
-from probes.connectors import Connector, Look, LookResult, ToolHttp
-from probes.errors import ApiError, Unreachable
-from probes.observer import OBSERVING, Observer
-from probes.record import make_record
+from baton.probes.config import StageConfig, ToolConfig
+from baton.probes.connectors import Connector, Look, LookResult, ToolHttp
+from baton.probes.errors import ApiError, Unreachable
+from baton.probes.observer import OBSERVING, Observer
+from baton.probes.record import make_record
 
 
 class Batcher(Connector):
@@ -153,7 +153,7 @@ def test_looks_wait_for_the_rate_limit_and_gather_meanwhile() -> None:
 
 
 def test_cleanups_wait_behind_observations_at_a_tools_rate_limit() -> None:
-    from probes.connectors._http import RateLimiter
+    from baton.probes.connectors._http import RateLimiter
 
     limiter = RateLimiter(20.0, burst=1.0)
     order: list[str] = []

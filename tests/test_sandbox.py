@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from probes.sandbox import FaultSpecError, Sandbox
+from baton.probes.sandbox import FaultSpecError, Sandbox
 
 AUTH = {"Authorization": "Bearer test-token"}
 EMAIL = "probe+bt1a2b3c@example.com"

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from probes.sandbox import Sandbox
+from baton.probes.sandbox import Sandbox
 
 AUTH = {"Authorization": "Bearer test-token"}
 CONTACTS = "/crm/v3/objects/contacts"

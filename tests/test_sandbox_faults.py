@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from probes.errors import BatonError, UsageError
-from probes.sandbox import KINDS, Fault, FaultPlan, FaultSpecError, parse_fault
-from probes.sandbox.faults import (
+from baton.probes.errors import BatonError, UsageError
+from baton.probes.sandbox import KINDS, Fault, FaultPlan, FaultSpecError, parse_fault
+from baton.probes.sandbox.faults import (
     add_whitespace,
     cents_misread,
     change_case,
@@ -118,7 +118,7 @@ def test_fault_spec_error_is_a_usage_error() -> None:
 
 
 def test_every_kind_is_documented_with_its_finding() -> None:
-    import probes.sandbox.faults as module
+    import baton.probes.sandbox.faults as module
 
     assert module.__doc__ is not None
     findings = {"missing", "late", "duplicate", "swapped", "reformatted", "truncated"}

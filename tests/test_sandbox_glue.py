@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from probes.record import TestRecord, make_record
-from probes.sandbox import Sandbox
+from baton.probes.record import TestRecord, make_record
+from baton.probes.sandbox import Sandbox
 
 AUTH = {"Authorization": "Bearer test-token"}
 MARKER = "bt7k2xq9"

@@ -11,7 +11,7 @@ import pytest
 from _specs import load_json
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 
-from probes.sandbox import Sandbox
+from baton.probes.sandbox import Sandbox
 
 AUTH = {"Authorization": "Bearer test-token"}
 EMAIL = "probe+bt1a2b3c@example.com"

@@ -14,7 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from probes.schedule import (
+from baton.probes.schedule import (
     ScheduledRun,
     ScheduleSpec,
     claim_slot,
@@ -27,7 +27,7 @@ from probes.schedule import (
     spec_from_config,
     specs_from_config,
 )
-from probes.store import Store
+from baton.probes.store import Store
 
 
 def ts(*args: int) -> float:

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from probes.rollup import BUCKET_PRECISION, bucket_value, latency_bucket
-from probes.stats import estimate, format_seconds, leak_words, percentile, wilson_interval
+from baton.probes.rollup import BUCKET_PRECISION, bucket_value, latency_bucket
+from baton.probes.stats import estimate, format_seconds, leak_words, percentile, wilson_interval
 
 Z = 1.959963984540054
 

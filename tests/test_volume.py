@@ -10,11 +10,11 @@ import httpx
 import pytest
 import sqlite_utils
 
-from probes.config import Config, load_config_text
-from probes.engine import Engine
-from probes.model import RunResult, Verdict
-from probes.sandbox import Sandbox
-from probes.store import Store
+from baton.probes.config import Config, load_config_text
+from baton.probes.engine import Engine
+from baton.probes.model import RunResult, Verdict
+from baton.probes.sandbox import Sandbox
+from baton.probes.store import Store
 
 CONFIG = """
 version: 1

@@ -2,7 +2,7 @@
 
 Built-in connectors register through the same registry a third-party one would use::
 
-    from probes.connectors import Connector, register
+    from baton.probes.connectors import Connector, register
 
     @register
     class Pipedrive(Connector):

@@ -2,7 +2,7 @@
 
 Run it in a test, a bench or ``baton sandbox``::
 
-    from probes.sandbox import Sandbox
+    from baton.probes.sandbox import Sandbox
 
     with Sandbox(faults=["swap@crm=firstname,email"], seed=1) as sb:
         sb.urls["glue"]      # http://127.0.0.1:40123/glue  (catch hook: /hooks/catch/ID/TOKEN)
@@ -13,7 +13,7 @@ Prefixes: ``/hsforms`` (HubSpot Forms), ``/hubspot`` (CRM contacts v3), ``/sendg
 (mail send + Email Activity), ``/stripe`` (customers, invoice items, invoices), ``/glue``
 (a Zapier-like catch hook) and ``/_sandbox`` (GET/PUT faults, POST reset, GET state,
 GET/DELETE requests, GET/DELETE counts: requests served per tool and route). Fault grammar
-and kinds: ``probes.sandbox.faults``.
+and kinds: ``baton.probes.sandbox.faults``.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class Sandbox:
             sb.wait_idle()
             sb.state()["counts"]["hubspot"]["contacts"]  # 1
 
-    ``faults``: fault specs (see ``probes.sandbox.faults``); bad ones raise
+    ``faults``: fault specs (see ``baton.probes.sandbox.faults``); bad ones raise
     ``FaultSpecError`` here, before anything starts. ``seed`` fixes every random choice
     (ids, glue delays, ``drop=1/N``). ``search_lag_s``: how far HubSpot search, Stripe
     search and SendGrid activity lag behind writes. ``glue_delay_s``: the glue's random
