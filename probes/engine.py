@@ -32,7 +32,7 @@ from tenacity import wait_exponential, wait_random
 from tenacity.wait import wait_base
 
 from . import _messages as msg
-from . import connectors, diagnosis
+from . import connectors, decide, diagnosis
 from .config import Config, Expectation, StageConfig, WorkflowConfig
 from .connectors import Connector, Look, Removal, RetryPolicy
 from .connectors._timing import RequestTiming
@@ -757,67 +757,63 @@ class Engine:
         # has settled: the connector looks for its duplicates, and the engine may judge it
         # on this look (``asked``: when the batch was formed).
         look = dataclasses.replace(look, settled_before=now - stage.settle_s)
+        clock = decide.Stage(
+            deadline_ts=row.deadline_ts,
+            grace_ts=row.grace_ts,
+            settle_s=stage.settle_s,
+            absent=expect.absent,
+            stamped=bool(getattr(self._connector(stage.tool), "stamps_arrival", False)),
+            seen_from=settle_from if seen else None,
+        )
+        when = {"final": final, "thorough": thorough, "deciding": deciding}
         try:
             observed, asked = await self.observer(stage.tool).look_timed(
                 look, priority=row.deadline_ts
             )
         except ConnectorError as exc:
             row.last_error = self._said(exc)
-            now = self.clock()
-            end = row.deadline_ts if expect.absent else row.grace_ts
-            # A wrong URL or refused credentials will not mend by asking again.
-            if final or now >= end or isinstance(exc, AuthError | BadUrl):
-                finding = diagnosis.unreachable_finding(
-                    seam=seam, where=where, error=row.last_error
-                )
-                self._done(row, [finding], latency=None)
-                self._wake_children(ctx, row)
-            else:
-                self._schedule(row, now, limit=end)
+            failed = decide.Failed(lasting=isinstance(exc, AuthError | BadUrl))
+            self._apply(ctx, row, decide.decide(clock, failed, now=self.clock(), **when), [])
             return
         now = self.clock()
         row.last_error = None
-        stamped = bool(getattr(self._connector(stage.tool), "stamps_arrival", False))
-        if expect.absent:
-            if observed:
-                row.found = len(observed)
-                _note_ids(row, observed)
-                row.first_seen_ts = row.first_seen_ts or now
-                self._decide_found(ctx, row, observed)
-            elif final or now >= row.deadline_ts:
-                self._done(row, [], latency=None)
-            else:
-                self._schedule(row, now, limit=row.deadline_ts, floor=1.0 if stamped else 0.0)
-            if row.state == DONE:
-                self._wake_children(ctx, row)
-            return
         if observed:
-            row.found = max(row.found, len(observed))
+            # What was seen is kept whatever follows: copies, ids, when it first showed.
+            row.found = len(observed) if expect.absent else max(row.found, len(observed))
             _note_ids(row, observed)
             if row.first_seen_ts is None:
                 row.first_seen_ts = now
-                row.state = SETTLING
-            if row.origin_ts is not None and row.arrived_ts is None:
+                if not expect.absent:
+                    row.state = SETTLING
+            if not expect.absent and row.origin_ts is not None and row.arrived_ts is None:
                 row.arrived_ts = _arrival(observed, row.origin_ts, row.first_seen_ts)
                 for child in _children(ctx.rows, row.name):
                     self._hand_off(wf, ctx.rows, child, row.arrived_ts)
                 self._wake_children(ctx, row)
-            start = row.arrived_ts if row.arrived_ts is not None else row.first_seen_ts
-            settle_end = start + stage.settle_s
-            if final or (thorough and now >= settle_end) or (deciding and asked >= settle_end):
-                self._decide_found(ctx, row, observed)
-                self._wake_children(ctx, row)
-            else:
-                self._schedule(row, now, limit=settle_end, floor=settle_end - now)
+        start = row.arrived_ts if row.arrived_ts is not None else row.first_seen_ts
+        seen_now = decide.Seen(count=len(observed), start=start if observed else None)
+        outcome = decide.decide(clock, seen_now, now=now, asked=asked, **when)
+        self._apply(ctx, row, outcome, observed)
+
+    def _apply(
+        self,
+        ctx: _RunContext,
+        row: StageRow,
+        outcome: decide.Outcome,
+        observed: list[dict[str, Any]],
+    ) -> None:
+        """Do what ``decide`` said: judge, decide, or look again (the I/O around it)."""
+        stage = ctx.wf.stage(row.name)
+        seam, where = ctx.wf.seam(stage), stage.display
+        now = self.clock()
+        if isinstance(outcome, decide.Wait):
+            self._schedule(row, now, limit=outcome.limit, floor=outcome.floor)
             return
-        if seen and settle_from is not None:
-            # Seen before, gone now (archived by someone, or a flaky search): keep watching
-            # until the settle window ends, then judge on what was seen.
-            settle_end = settle_from + stage.settle_s
-            if now < settle_end:
-                self._schedule(row, now, limit=settle_end)
-                return
-        if final and thorough:
+        if isinstance(outcome, decide.Judge):
+            self._decide_found(ctx, row, observed)
+        elif isinstance(outcome, decide.Absent):
+            self._done(row, [], latency=None)
+        elif isinstance(outcome, decide.Missing):
             finding = diagnosis.missing_finding(
                 seam=seam,
                 where=where,
@@ -825,10 +821,11 @@ class Engine:
                 grace_s=stage.grace_s,
             )
             self._done(row, [finding], latency=None)
-            self._wake_children(ctx, row)
-            return
-        limit = row.deadline_ts if now < row.deadline_ts else row.grace_ts
-        self._schedule(row, now, limit=limit, floor=1.0 if stamped else 0.0)
+        else:
+            error = row.last_error or "the look failed"
+            finding = diagnosis.unreachable_finding(seam=seam, where=where, error=error)
+            self._done(row, [finding], latency=None)
+        self._wake_children(ctx, row)
 
     def _decide_found(
         self, ctx: _RunContext, row: StageRow, observed: list[dict[str, Any]]
