@@ -1,6 +1,6 @@
 """Operations commands of ``baton``: digest, schedule, burst.
 
-``register(cli)`` adds them to the ``baton`` group (``baton.probes.cli`` calls it). They share
+``register(cli)`` adds them to the ``baton`` group (``baton.probes.cli`` calls it once). They share
 the exit codes of ``baton.probes.cli``: 0 ok, 1 leak, 2 usage or config error, 3 could not check.
 
     baton digest lead-to-invoice --period 7d --chart health.png
@@ -22,6 +22,16 @@ from typing import Any
 import click
 
 from . import _messages as msg
+from ._cli_common import (
+    EXIT_ERROR,
+    EXIT_LEAK,
+    EXIT_OK,
+    clean_errors,
+    load,
+    seams_of,
+    store_for,
+    with_engine,
+)
 from ._config_values import parse_period
 from .config import MAX_PERIOD_S, Config
 from .digest import build_digest, render_digest_text
@@ -100,8 +110,8 @@ def digest(
         sync_rollup(store.db)
         result = build_digest(store, clock(), period_s=period_s, workflow=workflow)
         if chart:
+            from ._cli_common import check_writable
             from .chart import render_chart
-            from .cli import check_writable
 
             check_writable(chart, "--chart")
 
@@ -410,18 +420,5 @@ def register(cli_group: click.Group) -> None:
     for command in (digest, schedule, burst):
         cli_group.add_command(command)
 
-
-# At the bottom on purpose: ``baton.probes.cli`` imports this module at its own end to call
-# ``register``, so whichever of the two is imported first, the other finds what it needs.
-from .cli import (  # noqa: E402
-    EXIT_ERROR,
-    EXIT_LEAK,
-    EXIT_OK,
-    clean_errors,
-    load,
-    seams_of,
-    store_for,
-    with_engine,
-)
 
 __all__ = ["burst", "digest", "period_option", "register", "schedule", "summarize_burst"]
