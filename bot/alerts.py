@@ -82,7 +82,7 @@ from ._format import permalink
 from .alert_messages import alert_opened, alert_recovered, alert_repeat, recovered_reply
 from .messages import Message
 from .reporter import new_error_id
-from .slack_api import SlackApi, SlackCallError
+from .slack_api import NEEDS_A_PERSON, SlackApi, SlackCallError
 from .store import BotStore, Posted, ScheduledRunRow
 
 log = logging.getLogger("bot.alerts")
@@ -106,25 +106,7 @@ _MAYBE_POSTED = frozenset(
     {"connection_error", "request_timeout", "fatal_error", "internal_error", "service_unavailable"}
 )
 #: Refusals a person can fix (invite the bot, unarchive, a new token): retried slowly.
-_SLOW = frozenset(
-    {
-        "not_in_channel",
-        "is_archived",
-        "channel_is_archived",
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "no_permission",
-        "missing_scope",
-        "restricted_action",
-        "restricted_action_read_only_channel",
-        "restricted_action_thread_only_channel",
-        "team_access_not_granted",
-        "ekm_access_denied",
-    }
-)
+_SLOW = NEEDS_A_PERSON
 _TOKEN_TROUBLE = frozenset(
     {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 )

@@ -32,12 +32,10 @@ from .redact import Redactor
 
 log = logging.getLogger("bot.slack")
 
-#: Errors that are Slack's or the workspace's doing, not a bug in Baton.
-THEIRS = frozenset(
+#: Refusals a person in the workspace can fix: invite the bot, unarchive the channel, give the
+#: app a scope or a new token.
+NEEDS_A_PERSON = frozenset(
     {
-        "ratelimited",
-        "rate_limited",
-        "channel_not_found",
         "not_in_channel",
         "is_archived",
         "channel_is_archived",
@@ -53,6 +51,14 @@ THEIRS = frozenset(
         "restricted_action_thread_only_channel",
         "team_access_not_granted",
         "ekm_access_denied",
+    }
+)
+#: Errors that are Slack's or the workspace's doing, not a bug in Baton.
+THEIRS = NEEDS_A_PERSON | frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "channel_not_found",
         "message_not_found",
         "cant_update_message",
         "edit_window_closed",
