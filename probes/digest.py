@@ -44,7 +44,7 @@ import sqlite_utils
 from . import rollup
 from .model import STATUS_OK, FindingKind, Verdict
 from .rollup import COULD_NOT_CHECK, NOT_CHECKED, RUN_STAGE, RUNS_TABLE
-from .stats import Estimate, estimate, format_seconds, percentile, wilson_interval
+from .stats import Estimate, PassCounts, estimate, format_seconds, percentile
 from .store import Store
 
 HOUR_S = 3_600
@@ -143,7 +143,7 @@ def _edges(since: float, until: float, width: int, offset: int) -> list[int]:
 
 
 @dataclass(frozen=True)
-class BucketPoint:
+class BucketPoint(PassCounts):
     """One seam in one time bucket (a point of the chart): runs started in
     ``[start_ts, end_ts)``."""
 
@@ -155,22 +155,9 @@ class BucketPoint:
     p50_s: float | None
     p95_s: float | None
 
-    @property
-    def checked(self) -> int:
-        return self.passes + self.failures
-
-    @property
-    def pass_rate(self) -> float | None:
-        return self.passes / self.checked if self.checked else None
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        """The 95% Wilson interval of the pass rate; ``None`` when nothing was checked."""
-        return wilson_interval(self.passes, self.checked) if self.checked else None
-
 
 @dataclass(frozen=True)
-class DayPoint:
+class DayPoint(PassCounts):
     """One seam on one UTC day (a point of the chart)."""
 
     day_ts: int
@@ -179,11 +166,6 @@ class DayPoint:
     could_not_check: int
     p50_s: float | None
     p95_s: float | None
-
-    @property
-    def pass_rate(self) -> float | None:
-        checked = self.passes + self.failures
-        return self.passes / checked if checked else None
 
 
 @dataclass(frozen=True)

@@ -45,16 +45,12 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return (low, high)
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """A pass rate over ``passes + failures`` checks, with its interval and its words.
-
-    Checks that could not be made are not in here: they say nothing about the chain.
-    """
+class PassCounts:
+    """``checked``, ``pass_rate`` and its 95% interval, for any record of ``passes`` and
+    ``failures`` (checks that could not be made are not among them)."""
 
     passes: int
     failures: int
-    words: str
 
     @property
     def checked(self) -> int:
@@ -68,6 +64,18 @@ class Estimate:
     def interval(self) -> tuple[float, float] | None:
         """The 95% Wilson interval of the pass rate; ``None`` when nothing was checked."""
         return wilson_interval(self.passes, self.checked) if self.checked else None
+
+
+@dataclass(frozen=True)
+class Estimate(PassCounts):
+    """A pass rate over ``passes + failures`` checks, with its interval and its words.
+
+    Checks that could not be made are not in here: they say nothing about the chain.
+    """
+
+    passes: int
+    failures: int
+    words: str
 
     @property
     def leak_rate(self) -> float | None:
