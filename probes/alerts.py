@@ -49,7 +49,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
@@ -76,7 +76,7 @@ from ._alert_store import (
     save_state,
 )
 from .model import Verdict
-from .windows import Window, parse_window, parse_zone
+from .windows import AlertPolicy, parse_zone
 
 OK, LEAK, ERROR = str(Verdict.OK), str(Verdict.LEAK), str(Verdict.ERROR)
 
@@ -87,47 +87,6 @@ class Action(enum.StrEnum):
     ADD_TO_THREAD = "add_to_thread"
     QUIET = "quiet"
     NOTHING = "nothing"
-
-
-@dataclass(frozen=True)
-class AlertPolicy:
-    """How loud one workflow is (config: ``workflows.<name>.alerts``).
-
-    ``quiet_hours``: one daily window such as ``"22:00-07:00"``; ``maintenance``: windows
-    in any form of :mod:`baton.probes.windows`; both in ``timezone``. Invalid values raise
-    :class:`baton.probes.windows.WindowSyntaxError` (a ``ValueError``) when the policy is built.
-    """
-
-    failures_before_alert: int = 2
-    errors_before_alert: int = 2
-    timezone: str = "UTC"
-    quiet_hours: str | None = None
-    maintenance: tuple[str, ...] = ()
-    _quiet: Window | None = field(init=False, repr=False, compare=False, default=None)
-    _maintenance: tuple[Window, ...] = field(init=False, repr=False, compare=False, default=())
-
-    def __post_init__(self) -> None:
-        if self.failures_before_alert < 1 or self.errors_before_alert < 1:
-            raise ValueError("failures_before_alert and errors_before_alert must be at least 1")
-        parse_zone(self.timezone)
-        quiet = parse_window(self.quiet_hours) if self.quiet_hours else None
-        object.__setattr__(self, "_quiet", quiet)
-        object.__setattr__(self, "_maintenance", tuple(parse_window(m) for m in self.maintenance))
-
-    def maintenance_until(self, now: float) -> tuple[str, float] | None:
-        """``(window spec, end timestamp)`` if ``now`` is in a maintenance window."""
-        tz = parse_zone(self.timezone)
-        for window in self._maintenance:
-            end = window.active_until(now, tz)
-            if end is not None:
-                return window.spec, end
-        return None
-
-    def quiet_until(self, now: float) -> float | None:
-        """When the quiet hours holding ``now`` end; ``None`` outside quiet hours."""
-        if self._quiet is None:
-            return None
-        return self._quiet.active_until(now, parse_zone(self.timezone))
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._config_cron import check_crontab, cron_trigger
-from .alerts import AlertPolicy
-from .schedule import ScheduleSpec
-from .windows import parse_zone
+from .slots import ScheduleSpec
+from .windows import AlertPolicy, parse_zone
 
 DEFAULT_DEADLINE_S = 60.0
 DEFAULT_GRACE_S = 30.0

@@ -21,7 +21,6 @@ before.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,81 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
-from apscheduler.triggers.interval import IntervalTrigger
 
-from ._config_cron import cron_trigger
 from .schema import migrate
-from .windows import parse_zone
+from .slots import ScheduleSpec, as_utc, norm_ts
 
 RunCallback = Callable[["ScheduledRun"], Awaitable[Any]]
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: How late (seconds) a slot may still start when the process was busy or briefly down.
 DEFAULT_MISFIRE_GRACE_S = 300
-#: How far back :meth:`ScheduleSpec.latest_slot` looks, widening until a slot is found.
-_LOOKBACK_S = (120, 7_200, 86_400, 8 * 86_400, 32 * 86_400, 367 * 86_400, 5 * 366 * 86_400)
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """When to probe one workflow (config: ``workflows.<name>.schedule``).
-
-    Exactly one of ``cron`` (five crontab fields, in ``timezone``) or ``every_s``.
-    ``variants`` rotate per slot; an empty tuple probes the default record.
-
-    >>> ScheduleSpec("wf", every_s=900, variants=("a", "b")).variant_for(3)
-    'b'
-    """
-
-    workflow: str
-    cron: str | None = None
-    every_s: float | None = None
-    channel: str | None = None
-    variants: tuple[str | None, ...] = ()
-    paused: bool = False
-    timezone: str = "UTC"
-
-    def __post_init__(self) -> None:
-        if (self.cron is None) == (self.every_s is None):
-            raise ValueError(f"schedule of {self.workflow}: give either cron or every, not both")
-        if self.every_s is not None and self.every_s <= 0:
-            raise ValueError(f"schedule of {self.workflow}: every must be more than 0s")
-        self.trigger()  # raises ValueError on a bad crontab or time zone
-
-    def trigger(self) -> Any:
-        """The APScheduler 3 trigger (CronTrigger or epoch-anchored IntervalTrigger)."""
-        tz = parse_zone(self.timezone)
-        if self.cron is not None:
-            return cron_trigger(self.cron, self.timezone)  # crontab weekdays: 1 is Monday
-        return IntervalTrigger(seconds=self.every_s or 0, start_date=EPOCH, timezone=tz)
-
-    def describe(self) -> str:
-        """``cron '*/15 * * * *' (UTC)`` or ``every 15m``."""
-        if self.cron is not None:
-            return f"cron {self.cron!r} ({self.timezone})"
-        return f"every {_span(self.every_s or 0)}"
-
-    def next_slot(self, now: float) -> float | None:
-        """The first slot at or after ``now``."""
-        fire = self.trigger().get_next_fire_time(None, _utc(now))
-        return None if fire is None else _slot_ts(fire)
-
-    def latest_slot(self, now: float) -> float | None:
-        """The newest slot at or before ``now`` (``None`` if there is none in five years)."""
-        trigger = self.trigger()
-        for back in _LOOKBACK_S:
-            fire = trigger.get_next_fire_time(None, _utc(now - back))
-            if fire is None or _slot_ts(fire) > now:
-                continue
-            latest = fire
-            while True:
-                nxt = trigger.get_next_fire_time(None, latest + dt.timedelta(microseconds=1))
-                if nxt is None or _slot_ts(nxt) > now:
-                    return _slot_ts(latest)
-                latest = nxt
-        return None
-
-    def variant_for(self, slot_index: int) -> str | None:
-        return self.variants[slot_index % len(self.variants)] if self.variants else None
 
 
 @dataclass(frozen=True)
@@ -137,7 +68,7 @@ def claim_slot(
             "INSERT OR IGNORE INTO schedule_slots (workflow, slot_ts, slot_index, claimed_ts, "
             "owner) SELECT ?, ?, COALESCE(MAX(slot_index) + 1, 0), ?, ? FROM schedule_slots "
             "WHERE workflow = ?",
-            [workflow, _norm(slot_ts), time.time() if now is None else now, owner, workflow],
+            [workflow, norm_ts(slot_ts), time.time() if now is None else now, owner, workflow],
         )
     return cur.rowcount == 1
 
@@ -147,7 +78,7 @@ def slot_index(db: sqlite_utils.Database, workflow: str, slot_ts: float) -> int 
     ensure_schedule_tables(db)
     row = db.execute(
         "SELECT slot_index FROM schedule_slots WHERE workflow = ? AND slot_ts = ?",
-        [workflow, _norm(slot_ts)],
+        [workflow, norm_ts(slot_ts)],
     ).fetchone()
     return None if row is None else int(row[0])
 
@@ -266,9 +197,9 @@ def register_schedules(
             scheduler.add_job(
                 fire_slot,
                 trigger="date",
-                run_date=_utc(now),
+                run_date=as_utc(now),
                 id=catch_up,
-                name=f"probe {spec.workflow}: the missed slot {_utc(missed).isoformat()}",
+                name=f"probe {spec.workflow}: the missed slot {as_utc(missed).isoformat()}",
                 kwargs={**kwargs, "owner": owner, "slot_ts": missed},
                 **common,
             )
@@ -305,25 +236,6 @@ def specs_from_config(config: Any) -> list[ScheduleSpec]:
     """Every workflow schedule in a config, by workflow name."""
     specs = (spec_from_config(n, wf) for n, wf in sorted(config.workflows.items()))
     return [s for s in specs if s is not None]
-
-
-def _utc(ts: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(ts, dt.UTC)
-
-
-def _slot_ts(fire: dt.datetime) -> float:
-    return _norm(fire.timestamp())
-
-
-def _norm(ts: float) -> float:
-    return round(ts, 3)
-
-
-def _span(seconds: float) -> str:
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
 
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Time windows for quiet hours and maintenance, in a workflow's own time zone.
+"""How loud a workflow is: its alert thresholds, and time windows for quiet hours and
+maintenance, in its own time zone (``AlertPolicy``; pure, no store).
 
 Three forms, all written in the policy's time zone (``zoneinfo`` names, e.g.
 ``Europe/London``; DST is handled by ``zoneinfo``):
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -151,4 +152,45 @@ def _at(day: dt.date, clock: dt.time, tz: dt.tzinfo) -> float:
     return dt.datetime.combine(day, clock, tzinfo=tz).timestamp()
 
 
-__all__ = ["Window", "WindowSyntaxError", "parse_window", "parse_zone"]
+@dataclass(frozen=True)
+class AlertPolicy:
+    """How loud one workflow is (config: ``workflows.<name>.alerts``).
+
+    ``quiet_hours``: one daily window such as ``"22:00-07:00"``; ``maintenance``: windows
+    in any form of this module; both in ``timezone``. Invalid values raise
+    :class:`WindowSyntaxError` (a ``ValueError``) when the policy is built.
+    """
+
+    failures_before_alert: int = 2
+    errors_before_alert: int = 2
+    timezone: str = "UTC"
+    quiet_hours: str | None = None
+    maintenance: tuple[str, ...] = ()
+    _quiet: Window | None = field(init=False, repr=False, compare=False, default=None)
+    _maintenance: tuple[Window, ...] = field(init=False, repr=False, compare=False, default=())
+
+    def __post_init__(self) -> None:
+        if self.failures_before_alert < 1 or self.errors_before_alert < 1:
+            raise ValueError("failures_before_alert and errors_before_alert must be at least 1")
+        parse_zone(self.timezone)
+        quiet = parse_window(self.quiet_hours) if self.quiet_hours else None
+        object.__setattr__(self, "_quiet", quiet)
+        object.__setattr__(self, "_maintenance", tuple(parse_window(m) for m in self.maintenance))
+
+    def maintenance_until(self, now: float) -> tuple[str, float] | None:
+        """``(window spec, end timestamp)`` if ``now`` is in a maintenance window."""
+        tz = parse_zone(self.timezone)
+        for window in self._maintenance:
+            end = window.active_until(now, tz)
+            if end is not None:
+                return window.spec, end
+        return None
+
+    def quiet_until(self, now: float) -> float | None:
+        """When the quiet hours holding ``now`` end; ``None`` outside quiet hours."""
+        if self._quiet is None:
+            return None
+        return self._quiet.active_until(now, parse_zone(self.timezone))
+
+
+__all__ = ["AlertPolicy", "Window", "WindowSyntaxError", "parse_window", "parse_zone"]
