@@ -210,17 +210,33 @@ def stage_reply(
 
 
 def diagnosis(
-    result: RunResult, wf: WorkflowConfig | None, *, shown: set[str] | None = None
+    result: RunResult,
+    wf: WorkflowConfig | None,
+    *,
+    shown: set[str] | None = None,
+    lost: Sequence[StageResult] = (),
 ) -> Message:
     """The closing reply: the first broken seam in one sentence, the evidence, the cleanup.
 
     A tool's raw answer (an error body) is quoted once per run: ``shown`` holds those the
-    thread has quoted already (the stage replies above); later mentions refer back."""
+    thread has quoted already (the stage replies above); later mentions refer back. ``lost``:
+    stage replies Slack did not take; their lines are carried here, so the trail is whole."""
     result = localised(result, wf)
     shown = set() if shown is None else shown
     lead = _diagnosis_lead(result, wf, shown)
     blocks: list[Block] = [section(lead)]
-    room = MAX_BLOCKS - 3  # the lead, the fold note and the cleanup line
+    if lost:
+        lines = [stage_reply(s, wf).text for s in lost]
+        blocks.append(
+            context(
+                clip(
+                    "Slack did not take these trail replies, so here they are: "
+                    + "; ".join(lines),
+                    2900,
+                )
+            )
+        )
+    room = MAX_BLOCKS - 3 - bool(lost)  # the lead, the fold note and the cleanup line
     evidence, folded = _evidence_blocks(result, wf, room, shown)
     blocks.extend(evidence)
     if folded:

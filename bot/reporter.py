@@ -76,9 +76,11 @@ class _Out:
     def in_thread(self) -> bool:
         return self.ts is not None
 
-    async def reply(self, message: Message) -> None:
-        if self.ts is not None:
-            await self.r.post_safely(self.channel, message, thread_ts=self.ts)
+    async def reply(self, message: Message) -> bool:
+        """Post in the thread; False when Slack did not take it (logged with an error id)."""
+        if self.ts is None:
+            return False
+        return await self.r.post_safely(self.channel, message, thread_ts=self.ts)
 
     def progress(self, message: Message) -> None:
         if self.ts is not None:
@@ -191,12 +193,15 @@ class Reporter:
         order = [s.name for s in wf.stages] if wf else []
         held: dict[str, StageResult] = {}
         shown: set[str] = set()  # tools' raw answers the thread has quoted: once per run
+        lost: list[StageResult] = []  # replies Slack never took: the closing reply has them
 
         async def reply(stage: StageResult) -> None:
             try:
-                await out.reply(messages.stage_reply(stage, wf, shown=shown))
+                if not await out.reply(messages.stage_reply(stage, wf, shown=shown)):
+                    lost.append(stage)
             except Exception:  # one bad reply must not cost the rest of the thread
                 log.exception("%s: reporting stage %s failed", self.error_id(), stage.name)
+                lost.append(stage)
 
         async def release(*, everything: bool = False) -> None:
             while order and (order[0] in held or everything):
@@ -234,7 +239,7 @@ class Reporter:
             return None
         queue.put_nowait(None)
         await task
-        await self._conclude(info, out, result, wf, shown)
+        await self._conclude(info, out, result, wf, shown, lost)
         return result
 
     async def _conclude(
@@ -244,9 +249,10 @@ class Reporter:
         result: RunResult,
         wf: WorkflowConfig | None,
         shown: set[str],
+        lost: list[StageResult] | None = None,
     ) -> None:
         if out.in_thread:
-            await out.reply(messages.diagnosis(result, wf, shown=shown))
+            await out.reply(messages.diagnosis(result, wf, shown=shown, lost=lost or []))
             await out.updates.close(messages.final(info, result, wf))
             self.store.finish_thread(info.run_id, str(result.verdict))
         elif out.req.response_url:
@@ -279,18 +285,21 @@ class Reporter:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    async def post_safely(self, channel: str, message: Message, *, thread_ts: str) -> None:
-        """Post a thread reply; if Slack refuses our blocks, once more as plain text."""
+    async def post_safely(self, channel: str, message: Message, *, thread_ts: str) -> bool:
+        """Post a thread reply; if Slack refuses our blocks, once more as plain text. False
+        when it was not posted after all (the error is logged with its id)."""
         try:
             await self.api.post(channel, message, thread_ts=thread_ts)
+            return True
         except SlackCallError as exc:
             if exc.side == "ours":
                 try:
                     await self.api.post(channel, message.text_only(), thread_ts=thread_ts)
-                    return
+                    return True
                 except SlackCallError as again:
                     exc = again
             self.log_slack_error(exc)
+            return False
 
     async def tell(self, req: RunRequest, message: Message) -> None:
         """An ephemeral answer to whoever sent the command."""

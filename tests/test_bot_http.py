@@ -464,6 +464,21 @@ async def test_a_reply_with_refused_blocks_is_sent_again_as_plain_text() -> None
         assert len(h.slack.thread(CHANNEL, posts[0].answer["ts"])) == 5
 
 
+async def test_a_trail_reply_slack_never_takes_is_carried_by_the_closing_reply() -> None:
+    async with harness(outcome="swap") as h:
+        # The second thread reply (Form → CRM) is refused, in blocks and as plain text.
+        h.slack.fail("chat.postMessage", "channel_is_archived", skip=2, times=2)
+        await h.command("run lead-to-invoice")
+        await h.bot.drain()
+        thread = h.slack.thread(CHANNEL, h.slack.of("chat.postMessage")[0].answer["ts"])
+        texts = [m.get("text", "") for m in thread]
+        assert not any(t.startswith("❌ Form → CRM") for t in texts[:-1])
+        closing = str(thread[-1].get("blocks"))
+        assert "Slack did not take these trail replies" in closing
+        assert "❌ Form → CRM · fields swapped" in closing
+        h.assert_spec()
+
+
 async def test_a_refused_parent_falls_back_to_the_response_url() -> None:
     async with harness() as h:
         h.slack.fail("chat.postMessage", "invalid_blocks")
