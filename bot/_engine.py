@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from baton.probes.model import RunResult, StageResult
+from baton.probes.store import RunRow
 
 ProgressCallback = Callable[[StageResult], Awaitable[None]]
 
@@ -22,9 +23,9 @@ class StoreLike(Protocol):
 
     def last_verdicts(self) -> dict[str, RunResult]: ...
 
-    def active_runs(self) -> list[dict[str, Any]]: ...
+    def active_runs(self) -> list[RunRow]: ...
 
-    def run(self, run_id: str) -> dict[str, Any] | None: ...
+    def run(self, run_id: str) -> RunRow | None: ...
 
 
 class EngineLike(Protocol):

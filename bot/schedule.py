@@ -68,6 +68,7 @@ from baton.probes.schedule import (
     set_paused,
     specs_from_config,
 )
+from baton.probes.store import RunRow
 
 from . import replies, schedule_replies
 from ._engine import EngineLike
@@ -324,7 +325,7 @@ class BotScheduler:
             # shutdown() cancelled this job: the send goes on as a background task
         return finished
 
-    def _note_if_scheduled(self, run: dict[str, Any]) -> None:
+    def _note_if_scheduled(self, run: RunRow) -> None:
         """A run's origin says whether a schedule started it (perhaps in a process that
         stopped before noting it in ``bot_scheduled_runs``)."""
         origin = run.get("origin") or {}

@@ -68,6 +68,7 @@ from .store import (
     RUN_INTERRUPTED,
     SETTLING,
     WAITING,
+    RunRow,
     StageRow,
     Store,
 )
@@ -341,7 +342,7 @@ class Engine:
                 sleeper.cancel()
                 woken.cancel()
 
-    def _context(self, run: dict[str, Any], *, wake: bool = False) -> _RunContext:
+    def _context(self, run: RunRow, *, wake: bool = False) -> _RunContext:
         wf = self._workflow(run["workflow"])
         record = self._record(wf, run["variant"], run["overrides"], run["marker"])
         rows = {r.name: r for r in self.store.stages(run["id"])}
@@ -384,7 +385,7 @@ class Engine:
         now = self.clock()
         limit = asyncio.Semaphore(self.max_concurrent_checks)
 
-        async def advance(run: dict[str, Any]) -> RunResult | None:
+        async def advance(run: RunRow) -> RunResult | None:
             async with limit:
                 if not self.store.claim(run["id"], self.owner, now=now, lease_s=LEASE_S):
                     return None
@@ -411,7 +412,7 @@ class Engine:
             if self.store.claim(run["id"], self.owner, now=now, lease_s=LEASE_S, force=takeover)
         ]
 
-        async def one(run: dict[str, Any], dead: bool) -> RunResult:
+        async def one(run: RunRow, dead: bool) -> RunResult:
             pending = [r for r in self.store.stages(run["id"]) if r.state != DONE]
             for row in pending:
                 if dead and row.after is None and row.next_check_ts > now:
@@ -429,7 +430,7 @@ class Engine:
         # after its own have passed), and their looks and cleanups share each tool's batches.
         return list(await asyncio.gather(*(one(run, dead) for run, dead in claimed)))
 
-    async def _close_interrupted(self, run: dict[str, Any]) -> RunResult:
+    async def _close_interrupted(self, run: RunRow) -> RunResult:
         """Undecided stages become "could not check"; then diagnose and clean up as usual."""
         ctx = self._context(run)
         for row in ctx.rows.values():
@@ -470,9 +471,11 @@ class Engine:
         """Active runs another live process is watching: (run id, lease end)."""
         now = self.clock()
         return [
-            (r["id"], float(r["lease_until"]))
+            (r["id"], r["lease_until"])
             for r in self.store.active_runs()
-            if r.get("lease_owner") not in (None, self.owner) and (r["lease_until"] or 0) > now
+            if r["lease_owner"] not in (None, self.owner)
+            and r["lease_until"] is not None
+            and r["lease_until"] > now
         ]
 
     async def cleanup_pending(self) -> int:
@@ -515,7 +518,7 @@ class Engine:
         removed += sum(await asyncio.gather(*(retry(run_id) for run_id in run_ids)))
         return removed
 
-    def _abandoned(self, run: dict[str, Any], now: float) -> bool:
+    def _abandoned(self, run: RunRow, now: float) -> bool:
         """Nobody watches this active run: its lease was given up (Ctrl-C, shutdown), or it
         lapsed and no stage was looked at for longer than a lease (the process died)."""
         if run.get("lease_owner") is None:
@@ -900,7 +903,7 @@ class Engine:
             run_id=run["id"],
             workflow=wf.name,
             variant=run["variant"],
-            started_at=run["started_at"],
+            started_at=run["started_at"] or _iso(run["started_ts"]),
             finished_at=_iso(now),
             verdict=verdict,
             stages=stages,
@@ -1052,7 +1055,7 @@ class _RunContext:
     """One active run as the engine works on it: its config, record and stage rows."""
 
     wf: WorkflowConfig
-    run: dict[str, Any]
+    run: RunRow
     record: TestRecord
     rows: dict[str, StageRow]
     wake: dict[str, asyncio.Event] = field(default_factory=dict)

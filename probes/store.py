@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import sqlite_utils
 
@@ -40,6 +40,26 @@ CLEANUP_DONE = "done"
 
 #: How long opening a new store waits for other processes setting it up at the same time.
 SETUP_WAIT_S = 10.0
+
+
+class RunRow(TypedDict):
+    """One row of ``runs``, as the store hands it out (``overrides`` and ``origin`` decoded)."""
+
+    id: str
+    marker: str
+    workflow: str
+    variant: str | None
+    overrides: dict[str, Any]
+    origin: dict[str, Any]
+    status: str
+    verdict: str | None
+    started_at: str | None
+    started_ts: float
+    finished_at: str | None
+    finished_ts: float | None
+    lease_owner: str | None
+    lease_until: float | None
+    result: str | None
 
 
 @dataclass
@@ -174,13 +194,13 @@ class Store:
                 for tool in cleanup_tools
             )
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
+    def run(self, run_id: str) -> RunRow | None:
         rows = list(self.db.table("runs").rows_where("id = ?", [run_id]))
         if not rows:
             return None
         return _decode_run(rows[0])
 
-    def active_runs(self) -> list[dict[str, Any]]:
+    def active_runs(self) -> list[RunRow]:
         rows = self.db.table("runs").rows_where("status = ?", [RUN_ACTIVE], order_by="started_ts")
         return [_decode_run(r) for r in rows]
 
@@ -225,7 +245,7 @@ class Store:
 
     def update_cleanup_result(self, run_id: str, cleanup: CleanupResult) -> None:
         row = self.run(run_id)
-        if row is None or not row.get("result"):
+        if row is None or not row["result"]:
             return
         data = json.loads(row["result"])
         data["cleanup"] = {"status": cleanup.status, "removed": cleanup.removed}
@@ -287,7 +307,7 @@ class Store:
 
     def get_result(self, run_id: str) -> RunResult | None:
         row = self.run(run_id)
-        if row is None or not row.get("result"):
+        if row is None or not row["result"]:
             return None
         return _result_from_json(json.loads(row["result"]))
 
@@ -323,10 +343,10 @@ def _setup_race(exc: sqlite3.DatabaseError) -> bool:
     return any(s in text for s in ("database is locked", "already exists", "duplicate column"))
 
 
-def _decode_run(row: dict[str, Any]) -> dict[str, Any]:
+def _decode_run(row: dict[str, Any]) -> RunRow:
     row["overrides"] = json.loads(row["overrides"] or "{}")
     row["origin"] = json.loads(row["origin"] or "{}")
-    return row
+    return cast(RunRow, row)
 
 
 def _stage_dict(s: StageRow) -> dict[str, Any]:
