@@ -38,8 +38,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from baton.probes._messages import did_you_mean, shown
 from baton.probes.config import Config, SlackConfig, WorkflowConfig
+from baton.probes.config.messages import did_you_mean, shown
 
 from . import replies
 from ._engine import EngineLike

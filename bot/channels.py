@@ -17,8 +17,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from baton.probes._messages import shown
 from baton.probes.config import Config
+from baton.probes.config.messages import shown
 from baton.probes.errors import ConfigError
 
 #: A public (C), private (G) channel or a DM (D) ID, as Slack writes them (names are

@@ -21,9 +21,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from baton.probes._config_values import parse_duration, parse_period
-from baton.probes._messages import did_you_mean, shown, span
 from baton.probes.config import DEFAULT_DIGEST_PERIOD_S, MAX_PERIOD_S
+from baton.probes.config.messages import did_you_mean, shown, span
+from baton.probes.config.values import parse_duration, parse_period
 
 #: Longest command text we read; Slack itself sends at most a few thousand characters.
 MAX_TEXT = 4000

@@ -230,8 +230,7 @@ def diagnosis(
         blocks.append(
             context(
                 clip(
-                    "Slack did not take these trail replies, so here they are: "
-                    + "; ".join(lines),
+                    "Slack did not take these trail replies, so here they are: " + "; ".join(lines),
                     2900,
                 )
             )

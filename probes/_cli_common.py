@@ -99,8 +99,8 @@ def validate_connectors(config: Config) -> None:
 def located(config: Config, problems: list[str]) -> list[str]:
     """Connector problems (``tools.crm.object: ...``) with the file and line in front, as the
     config loader writes its own."""
-    from ._config_check import location
-    from ._config_yaml import YamlProblem, parse_yaml
+    from .config.check import location
+    from .config.document import YamlProblem, parse_yaml
 
     if config.path is None:
         return problems

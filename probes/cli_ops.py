@@ -21,7 +21,6 @@ from typing import Any
 
 import click
 
-from . import _messages as msg
 from ._cli_common import (
     EXIT_ERROR,
     EXIT_LEAK,
@@ -32,8 +31,9 @@ from ._cli_common import (
     store_for,
     with_engine,
 )
-from ._config_values import parse_period
 from .config import MAX_PERIOD_S, Config
+from .config import messages as msg
+from .config.values import parse_period
 from .digest import build_digest, render_digest_text
 from .engine import Engine
 from .errors import UsageError

@@ -31,9 +31,9 @@ import httpx
 from tenacity import wait_exponential, wait_random
 from tenacity.wait import wait_base
 
-from . import _messages as msg
 from . import connectors, decide, diagnosis
 from .config import Config, Expectation, StageConfig, WorkflowConfig
+from .config import messages as msg
 from .connectors import Connector, Look, Removal, RetryPolicy
 from .connectors._timing import RequestTiming
 from .errors import (

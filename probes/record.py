@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from . import _messages as msg
+from .config import messages as msg
 from .errors import UsageError
 
 MARKER_PREFIX = "bt"

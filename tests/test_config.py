@@ -10,11 +10,6 @@ from typing import Any
 
 import pytest
 
-from baton.probes import _config_loader
-from baton.probes._config_connectors import ConnectorSpec, connector_specs
-from baton.probes._config_cron import cron_trigger, standard_crontab
-from baton.probes._config_values import dotted, expand_env, parse_duration, parse_rate
-from baton.probes._config_yaml import MAX_VALUES, parse_yaml
 from baton.probes.alerts import AlertPolicy
 from baton.probes.config import (
     Config,
@@ -28,6 +23,11 @@ from baton.probes.config import (
     load_config,
     load_config_text,
 )
+from baton.probes.config import loader as config_loader
+from baton.probes.config.connector_specs import ConnectorSpec, connector_specs
+from baton.probes.config.cron import cron_trigger, standard_crontab
+from baton.probes.config.document import MAX_VALUES, parse_yaml
+from baton.probes.config.values import dotted, expand_env, parse_duration, parse_rate
 from baton.probes.errors import ConfigError
 from baton.probes.schedule import ScheduleSpec
 
@@ -929,7 +929,7 @@ def fake_specs(monkeypatch: pytest.MonkeyPatch) -> None:
         "hubspot": ConnectorSpec("hubspot", False, True, frozenset({"properties"}), (), ("token",)),
         "sendgrid": ConnectorSpec("sendgrid", False, True, frozenset({"limit"}), (), ("token",)),
     }
-    monkeypatch.setattr(_config_loader, "connector_specs", lambda: specs)
+    monkeypatch.setattr(config_loader, "connector_specs", lambda: specs)
 
 
 @pytest.mark.usefixtures("fake_specs")

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from baton.probes._config_loader import load_config_text
-from baton.probes._config_yaml import parse_yaml
 from baton.probes.cli import cli
 from baton.probes.config import MAX_CONFIG_BYTES, Config, load_config
+from baton.probes.config.document import parse_yaml
+from baton.probes.config.loader import load_config_text
 from baton.probes.connectors._util import render, render_url
 from baton.probes.errors import ConfigError, UsageError
 from baton.probes.record import MAX_FORMAT_WIDTH, make_record

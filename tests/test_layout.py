@@ -125,7 +125,8 @@ def test_the_engine_imports_no_slack_and_the_config_no_storage() -> None:
             todo.append(nxt)
     assert not reach & {"probes.store", "probes.schema", "probes.schedule", "probes.alerts"}
     for module in reach | {"probes.config"}:
-        source = Path(__file__).resolve().parents[1] / (module.replace(".", "/") + ".py")
+        base = Path(__file__).resolve().parents[1] / module.replace(".", "/")
+        source = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
         text = source.read_text(encoding="utf-8")
         assert "import sqlite" not in text and "AsyncIOScheduler" not in text, module
 

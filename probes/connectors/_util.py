@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
+from ..config import messages as msg
 from ..errors import ApiError, ConfigError, UsageError
 from ..record import TestRecord, check_template_syntax
 

@@ -48,8 +48,8 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
+from ..config import messages as msg
 from ..errors import ApiError, ConfigError, ConnectorError
 from ..record import TestRecord
 from . import register

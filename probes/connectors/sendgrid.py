@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
+from ..config import messages as msg
 from ..errors import ApiError, ConnectorError, UsageError
 from ..record import TestRecord
 from . import register

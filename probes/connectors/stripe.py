@@ -69,8 +69,8 @@ from urllib.parse import quote
 
 import httpx
 
-from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
+from ..config import messages as msg
 from ..errors import ApiError, ConnectorError
 from ..record import TestRecord
 from . import register

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .. import _messages as msg
 from ..config import StageConfig, ToolConfig
+from ..config import messages as msg
 from ..record import TestRecord
 from . import register
 from ._base import Connector

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from .._messages import did_you_mean
+from ..config.messages import did_you_mean
 from ..errors import UsageError
 
 __all__ = [

@@ -8,7 +8,7 @@ Each getter reports every problem under its key path and returns a usable value:
     # ScheduleSpec(workflow='lead', every_s=900.0, channel='C0123', ...)
 
 Cron expressions are crontab's (0 or 7 is Sunday), rewritten so APScheduler reads them the
-same way (``_config_cron``). Time zones are ``zoneinfo`` names; windows are those of
+same way (``config.cron``). Time zones are ``zoneinfo`` names; windows are those of
 ``baton.probes.windows``.
 """
 
@@ -19,14 +19,14 @@ from collections.abc import Collection
 from typing import Any
 from zoneinfo import available_timezones
 
-from . import _messages as msg
-from ._config_check import Checker
-from ._config_cron import check_crontab, standard_crontab
-from ._config_yaml import KeyPath
-from .alerts import AlertPolicy
-from .config import DEFAULT_DIGEST_PERIOD_S, MAX_EVERY_S, DigestSchedule
-from .schedule import ScheduleSpec
-from .windows import WindowSyntaxError, parse_window, parse_zone
+from ..alerts import AlertPolicy
+from ..schedule import ScheduleSpec
+from ..windows import WindowSyntaxError, parse_window, parse_zone
+from . import messages as msg
+from .check import Checker
+from .cron import check_crontab, standard_crontab
+from .document import KeyPath
+from .model import DEFAULT_DIGEST_PERIOD_S, MAX_EVERY_S, DigestSchedule
 
 SCHEDULE_KEYS = ("cron", "every", "channel", "variants", "paused", "timezone")
 ALERT_KEYS = (
@@ -185,7 +185,7 @@ def _zones() -> frozenset[str]:
 
 
 def _cron(ck: Checker, path: KeyPath, value: Any, timezone: str) -> str | None:
-    """A crontab expression, with numeric weekdays written as names (see ``_config_cron``)."""
+    """A crontab expression, with numeric weekdays written as names (see ``config.cron``)."""
     expr = ck.text(path, value, required=True)
     if not expr:
         if expr == "":

@@ -15,14 +15,14 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from . import _messages as msg
-from ._config_check import Checker
-from ._config_connectors import ConnectorSpec
-from ._config_options import check_option_templates
-from ._config_yaml import KeyPath
-from .config import ToolConfig
-from .errors import UsageError
-from .record import FIELD_NAMES, TestRecord, make_record, template_syntax_problem
+from ..errors import UsageError
+from ..record import FIELD_NAMES, TestRecord, make_record, template_syntax_problem
+from . import messages as msg
+from .check import Checker
+from .connector_specs import ConnectorSpec
+from .document import KeyPath
+from .model import ToolConfig
+from .options import check_option_templates
 
 #: Any valid marker renders templates the same way; this one is only for checking.
 SAMPLE_MARKER = "bt0000aa"

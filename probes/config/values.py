@@ -19,9 +19,9 @@ from collections.abc import Mapping
 
 import httpx
 
-from . import _messages as msg
-from ._config_yaml import KeyPath
-from .config import MAX_NAME_CHARS
+from . import messages as msg
+from .document import KeyPath
+from .model import MAX_NAME_CHARS
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 #: ``${NAME}``, ``${NAME:-default}``, and ``$${`` for a literal ``${``. Defaults cannot

@@ -24,7 +24,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from . import _messages as msg
+from . import messages as msg
 
 #: A key path: ``("workflows", "lead", "stages", 2, "tool")``.
 KeyPath = tuple[str | int, ...]

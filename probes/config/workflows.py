@@ -3,7 +3,7 @@
 A workflow is a tree of stages: the first is the entry (its tool injects the test
 record), every other stage names an earlier one in ``after`` and its tool is observed.
 Templates (``expect.fields`` values, the entry's ``options.fields``) are checked by
-``_config_records.check_template``.
+``config.records.check_template``.
 """
 
 from __future__ import annotations
@@ -11,15 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import _messages as msg
-from ._config_check import Checker
-from ._config_connectors import ConnectorSpec
-from ._config_options import check_option, check_option_templates
-from ._config_records import check_record, check_template, sample_record
-from ._config_schedule import check_alerts, check_schedule
-from ._config_values import name_problem
-from ._config_yaml import KeyPath
-from .config import (
+from ..record import TestRecord
+from . import messages as msg
+from .check import Checker
+from .connector_specs import ConnectorSpec
+from .document import KeyPath
+from .model import (
     DEFAULT_DEADLINE_S,
     DEFAULT_GRACE_S,
     DEFAULT_SETTLE_S,
@@ -28,7 +25,10 @@ from .config import (
     VariantConfig,
     WorkflowConfig,
 )
-from .record import TestRecord
+from .options import check_option, check_option_templates
+from .records import check_record, check_template, sample_record
+from .schedules import check_alerts, check_schedule
+from .values import name_problem
 
 WORKFLOW_KEYS = ("description", "record", "stages", "variants", "schedule", "alerts")
 STAGE_KEYS = ("name", "tool", "after", "label", "expect", "deadline", "grace", "settle", "options")

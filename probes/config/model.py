@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._config_cron import check_crontab, cron_trigger
-from .slots import ScheduleSpec
-from .windows import AlertPolicy, parse_zone
+from ..slots import ScheduleSpec
+from ..windows import AlertPolicy, parse_zone
+from .cron import check_crontab, cron_trigger
 
 DEFAULT_DEADLINE_S = 60.0
 DEFAULT_GRACE_S = 30.0
@@ -195,7 +195,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         ConfigError: baton.yaml:14: workflows.lead.stages[2].tool: unknown tool 'hubspt'
         (did you mean 'hubspot'?)
     """
-    from ._config_loader import load_config as _load
+    from .loader import load_config as _load
 
     return _load(path)
 
@@ -205,6 +205,6 @@ def load_config_text(
 ) -> Config:
     """Check and return config ``text``; ``path`` names it in messages, ``env`` replaces
     ``os.environ`` for ``${VAR}`` references."""
-    from ._config_loader import load_config_text as _load_text
+    from .loader import load_config_text as _load_text
 
     return _load_text(text, path=path, env=env)

@@ -7,7 +7,7 @@ they are set on the tool or on a stage (``stages[i].options``)::
     OPTION_KINDS["http"]["cleanup_url"]   # URL_TEMPLATE_ID: a URL, a template with {id}
 
 A URL is checked by ``Checker.url`` (http(s), a host, no control characters, no secret
-written in it); a template by ``_config_records.check_template``; a header must be one
+written in it); a template by ``config.records.check_template``; a header must be one
 line, and a header that carries a secret (``Authorization``, ``X-Api-Key``) must take it
 from ``${ENV}``.
 """
@@ -18,10 +18,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import _messages as msg
-from ._config_check import Checker
-from ._config_values import env_var_hint, header_secret
-from ._config_yaml import KeyPath
+from . import messages as msg
+from .check import Checker
+from .document import KeyPath
+from .values import env_var_hint, header_secret
 
 URL = "url"  # a plain URL, sent as is
 URL_TEMPLATE = "url template"  # a URL and a record template (``?email={email}``)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .config import ToolConfig
+    from .model import ToolConfig
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ConnectorSpec:
 def connector_specs() -> dict[str, ConnectorSpec]:
     """Every registered connector type, built-in or plugin alike, read from
     ``baton.probes.connectors``. A plugin that fails to load raises ``PluginError`` naming it."""
-    from . import connectors
+    from .. import connectors
 
     specs: dict[str, ConnectorSpec] = {}
     for name in connectors.connector_types():

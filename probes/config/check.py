@@ -15,8 +15,19 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from . import _messages as msg
-from ._config_values import (
+from ..errors import ConfigError
+from ..record import make_record
+from ..redact import Redactor
+from . import messages as msg
+from .document import Document, KeyPath
+from .model import (
+    MAX_COUNT,
+    MAX_DURATION_S,
+    MAX_RATE_PER_S,
+    MAX_URL_CHARS,
+    MIN_RATE_PER_S,
+)
+from .values import (
     EnvMalformed,
     dotted,
     env_values_in,
@@ -28,17 +39,6 @@ from ._config_values import (
     url_problem,
     url_secret,
 )
-from ._config_yaml import Document, KeyPath
-from .config import (
-    MAX_COUNT,
-    MAX_DURATION_S,
-    MAX_RATE_PER_S,
-    MAX_URL_CHARS,
-    MIN_RATE_PER_S,
-)
-from .errors import ConfigError
-from .record import make_record
-from .redact import Redactor
 
 _RECORD_NAMES = frozenset(make_record("bt0000aa").values())
 

@@ -5,10 +5,10 @@
       ...
     baton.probes.errors.ConfigError: baton.yaml:2: workflows: needs at least one workflow
 
-The pipeline: bytes → UTF-8 text → YAML nodes with lines (``_config_yaml``) → plain
-values checked key by key (``_config_check.Checker``) → the typed model in
-``baton.probes.config``. Workflows are checked in ``_config_workflows``; their schedules and
-alerts, and ``slack.digests``, in ``_config_schedule``.
+The pipeline: bytes → UTF-8 text → YAML nodes with lines (``config.document``) → plain
+values checked key by key (``config.check.Checker``) → the typed model in
+``baton.probes.config``. Workflows are checked in ``config.workflows``; their schedules and
+alerts, and ``slack.digests``, in ``config.schedules``.
 
 Secrets only come from the environment: every value under ``tools.<name>.credentials``
 and ``slack.bot_token`` / ``signing_secret`` / ``app_token`` must be ``${VAR}`` or
@@ -18,7 +18,7 @@ generated token) is refused, as is a secret written into a URL (``user:pass@``,
 string too.
 
 Hostile input is refused with the cap it broke, never a traceback: a file over
-``MAX_CONFIG_BYTES`` (unread), alias bombs and deep nesting (``_config_yaml``), durations,
+``MAX_CONFIG_BYTES`` (unread), alias bombs and deep nesting (``config.document``), durations,
 counts and rates past their caps (``baton.probes.config``), URLs that are not one plain http(s)
 line with a host, and templates that do more than name record fields.
 """
@@ -31,16 +31,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import _messages as msg
-from ._config_check import Checker, location
-from ._config_connectors import ConnectorSpec, connector_specs
-from ._config_options import check_option
-from ._config_records import check_record, check_tool_templates
-from ._config_schedule import check_digests
-from ._config_values import env_var_hint, name_problem, secret_default, single_ref
-from ._config_workflows import parse_workflows
-from ._config_yaml import KeyPath, YamlProblem, parse_yaml
-from .config import (
+from ..errors import ConfigError
+from . import messages as msg
+from .check import Checker, location
+from .connector_specs import ConnectorSpec, connector_specs
+from .document import KeyPath, YamlProblem, parse_yaml
+from .model import (
     DEFAULT_TIMEOUT_S,
     MAX_CONFIG_BYTES,
     Config,
@@ -48,7 +44,11 @@ from .config import (
     ToolConfig,
     WorkflowConfig,
 )
-from .errors import ConfigError
+from .options import check_option
+from .records import check_record, check_tool_templates
+from .schedules import check_digests
+from .values import env_var_hint, name_problem, secret_default, single_ref
+from .workflows import parse_workflows
 
 __all__ = ["ConnectorSpec", "connector_specs", "load_config", "load_config_text"]
 
