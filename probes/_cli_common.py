@@ -76,50 +76,6 @@ def clean_errors() -> Iterator[None]:
         sys.exit(130)
 
 
-def validate_connectors(config: Config) -> None:
-    """Build every tool's connector once (no request is sent): connectors check their own
-    option values, so check-config catches what only they know."""
-    from . import connectors
-
-    problems: list[str] = []
-
-    async def build_all() -> None:
-        async with httpx.AsyncClient() as client:
-            for tool in config.tools.values():
-                try:
-                    connectors.build(tool, client)
-                except ConfigError as exc:
-                    problems.extend(exc.problems)
-
-    asyncio.run(build_all())
-    if problems:
-        raise ConfigError(located(config, problems), path=config.path)
-
-
-def located(config: Config, problems: list[str]) -> list[str]:
-    """Connector problems (``tools.crm.object: ...``) with the file and line in front, as the
-    config loader writes its own."""
-    from .config.check import location
-    from .config.document import YamlProblem, parse_yaml
-
-    if config.path is None:
-        return problems
-    try:
-        doc = parse_yaml(Path(config.path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YamlProblem):
-        return [location(config.path, None) + p for p in problems]
-    out = []
-    for problem in problems:
-        key = problem.partition(": ")[0]
-        tool = next((t for t in config.tools if key.startswith(f"tools.{t}.")), None)
-        line = None
-        if tool is not None:
-            # The option's line (it sits beside ``type:``), else the tool's.
-            line = doc.line(("tools", tool, *key.removeprefix(f"tools.{tool}.").split(".")))
-        out.append(location(config.path, line) + problem)
-    return out
-
-
 def worst_exit(results: list[RunResult]) -> int:
     """1 if any run leaked, else 3 if any could not be checked, else 0."""
     verdicts = {r.verdict for r in results}

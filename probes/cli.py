@@ -35,7 +35,6 @@ from ._cli_common import (
     resolve_config_path,
     seams_of,
     store_for,
-    validate_connectors,
     with_engine,
     worst_exit,
 )
@@ -142,7 +141,6 @@ def check_config(path: str | None, config_path: str | None) -> None:
             raise UsageError(f"two config files named: {path!r} and --config {config_path!r}")
         path = path or config_path
         config = load(path)
-        validate_connectors(config)
         stages = sum(len(w.stages) for w in config.workflows.values())
         click.echo(
             f"{config.path or resolve_config_path(path)}: ok — {len(config.tools)} tools, "

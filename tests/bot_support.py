@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import difflib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -25,6 +24,7 @@ from baton.probes.config import (
     VariantConfig,
     WorkflowConfig,
 )
+from baton.probes.config.messages import did_you_mean
 from baton.probes.errors import UsageError
 from baton.probes.model import (
     CleanupResult,
@@ -195,8 +195,7 @@ class FakeEngine:
     ) -> str:
         wf = self.config.workflows.get(workflow)
         if wf is None:
-            close = difflib.get_close_matches(workflow, list(self.config.workflows), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(workflow, self.config.workflows)
             raise UsageError(f"unknown workflow {workflow!r}{hint}")
         if variant is not None and variant not in wf.variants:
             raise UsageError(f"unknown variant {variant!r} of {workflow}")

@@ -55,6 +55,7 @@ class World:
     slack: SlackStandIn
     bot: Bot
     http: httpx.AsyncClient
+    sandbox: Sandbox
 
     async def command(self, text: str, trigger: str) -> httpx.Response:
         body = slash_body(text, trigger_id=trigger, response_url=self.slack.response_url())
@@ -90,7 +91,7 @@ async def world(*faults: str) -> AsyncIterator[World]:
             runner, port = await start_http(bot, signing_secret=SECRET, port=0)
             try:
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-                    yield World(slack, bot, http)
+                    yield World(slack, bot, http, sandbox)
             finally:
                 await bot.aclose(timeout_s=10)
                 await runner.cleanup()

@@ -19,9 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,24 +28,17 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import sqlite_utils
-from bot_support import BOT_TOKEN, SECRET
+from bot_support import SECRET
 from click.testing import CliRunner
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_standin import SlackStandIn, signed_headers, slash_body
-from tenacity import wait_fixed
-from test_bot_sandbox import fast
+from slack_standin import signed_headers, slash_body
+from test_bot_sandbox import World, world
 from test_integration import FAST
 
-from baton.bot.app import Bot, BotSettings
 from baton.bot.commands import Help, parse_command
-from baton.bot.server import start_http
 from baton.probes.cli import cli
-from baton.probes.connectors import RetryPolicy
-from baton.probes.demo import sandbox_config
-from baton.probes.engine import Engine, is_plain_address, is_reserved_email
+from baton.probes.engine import is_plain_address, is_reserved_email
 from baton.probes.record import make_record
 from baton.probes.sandbox import Sandbox
-from baton.probes.store import Store
 
 T = TypeVar("T")
 
@@ -379,63 +371,18 @@ def slack_text(arg: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-@dataclass
-class BotWorld:
-    sandbox: Sandbox
-    slack: SlackStandIn
-    bot: Bot
-    http: httpx.AsyncClient
-
-
-@asynccontextmanager
-async def bot_world() -> AsyncIterator[BotWorld]:
-    """The bot of test_bot_sandbox: the real engine probing the sandbox, signed slash
-    commands to its HTTP endpoint, the Slack stand-in recording every call."""
-    sandbox = Sandbox(seed=1, search_lag_s=0.05, glue_delay_s=(0.0, 0.05))
-    await asyncio.to_thread(sandbox.start)
-    db = sqlite_utils.Database(memory=True)
-    try:
-        config = fast(sandbox_config(sandbox.url))
-        async with httpx.AsyncClient() as tools, SlackStandIn(token=BOT_TOKEN) as slack:
-            engine = Engine(
-                config,
-                store=Store(db),
-                client=tools,
-                poll_wait=wait_fixed(0.05),
-                retry=RetryPolicy(attempts=2, wait=wait_fixed(0.05)),
-            )
-            bot = Bot(
-                config=config,
-                engine=engine,
-                client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url),
-                db=db,
-                signing_secret=SECRET,
-                settings=BotSettings(update_interval_s=0.1),
-            )
-            await bot.prepare()
-            runner, port = await start_http(bot, signing_secret=SECRET, port=0)
-            try:
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-                    yield BotWorld(sandbox, slack, bot, http)
-            finally:
-                await bot.aclose(timeout_s=10)
-                await runner.cleanup()
-    finally:
-        await asyncio.to_thread(sandbox.stop)
-
-
 class BotThread:
-    """``bot_world()`` on its own event loop in a thread, so that one bot serves every test
+    """``world()`` on its own event loop in a thread, so that one bot serves every test
     of this module (a bot per value would cost a second each)."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.ready: Future[BotWorld] = Future()
+        self.ready: Future[World] = Future()
         self.host: Future[None] | None = None
         self.stop: asyncio.Event | None = None
 
-    def start(self) -> BotWorld:
+    def start(self) -> World:
         self.thread.start()
         self.host = asyncio.run_coroutine_threadsafe(self._host(), self.loop)
         return self.ready.result(timeout=30)
@@ -443,7 +390,7 @@ class BotThread:
     async def _host(self) -> None:
         self.stop = asyncio.Event()
         try:
-            async with bot_world() as w:
+            async with world() as w:
                 self.ready.set_result(w)
                 await self.stop.wait()
         except BaseException as exc:
@@ -469,7 +416,7 @@ class BotThread:
 @dataclass
 class SlackWorld:
     thread: BotThread
-    w: BotWorld
+    w: World
     triggers: int = 0
 
     @property
