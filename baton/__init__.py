@@ -2,7 +2,7 @@
 
 ``baton`` is the one import name. ``baton.probes`` is the engine (it never imports Slack);
 ``baton.bot`` is the Slack app on top of it; the console script ``baton`` is
-``baton.bot.cli:main``. Connector plugins import ``baton.probes.connectors`` and register
+``baton.probes.cli:main``. Connector plugins import ``baton.probes.connectors`` and register
 through the ``baton.connectors`` entry-point group.
 
 In the repository the two packages live at the top level, in probes/ and bot/; baton/probes

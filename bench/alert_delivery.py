@@ -61,7 +61,7 @@ def config_for(n: int) -> Any:
     """``n`` workflows like the sample lead-to-invoice, each alerting on its first leak."""
     from bot_support import sample_config
 
-    from baton.probes.alerts import AlertPolicy
+    from baton.probes.health.alerts import AlertPolicy
 
     base = sample_config()
     lead = base.workflows["lead-to-invoice"]
@@ -83,9 +83,9 @@ async def bot_main(args: argparse.Namespace) -> None:
     from bot_support import FakeEngine
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from baton.bot.alerts import Alerter
+    from baton.bot.alerter import Alerter
     from baton.bot.app import Bot
-    from baton.bot.schedule import BotScheduler
+    from baton.bot.scheduler import BotScheduler
     from baton.probes.store import Store
 
     logging.basicConfig(
@@ -156,8 +156,8 @@ class Seeder:
         import sqlite_utils
         from bot_support import FakeEngine
 
-        from baton.bot.store import BotStore
         from baton.probes.store import Store
+        from baton.probes.store.bot import BotStore
 
         db = sqlite_utils.Database(path)
         self.engine = FakeEngine(config_for(WORKFLOWS), store=Store(db), outcome="drop")

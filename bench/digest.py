@@ -25,9 +25,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from baton.probes.digest import build_digest, render_digest_text
-from baton.probes.rollup import record_stage_rollup, sync_rollup
+from baton.probes.health.digest import build_digest, render_digest_text
 from baton.probes.store import Store
+from baton.probes.store.rollup import record_stage_rollup, sync_rollup
 
 WORKFLOWS = [f"workflow-{i}" for i in range(1, 6)]
 STAGES = ["form", "crm", "mail", "billing", "ledger"]

@@ -14,15 +14,15 @@ scheduled runs), ``server`` / ``serve`` (HTTP and Socket Mode), ``manifest``, ``
 ``cli``.
 """
 
-from .alerts import Alerter
+from .alerter import Alerter
 from .app import Bot, BotSettings
+from .blocks.preview import render_preview
+from .blocks.run import Message, RunInfo
 from .commands import parse_command
-from .digest import Digests
+from .digests import Digests
 from .manifest import build_manifest, manifest_yaml
-from .messages import Message, RunInfo
-from .preview import render_preview
 from .redact import Redactor
-from .schedule import BotScheduler
+from .scheduler import BotScheduler
 from .slack_api import SlackApi, SlackCallError
 
 __all__ = [

@@ -11,8 +11,8 @@ the run to a background task. Read-only answers (``list``, ``status``, ``history
 ``resume`` in the ack too, but in the channel, as everyone's schedule changed. ``digest``
 acks at once and posts the digest, with its chart, in the channel from a background task.
 
-Scheduled runs are not started here: ``baton.bot.schedule`` does that, and reports them through
-``alerts`` (``baton.bot.alerts``) rather than a thread per run.
+Scheduled runs are not started here: ``baton.bot.scheduler`` does that, and reports them through
+``alerts`` (``baton.bot.alerter``) rather than a thread per run.
 """
 
 from __future__ import annotations
@@ -40,10 +40,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from baton.probes.config import Config, SlackConfig, WorkflowConfig
 from baton.probes.config.messages import did_you_mean, shown
+from baton.probes.store.bot import BotStore
 
-from . import replies
 from ._engine import EngineLike
-from .alerts import Alerter
+from .alerter import Alerter
+from .blocks import replies
+from .blocks.run import Message
 from .commands import (
     Command,
     Digest,
@@ -56,13 +58,11 @@ from .commands import (
     Status,
     parse_command,
 )
-from .digest import Digests
-from .messages import Message
+from .digests import Digests
 from .redact import Redactor
 from .reporter import Reporter, RunRequest, new_error_id
-from .schedule import alert_channel, list_schedules, pause_or_resume
+from .scheduler import alert_channel, list_schedules, pause_or_resume
 from .slack_api import SlackApi, SlackCallError
-from .store import BotStore
 
 log = logging.getLogger("bot.app")
 

@@ -1,7 +1,6 @@
-"""The Slack half of the ``baton`` command: ``serve`` and ``manifest``.
+"""The Slack commands of ``baton``: ``serve``, ``manifest``, and ``demo`` (with its Slack preview).
 
-``main`` (the ``baton`` console script) adds these to the engine's click group
-``baton.probes.cli.cli`` and runs it.
+They are registered, with every other command, in :mod:`baton.probes.cli`.
 """
 
 from __future__ import annotations
@@ -132,26 +131,10 @@ def demo(as_json: bool, slack_preview: bool) -> None:
     from baton.probes.cli import clean_errors
     from baton.probes.demo import run_demo
 
-    from .preview import render_preview
+    from .blocks.preview import render_preview
 
     with clean_errors():
         sys.exit(run_demo(as_json=as_json, render=render_preview if slack_preview else None))
 
 
-def register(group: click.Group) -> None:
-    """Add ``serve`` and ``manifest`` to ``group``, and give ``demo`` its Slack preview."""
-    for cmd in (serve, manifest):
-        if cmd.name not in group.commands:
-            group.add_command(cmd)
-    group.add_command(demo)  # replaces the engine's demo: same options, plus --slack-preview
-
-
-def main() -> None:
-    """The ``baton`` console script."""
-    from baton.probes.cli import cli
-
-    register(cli)
-    cli(prog_name="baton")
-
-
-__all__ = ["main", "manifest", "register", "serve"]
+__all__ = ["demo", "manifest", "serve"]

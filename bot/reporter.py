@@ -23,12 +23,13 @@ from typing import Any
 from baton.probes.config import WorkflowConfig
 from baton.probes.errors import UsageError
 from baton.probes.model import RunResult, StageResult
+from baton.probes.store.bot import BotStore, Thread
 
-from . import messages, replies
 from ._engine import EngineLike
-from .messages import Message, RunInfo
+from .blocks import replies
+from .blocks import run as messages
+from .blocks.run import Message, RunInfo
 from .slack_api import SlackApi, SlackCallError
-from .store import BotStore, Thread
 from .throttle import Coalescer
 
 log = logging.getLogger("bot.reporter")

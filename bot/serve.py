@@ -4,7 +4,7 @@
     asyncio.run(serve(config, tokens, host="127.0.0.1", port=3000))
 
 Socket Mode when an app-level token is set (no public URL needed), else HTTP mode. Beside
-the bot run the scheduler (``baton.bot.schedule``: scheduled probes, digests, and a tick that
+the bot run the scheduler (``baton.bot.scheduler``: scheduled probes, digests, and a tick that
 advances every active run) and a janitor that finishes runs a previous process left behind
 and retries cleanups. Each has its own engine, so its own lease owner: none of them steps a
 run another is watching.
@@ -36,7 +36,7 @@ from ._engine import EngineLike
 from .app import Bot
 from .channels import resolve_channels
 from .redact import RedactingFilter, Redactor
-from .schedule import BotScheduler
+from .scheduler import BotScheduler
 
 log = logging.getLogger("bot.serve")
 

@@ -27,7 +27,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from baton.probes.errors import BatonError
 
-from .messages import Message
+from .blocks.run import Message
 from .redact import Redactor
 
 log = logging.getLogger("bot.slack")

@@ -19,9 +19,9 @@ import httpx
 import sqlite_utils
 
 from .config import Config, WorkflowConfig, load_config_text
+from .diagnosis.report import render_text
 from .engine import Engine
 from .model import RunResult, Verdict
-from .report import render_text
 from .store import Store
 
 

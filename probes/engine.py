@@ -31,11 +31,12 @@ import httpx
 from tenacity import wait_exponential, wait_random
 from tenacity.wait import wait_base
 
-from . import connectors, decide, diagnosis
+from . import connectors, diagnosis
 from .config import Config, Expectation, StageConfig, WorkflowConfig
 from .config import messages as msg
 from .connectors import Connector, Look, Removal, RetryPolicy
 from .connectors._timing import RequestTiming
+from .diagnosis import decide
 from .errors import (
     AuthError,
     BadUrl,
@@ -59,7 +60,6 @@ from .model import (
 from .observer import Observer, Remover
 from .record import TestRecord, make_record, new_marker
 from .redact import Redactor
-from .rollup import record_stage_rollup
 from .store import (
     CLEANUP_DONE,
     CLEANUP_PENDING,
@@ -72,6 +72,7 @@ from .store import (
     StageRow,
     Store,
 )
+from .store.rollup import record_stage_rollup
 
 ProgressCallback = Callable[[StageResult], Awaitable[None]]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from baton.probes.alerts import (
+from baton.probes.health.alerts import (
     LEASE_S,
     Action,
     AlertPolicy,
@@ -26,8 +26,8 @@ from baton.probes.alerts import (
     release_flip,
     renew_lease,
 )
+from baton.probes.health.windows import WindowSyntaxError
 from baton.probes.store import Store
-from baton.probes.windows import WindowSyntaxError
 
 N, A, R, T, Q = (
     Action.NOTHING,

@@ -26,16 +26,16 @@ from bot_support import BOT_TOKEN, FakeEngine, make_result, sample_config
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import Call, SlackStandIn, spec_violations
 
-from baton.bot.alert_messages import alert_opened, alert_recovered, alert_repeat, recovered_reply
-from baton.bot.alerts import Alerter, ChannelPacer, Notice
+from baton.bot.alerter import Alerter, ChannelPacer, Notice
 from baton.bot.app import Bot
-from baton.bot.schedule import BotScheduler
+from baton.bot.blocks.alert import alert_opened, alert_recovered, alert_repeat, recovered_reply
+from baton.bot.scheduler import BotScheduler
 from baton.bot.slack_api import SlackApi
-from baton.bot.store import BotStore, ScheduledRunRow
-from baton.probes.alerts import LEASE_S, Action, AlertPolicy, flips, load_state
 from baton.probes.config import Config
+from baton.probes.health.alerts import LEASE_S, Action, AlertPolicy, flips, load_state
 from baton.probes.model import RunResult
 from baton.probes.store import Store
+from baton.probes.store.bot import BotStore, ScheduledRunRow
 
 pytestmark = pytest.mark.anyio
 
@@ -482,7 +482,7 @@ async def test_a_repeat_waits_for_its_alert_and_goes_to_its_thread() -> None:
 async def test_a_refusal_for_good_is_failed_once_with_what_to_fix(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="baton.bot.alerts")
+    caplog.set_level(logging.INFO, logger="baton.bot.alerter")
     async with rig(ONE) as r:
         r.slack.fail("chat.postMessage", "channel_not_found")
         await r.observe("drop")
@@ -498,7 +498,7 @@ async def test_a_refusal_for_good_is_failed_once_with_what_to_fix(
 async def test_not_in_channel_is_retried_hourly_for_a_day_then_dropped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="baton.bot.alerts")
+    caplog.set_level(logging.INFO, logger="baton.bot.alerter")
     async with rig(ONE) as r:
         r.slack.fail("chat.postMessage", "not_in_channel", times=100)
         await r.observe("drop")

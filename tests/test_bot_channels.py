@@ -13,7 +13,7 @@ from slack_standin import SlackStandIn, spec_violations
 from baton.bot.channels import resolve_channels
 from baton.probes.config import Config, DigestSchedule
 from baton.probes.errors import ConfigError
-from baton.probes.schedule import ScheduleSpec
+from baton.probes.health.slots import ScheduleSpec
 
 pytestmark = pytest.mark.anyio
 

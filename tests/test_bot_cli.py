@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import httpx
 import pytest
 import yaml
@@ -18,7 +19,7 @@ from slack_standin import SlackStandIn, signed_headers, slash_body, spec_violati
 from test_bot_sandbox import fast
 
 import baton.bot.serve
-from baton.bot.cli import manifest, register, serve
+from baton.bot.cli import manifest, serve
 from baton.bot.redact import RedactingFilter, Redactor
 from baton.bot.serve import Tokens, configure_logging
 from baton.bot.serve import serve as run_serve
@@ -111,14 +112,16 @@ def test_manifest_refuses_a_command_without_a_slash() -> None:
     assert "a slash command starts with '/'" in result.output
 
 
-def test_register_adds_the_slack_commands_once() -> None:
-    import click
+def test_every_command_in_the_table_is_the_command_it_names() -> None:
+    from baton.probes.cli import COMMANDS, cli, command
 
-    group = click.Group("baton")
-    register(group)
-    register(group)
-    assert sorted(group.commands) == ["demo", "manifest", "serve"]
-    assert any(p.name == "slack_preview" for p in group.commands["demo"].params)
+    assert {"demo", "manifest", "serve"} <= set(COMMANDS)
+    for name in COMMANDS:
+        assert command(name).name == name
+    assert any(p.name == "slack_preview" for p in command("demo").params)
+    with click.Context(cli) as ctx:
+        assert cli.list_commands(ctx) == sorted(COMMANDS)
+        assert cli.get_command(ctx, "no-such-command") is None
 
 
 # -- start-up errors: one line naming the variable, exit 2 -------------------------------------
@@ -309,7 +312,7 @@ async def test_serve_runs_the_scheduler_on_its_loop(
 ) -> None:
     from test_bot_schedule import with_schedule
 
-    from baton.bot.schedule import TICK_JOB, BotScheduler
+    from baton.bot.scheduler import TICK_JOB, BotScheduler
     from baton.probes.config import DigestSchedule
 
     made: list[BotScheduler] = []
@@ -349,7 +352,7 @@ async def test_serve_runs_the_scheduler_on_its_loop(
 
 
 def _digest_key(spec: object) -> str:
-    from baton.bot.schedule import digest_key
+    from baton.bot.scheduler import digest_key
 
     return digest_key(spec)  # type: ignore[arg-type]
 

@@ -20,13 +20,13 @@ from slack_standin import SlackStandIn, block_violations, spec_violations
 from test_digest import NOW, seed, seed_run
 
 from baton.bot.app import Bot
-from baton.bot.digest import with_links
-from baton.bot.digest_messages import digest_message, period_words
-from baton.bot.schedule import BotScheduler
-from baton.bot.store import BotStore, Posted
+from baton.bot.blocks.digest import digest_message, period_words
+from baton.bot.digests import with_links
+from baton.bot.scheduler import BotScheduler
 from baton.probes.config import Config, DigestSchedule
-from baton.probes.digest import build_digest
+from baton.probes.health.digest import build_digest
 from baton.probes.store import Store
+from baton.probes.store.bot import BotStore, Posted
 
 pytestmark = pytest.mark.anyio
 
@@ -390,6 +390,6 @@ async def test_a_scheduled_digest_is_posted_once_by_two_processes() -> None:
 
 
 def _key(spec: DigestSchedule) -> str:
-    from baton.bot.schedule import digest_key
+    from baton.bot.scheduler import digest_key
 
     return digest_key(spec)

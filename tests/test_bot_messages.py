@@ -9,9 +9,11 @@ import pytest
 from bot_support import T0, make_result, sample_config
 from slack_standin import block_violations
 
-from baton.bot import alert_messages, messages, replies
-from baton.bot.messages import RunInfo
-from baton.bot.preview import render_preview
+from baton.bot.blocks import alert as alert_messages
+from baton.bot.blocks import replies
+from baton.bot.blocks import run as messages
+from baton.bot.blocks.preview import render_preview
+from baton.bot.blocks.run import RunInfo
 from baton.probes import diagnosis
 from baton.probes.model import (
     CleanupResult,

@@ -32,14 +32,14 @@ from tenacity import wait_fixed
 from test_bot_sandbox import fast
 
 from baton.bot.app import Bot, BotSettings
-from baton.bot.schedule import TICK_JOB, BotScheduler, digest_job_id
-from baton.probes.alerts import AlertPolicy, load_state
+from baton.bot.scheduler import TICK_JOB, BotScheduler, digest_job_id
 from baton.probes.config import Config, DigestSchedule
 from baton.probes.connectors import RetryPolicy
 from baton.probes.demo import sandbox_config
 from baton.probes.engine import Engine
+from baton.probes.health.alerts import AlertPolicy, load_state
+from baton.probes.health.schedule import ScheduleSpec, claim_slot, job_id, pause_state
 from baton.probes.sandbox import Sandbox
-from baton.probes.schedule import ScheduleSpec, claim_slot, job_id, pause_state
 from baton.probes.store import Store
 
 pytestmark = pytest.mark.anyio

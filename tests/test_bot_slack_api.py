@@ -9,7 +9,7 @@ from bot_support import BOT_TOKEN, STRIPE_KEY
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, spec_violations
 
-from baton.bot.messages import Message, section
+from baton.bot.blocks.run import Message, section
 from baton.bot.redact import Redactor
 from baton.bot.slack_api import SlackApi, SlackCallError
 

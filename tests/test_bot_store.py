@@ -12,9 +12,9 @@ import sqlite_utils
 from bot_support import STRIPE_KEY, sample_config
 
 from baton.bot.redact import MASK, RedactingFilter, Redactor
-from baton.bot.store import BotStore, Posted
 from baton.bot.throttle import Coalescer
 from baton.probes.store import Store
+from baton.probes.store.bot import BotStore, Posted
 
 
 class Clock:

@@ -40,7 +40,7 @@ def config_file(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatc
 
 def spawn_run(config_file: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """`baton run lead-to-invoice` in its own process, to crash or interrupt it."""
-    cli_main = "from baton.bot.cli import main; main()"
+    cli_main = "from baton.probes.cli import main; main()"
     return subprocess.Popen(
         [sys.executable, "-c", cli_main, "run", "lead-to-invoice", "-c", str(config_file), "-q"],
         env=env,

@@ -12,13 +12,13 @@ import sqlite_utils
 from click.testing import CliRunner
 from test_digest import NOW, seed
 
-from baton.probes import cli_ops
 from baton.probes.cli import cli
+from baton.probes.cli import ops as cli_ops
 from baton.probes.config import Config, Expectation, StageConfig, ToolConfig, WorkflowConfig
 from baton.probes.connectors import Connector, register
 from baton.probes.errors import Unreachable
+from baton.probes.health.schedule import ScheduleSpec, last_slot
 from baton.probes.record import TestRecord
-from baton.probes.schedule import ScheduleSpec, last_slot
 from baton.probes.store import Store
 
 CONFIG = """\
@@ -60,7 +60,10 @@ def invoke(*args: str) -> Any:
 
 
 def test_commands_are_registered() -> None:
-    assert {"digest", "schedule", "burst"} <= set(cli.commands)
+    from baton.probes.cli import COMMANDS, command
+
+    assert {"digest", "schedule", "burst"} <= set(COMMANDS)
+    assert command("digest") is cli_ops.digest
 
 
 def test_digest_print_rolls_up_first(config_file: Path) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from baton.probes.alerts import AlertPolicy
 from baton.probes.config import (
     Config,
     DigestSchedule,
@@ -29,7 +28,8 @@ from baton.probes.config.cron import cron_trigger, standard_crontab
 from baton.probes.config.document import MAX_VALUES, parse_yaml
 from baton.probes.config.values import dotted, expand_env, parse_duration, parse_rate
 from baton.probes.errors import ConfigError
-from baton.probes.schedule import ScheduleSpec
+from baton.probes.health.alerts import AlertPolicy
+from baton.probes.health.slots import ScheduleSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config.example.yaml"

@@ -4,7 +4,7 @@ record may be left in any stand-in, and the store must still work.
 
 Every `baton` is a real process (those killed run ``python -m baton.probes.cli``: the same
 commands without the Slack bot's imports; those whose output is checked run the console
-script's ``baton.bot.cli:main``). Their tools sit behind a small proxy in this test process: each
+script's ``baton.probes.cli:main``). Their tools sit behind a small proxy in this test process: each
 process gets its own URL prefix (``BATON_SANDBOX_URL=http://127.0.0.1:PORT/p17``), so the
 proxy knows whose request it sees. It can hold a request open (the entry's POST, a
 cleanup's write) until the process is killed, which lands a kill exactly there: with the
@@ -53,8 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The example config with short deadlines; the stand-ins set no rate limit, so neither
 #: does Baton much (a resume that cleans up fifty runs sends a hundred Stripe writes).
 CONFIG = re.sub(r"rate_limit: \d+/s", "rate_limit: 200/s", FAST)
-#: The console script `baton` (baton.bot.cli:main), run by this interpreter.
-BATON = (sys.executable, "-c", "from baton.bot.cli import main; main()")
+#: The console script `baton` (baton.probes.cli:main), run by this interpreter.
+BATON = (sys.executable, "-c", "from baton.probes.cli import main; main()")
 #: The same engine commands (run, resume, cleanup) without the Slack bot's imports.
 BATON_M = (sys.executable, "-m", "baton.probes.cli")
 SEED = int(os.environ.get("CRASH_SEED", "20261130"))

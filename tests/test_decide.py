@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from baton.probes.decide import (
+from baton.probes.diagnosis.decide import (
     Absent,
     Failed,
     Judge,

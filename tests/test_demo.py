@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_demo_diagnoses_every_planted_fault() -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", "from baton.bot.cli import main; main()", "demo", "--json"],
+        [sys.executable, "-c", "from baton.probes.cli import main; main()", "demo", "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,

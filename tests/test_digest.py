@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from baton.probes.chart import render_chart
 from baton.probes.config import StageConfig, WorkflowConfig
 from baton.probes.diagnosis import localise
-from baton.probes.digest import build_digest, render_digest_text
+from baton.probes.health.chart import render_chart
+from baton.probes.health.digest import build_digest, render_digest_text
 from baton.probes.model import (
     CleanupResult,
     Finding,
@@ -31,8 +31,8 @@ from baton.probes.model import (
     Verdict,
     verdict_for,
 )
-from baton.probes.rollup import record_stage_rollup, sync_rollup
 from baton.probes.store import DONE, StageRow, Store
+from baton.probes.store.rollup import record_stage_rollup, sync_rollup
 
 DAY = 86_400.0
 NOW = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC

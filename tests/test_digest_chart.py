@@ -21,11 +21,11 @@ from click.testing import CliRunner
 from test_cli_ops import CONFIG
 from test_digest import NOW, seed, seed_run
 
-from baton.probes import cli_ops
-from baton.probes.chart import band_polygons, render_chart
 from baton.probes.cli import cli
-from baton.probes.digest import BucketPoint, build_digest, time_buckets
-from baton.probes.stats import wilson_interval
+from baton.probes.cli import ops as cli_ops
+from baton.probes.health.chart import band_polygons, render_chart
+from baton.probes.health.digest import BucketPoint, build_digest, time_buckets
+from baton.probes.health.stats import wilson_interval
 from baton.probes.store import Store
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -123,7 +123,7 @@ def test_bucket_points_add_up_to_the_totals() -> None:
 
 
 def test_too_many_runs_for_minutes_falls_back_to_hours(monkeypatch: pytest.MonkeyPatch) -> None:
-    from baton.probes import digest as digest_module
+    from baton.probes.health import digest as digest_module
 
     store = Store(sqlite_utils.Database(memory=True))
     seed_2h(store)

@@ -7,12 +7,11 @@ from pathlib import Path
 import click
 import pytest
 
-from baton.bot.cli import register
-from baton.probes.cli import cli
+from baton.probes.cli import COMMANDS as TABLE
+from baton.probes.cli import command as command_named
 
 ROOT = Path(__file__).resolve().parents[1]
-register(cli)
-COMMANDS = sorted(cli.commands)
+COMMANDS = sorted(TABLE)
 
 
 def test_the_command_list_is_complete() -> None:
@@ -21,7 +20,7 @@ def test_the_command_list_is_complete() -> None:
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_command_has_help_with_an_example(name: str) -> None:
-    command = cli.commands[name]
+    command = command_named(name)
     assert isinstance(command, click.Command)
     assert command.help and "Example" in command.help, f"baton {name}: add an example"
 

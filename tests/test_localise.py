@@ -25,7 +25,7 @@ from baton.probes.model import (
     Verdict,
     verdict_for,
 )
-from baton.probes.store import _result_from_json, _result_json
+from baton.probes.store.runs import _result_from_json, _result_json
 
 #: Form → Welcome email, Form → CRM → Invoice (the form's webhook feeds two stages).
 LEAD = WorkflowConfig(

@@ -72,7 +72,7 @@ def install(site: Path, dist: str, module: str, source: str, entry: str | None =
 def baton(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
     return subprocess.run(
-        [sys.executable, "-c", "from baton.bot.cli import main; main()", *args],
+        [sys.executable, "-c", "from baton.probes.cli import main; main()", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -14,7 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from baton.probes.schedule import (
+from baton.probes.health.schedule import (
     ScheduledRun,
     ScheduleSpec,
     claim_slot,

@@ -1,4 +1,4 @@
-"""The store's schema: every table from ``baton.probes.schema``, versioned by ``PRAGMA
+"""The store's schema: every table from ``baton.probes.store.schema``, versioned by ``PRAGMA
 user_version``; a store written before versions existed upgrades in place."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import pytest
 import sqlite_utils
 from click.testing import CliRunner
 
-from baton.bot.store import BotStore
-from baton.probes.alerts import load_state
 from baton.probes.cli import cli
 from baton.probes.errors import StoreError
-from baton.probes.schedule import ScheduleSpec, pause_state
-from baton.probes.schema import MIGRATIONS, migrate, version
+from baton.probes.health.alerts import load_state
+from baton.probes.health.schedule import ScheduleSpec, pause_state
 from baton.probes.store import Store, open_store
+from baton.probes.store.bot import BotStore
+from baton.probes.store.schema import MIGRATIONS, migrate, version
 
 #: Written by Baton before schema versions (see make_store_before_migrations.py there).
 OLD = Path(__file__).parent / "fixtures" / "store-before-migrations.db"
@@ -103,7 +103,7 @@ def test_a_store_newer_than_this_baton_is_refused_in_one_line(tmp_path: Path) ->
 
 
 def test_a_failed_step_leaves_the_store_as_it_was() -> None:
-    from baton.probes.schema import Migration
+    from baton.probes.store.schema import Migration
 
     db = sqlite_utils.Database(memory=True)
     broken = (*MIGRATIONS, Migration("a step that fails half-way", "CREATE TABLE t (x); BOGUS"))

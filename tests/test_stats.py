@@ -7,8 +7,14 @@ import math
 
 import pytest
 
-from baton.probes.rollup import BUCKET_PRECISION, bucket_value, latency_bucket
-from baton.probes.stats import estimate, format_seconds, leak_words, percentile, wilson_interval
+from baton.probes.health.stats import (
+    estimate,
+    format_seconds,
+    leak_words,
+    percentile,
+    wilson_interval,
+)
+from baton.probes.store.rollup import BUCKET_PRECISION, bucket_value, latency_bucket
 
 Z = 1.959963984540054
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..slots import ScheduleSpec
-from ..windows import AlertPolicy, parse_zone
+from ..health.slots import ScheduleSpec
+from ..health.windows import AlertPolicy, parse_zone
 from .cron import check_crontab, cron_trigger
 
 DEFAULT_DEADLINE_S = 60.0

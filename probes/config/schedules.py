@@ -9,7 +9,7 @@ Each getter reports every problem under its key path and returns a usable value:
 
 Cron expressions are crontab's (0 or 7 is Sunday), rewritten so APScheduler reads them the
 same way (``config.cron``). Time zones are ``zoneinfo`` names; windows are those of
-``baton.probes.windows``.
+``baton.probes.health.windows``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from collections.abc import Collection
 from typing import Any
 from zoneinfo import available_timezones
 
-from ..alerts import AlertPolicy
-from ..schedule import ScheduleSpec
-from ..windows import WindowSyntaxError, parse_window, parse_zone
+from ..health.slots import ScheduleSpec
+from ..health.windows import AlertPolicy, WindowSyntaxError, parse_window, parse_zone
 from . import messages as msg
 from .check import Checker
 from .cron import check_crontab, standard_crontab

@@ -1,0 +1,5 @@
+"""``python -m baton.probes.cli``: the ``baton`` command."""
+
+from . import main
+
+main()

@@ -1,0 +1,245 @@
+"""The bot's own tables, in the engine's SQLite database.
+
+``bot_threads``: where each probe run is reported (channel and parent message ``ts``), so
+every follow-up goes to the same thread, also after a restart. ``bot_requests``: the
+requests already acted on, so a Slack retry, a replayed request or a double submission
+never starts a second run. ``bot_scheduled_runs``: the runs the scheduler started, whether
+their result was handed to alerting yet (claimed once, so two processes never both do), and
+the message that reported it, if any (for the digest's links). Nothing secret is stored
+(no response URLs, no tokens).
+
+    >>> store = BotStore(sqlite_utils.Database(memory=True), clock=lambda: 100.0)
+    >>> store.claim({"trigger:123": None})
+    True
+    >>> store.claim({"trigger:123": None})
+    False
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from baton.probes.store.schema import migrate
+
+#: How long processed request ids are kept (Slack retries within minutes).
+KEEP_REQUESTS_S = 86_400.0
+_PRUNE_EVERY_S = 3_600.0
+_NEVER = -1e18
+
+
+@dataclass(frozen=True)
+class Posted:
+    """Where a run was reported in Slack: a message ``ts``, in a thread or not."""
+
+    channel: str
+    ts: str
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduledRunRow:
+    """A run the scheduler started (a row of ``bot_scheduled_runs``)."""
+
+    run_id: str
+    workflow: str
+    channel: str | None
+    slot_ts: float | None
+
+
+@dataclass(frozen=True)
+class Thread:
+    """Where one run is reported."""
+
+    run_id: str
+    channel: str
+    ts: str
+    user: str
+    workflow: str
+    state: str  # running | done
+
+
+class BotStore:
+    """Bot state next to the engine's tables (same ``sqlite_utils.Database``)."""
+
+    def __init__(
+        self, db: sqlite_utils.Database, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self._pruned_at = 0.0
+        self._migrate()
+
+    def _migrate(self) -> None:
+        migrate(self.db)  # the bot's tables live with the engine's (baton.probes.store.schema)
+
+    # -- dedupe ----------------------------------------------------------------------------
+
+    def claim(self, keys: Mapping[str, float | None]) -> bool:
+        """Claim every key at once; False if any of them was claimed before.
+
+        Each key maps to its window: ``None`` for once (a ``trigger_id``; kept a day, far
+        beyond Slack's retries and the five-minute signature window), or seconds after
+        which it may be claimed again (a user's identical command). One conditional
+        upsert per key inside a savepoint, so two workers never both win, and a lost claim
+        undoes only its own writes.
+        """
+        now = self.clock()
+        self._prune(now)
+        conn = self.db.conn
+        conn.execute("SAVEPOINT bot_claim")
+        try:
+            for key, window_s in keys.items():
+                cutoff = now - window_s if window_s is not None else _NEVER
+                cur = conn.execute(
+                    "INSERT INTO bot_requests (key, run_id, seen_ts) VALUES (?, NULL, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET seen_ts = excluded.seen_ts, run_id = NULL "
+                    "WHERE bot_requests.seen_ts < ?",
+                    [key, now, cutoff],
+                )
+                if cur.rowcount != 1:
+                    conn.execute("ROLLBACK TO bot_claim")
+                    return False
+            return True
+        finally:
+            conn.execute("RELEASE bot_claim")
+
+    def release(self, keys: Sequence[str]) -> None:
+        """Forget a claim (the run never started, so trying again is fine)."""
+        with self.db.conn:
+            self.db.conn.executemany("DELETE FROM bot_requests WHERE key = ?", [[k] for k in keys])
+
+    def attach_run(self, keys: Sequence[str], run_id: str) -> None:
+        with self.db.conn:
+            self.db.conn.executemany(
+                "UPDATE bot_requests SET run_id = ? WHERE key = ?", [[run_id, k] for k in keys]
+            )
+
+    def run_for(self, keys: Sequence[str]) -> str | None:
+        """The run a claimed request started, if it got that far."""
+        for key in keys:
+            row = self.db.conn.execute(
+                "SELECT run_id FROM bot_requests WHERE key = ?", [key]
+            ).fetchone()
+            if row and row[0]:
+                return str(row[0])
+        return None
+
+    def _prune(self, now: float) -> None:
+        if now - self._pruned_at < _PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        with self.db.conn:
+            self.db.conn.execute(
+                "DELETE FROM bot_requests WHERE seen_ts < ?", [now - KEEP_REQUESTS_S]
+            )
+
+    # -- threads ---------------------------------------------------------------------------
+
+    def save_thread(self, *, run_id: str, channel: str, ts: str, user: str, workflow: str) -> None:
+        now = self.clock()
+        with self.db.conn:
+            self.db.table("bot_threads").upsert(
+                {
+                    "run_id": run_id,
+                    "channel": channel,
+                    "ts": ts,
+                    "user": user,
+                    "workflow": workflow,
+                    "state": "running",
+                    "created_ts": now,
+                    "updated_ts": now,
+                },
+                pk="run_id",
+            )
+
+    def finish_thread(self, run_id: str, verdict: str) -> None:
+        with self.db.conn:
+            self.db.conn.execute(
+                "UPDATE bot_threads SET state = 'done', verdict = ?, updated_ts = ? "
+                "WHERE run_id = ?",
+                [verdict, self.clock(), run_id],
+            )
+
+    def thread(self, run_id: str) -> Thread | None:
+        rows = list(self.db.table("bot_threads").rows_where("run_id = ?", [run_id]))
+        return _thread(rows[0]) if rows else None
+
+    def unfinished(self) -> list[Thread]:
+        """Threads whose run was still being watched when the bot stopped."""
+        rows = self.db.table("bot_threads").rows_where("state = 'running'", order_by="created_ts")
+        return [_thread(r) for r in rows]
+
+    # -- scheduled runs ------------------------------------------------------------------
+
+    def remember_scheduled(
+        self, *, run_id: str, workflow: str, channel: str | None, slot_ts: float | None
+    ) -> None:
+        """Note a run the scheduler started (again: no-op), so its result gets observed."""
+        with self.db.conn:
+            self.db.conn.execute(
+                "INSERT OR IGNORE INTO bot_scheduled_runs (run_id, workflow, channel, slot_ts, "
+                "started_ts) VALUES (?, ?, ?, ?, ?)",
+                [run_id, workflow, channel, slot_ts, self.clock()],
+            )
+
+    def unobserved(self) -> list[ScheduledRunRow]:
+        """Scheduled runs whose result has not been handed to alerting, oldest first."""
+        rows = self.db.conn.execute(
+            "SELECT run_id, workflow, channel, slot_ts FROM bot_scheduled_runs "
+            "WHERE observed_ts IS NULL ORDER BY started_ts, run_id"
+        ).fetchall()
+        return [ScheduledRunRow(str(r[0]), str(r[1]), r[2], r[3]) for r in rows]
+
+    def claim_observation(self, run_id: str) -> bool:
+        """Take a finished scheduled run for alerting; False if a worker took it before."""
+        with self.db.conn:
+            cur = self.db.conn.execute(
+                "UPDATE bot_scheduled_runs SET observed_ts = ? "
+                "WHERE run_id = ? AND observed_ts IS NULL",
+                [self.clock(), run_id],
+            )
+        return cur.rowcount == 1
+
+    def save_post(self, run_id: str, posted: Posted) -> None:
+        """Where the message about a scheduled run went (alert, thread reply, recovery)."""
+        with self.db.conn:
+            self.db.conn.execute(
+                "UPDATE bot_scheduled_runs SET post_channel = ?, post_ts = ?, post_thread_ts = ? "
+                "WHERE run_id = ?",
+                [posted.channel, posted.ts, posted.thread_ts, run_id],
+            )
+
+    def where_reported(self, run_ids: Sequence[str]) -> dict[str, Posted]:
+        """The Slack message of each run that has one: its own thread (``/baton run``) or
+        the alert message or thread reply about it (scheduled runs)."""
+        out: dict[str, Posted] = {}
+        ids = list(dict.fromkeys(run_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for run_id, channel, ts, thread_ts in self.db.conn.execute(
+                f"SELECT run_id, channel, ts, NULL FROM bot_threads WHERE run_id IN ({marks}) "
+                "UNION ALL SELECT run_id, post_channel, post_ts, post_thread_ts "
+                f"FROM bot_scheduled_runs WHERE post_ts IS NOT NULL AND run_id IN ({marks})",
+                chunk + chunk,
+            ).fetchall():
+                out[str(run_id)] = Posted(str(channel), str(ts), thread_ts)
+        return out
+
+
+def _thread(row: dict[str, object]) -> Thread:
+    return Thread(
+        run_id=str(row["run_id"]),
+        channel=str(row["channel"]),
+        ts=str(row["ts"]),
+        user=str(row["user"] or ""),
+        workflow=str(row["workflow"] or ""),
+        state=str(row["state"]),
+    )
+
+
+__all__ = ["BotStore", "Posted", "ScheduledRunRow", "Thread"]
