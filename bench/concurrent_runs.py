@@ -31,7 +31,14 @@ from baton.probes.store import Store
 async def main(n: int, path: str | None) -> None:
     text = re.sub(r"rate_limit: .*", "rate_limit: 10000/s", example_config_text())
     text = text.replace("deadline: 20s", "deadline: 120s")
-    cmd = [sys.executable, "-c", "from baton.probes.cli import main; main()", "sandbox", "--port", "0"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from baton.probes.cli import main; main()",
+        "sandbox",
+        "--port",
+        "0",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

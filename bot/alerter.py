@@ -41,6 +41,10 @@ Delivery (``alert_flips`` is an outbox, see ``baton.probes.store.alerts``):
     alerter = Alerter(api=api, store=bot_store, results=engine.store, workflows=...)
     decision = await alerter.observe(row, result)     # one finished scheduled run
     await alerter.deliver_due()                       # retries, quiet hours over, left-overs
+
+Size: one delivery loop (observe, lease, send, record, retry, give up) with its Slack calls;
+the state machine is probes.health.alerts, the queries probes.store.alerts, the messages
+bot.blocks.alert.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ acks at once and posts the digest, with its chart, in the channel from a backgro
 
 Scheduled runs are not started here: ``baton.bot.scheduler`` does that, and reports them through
 ``alerts`` (``baton.bot.alerter``) rather than a thread per run.
+
+Size: the Bolt app's listeners and the few steps each command takes before its background
+task (parse, allowlist, claim, ack); the answers themselves are bot.blocks and the runs
+bot.reporter.
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ a task per run: deadlines of hours cost nothing while nothing is due.
     engine = Engine(config, store=open_store("baton.db"), client=httpx.AsyncClient())
     result = await engine.run("lead-to-invoice", variant="paypal")
     print(result.verdict, result.first_break)
+
+Size: one class: the probe run's durable state machine (start, step, finish, resume,
+cleanup) over the store. What is pure already lives elsewhere (diagnosis.decide,
+diagnosis.findings, record, store); the rest shares one run context and one lease, and split
+across files it would be one lifecycle read in five places.
 """
 
 from __future__ import annotations

@@ -38,13 +38,16 @@ MOVES: dict[str, str] = {
     "baton.probes._alert_store": "baton.probes.store.alerts",
     "baton.probes.rollup": "baton.probes.store.rollup",
     "baton.bot.store": "baton.probes.store.bot",
-    # health: stats, digests, alerting, windows, schedules
+    # health: stats, digests, alerting, schedules (the config's own value types, ScheduleSpec
+    # and AlertPolicy, are pure and live with the config: the config imports nothing above it)
     "baton.probes.stats": "baton.probes.health.stats",
     "baton.probes.digest": "baton.probes.health.digest",
     "baton.probes.alerts": "baton.probes.health.alerts",
-    "baton.probes.windows": "baton.probes.health.windows",
+    "baton.probes.windows": "baton.probes.config.windows",
+    "baton.probes.health.windows": "baton.probes.config.windows",
     "baton.probes.schedule": "baton.probes.health.schedule",
-    "baton.probes.slots": "baton.probes.health.slots",
+    "baton.probes.slots": "baton.probes.config.slots",
+    "baton.probes.health.slots": "baton.probes.config.slots",
     "baton.probes.chart": "baton.probes.health.chart",
     # diagnosis: classify values, compare records, decide, localise, say it
     "baton.probes._compare": "baton.probes.diagnosis.classify",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from baton.probes.config.windows import WindowSyntaxError
 from baton.probes.health.alerts import (
     LEASE_S,
     Action,
@@ -26,7 +27,6 @@ from baton.probes.health.alerts import (
     release_flip,
     renew_lease,
 )
-from baton.probes.health.windows import WindowSyntaxError
 from baton.probes.store import Store
 
 N, A, R, T, Q = (

@@ -12,8 +12,8 @@ from slack_standin import SlackStandIn, spec_violations
 
 from baton.bot.channels import resolve_channels
 from baton.probes.config import Config, DigestSchedule
+from baton.probes.config.slots import ScheduleSpec
 from baton.probes.errors import ConfigError
-from baton.probes.health.slots import ScheduleSpec
 
 pytestmark = pytest.mark.anyio
 

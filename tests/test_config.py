@@ -26,10 +26,10 @@ from baton.probes.config import loader as config_loader
 from baton.probes.config.connector_specs import ConnectorSpec, connector_specs
 from baton.probes.config.cron import cron_trigger, standard_crontab
 from baton.probes.config.document import MAX_VALUES, parse_yaml
+from baton.probes.config.slots import ScheduleSpec
 from baton.probes.config.values import dotted, expand_env, parse_duration, parse_rate
 from baton.probes.errors import ConfigError
 from baton.probes.health.alerts import AlertPolicy
-from baton.probes.health.slots import ScheduleSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config.example.yaml"

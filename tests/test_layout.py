@@ -6,6 +6,7 @@ second copy of a module under another name."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,16 +117,14 @@ def test_the_engine_imports_no_slack_and_the_config_no_storage() -> None:
                 names = [node.module]
             assert not any(n.startswith(("slack", "baton.bot")) for n in names), path
     graph = _module_imports()
-    # The config model, and everything it imports, holds no storage and no scheduler: the
-    # schedule model is probes.health.slots, the alert policy probes.health.windows (pure
-    # modules, which the config imports directly, not through the health package).
+    # The config, and everything it imports, holds no storage and no scheduler: the schedule
+    # model (probes.config.slots) and the alert policy (probes.config.windows) are pure.
     reach, todo = set(), [m for m in graph if m.split(".")[:2] == ["probes", "config"]]
     while todo:
         for nxt in graph[todo.pop()] - reach:
             reach.add(nxt)
             todo.append(nxt)
-    pure = {"probes.health.slots", "probes.health.windows"}
-    assert not {m for m in reach if m.startswith(("probes.store", "probes.health"))} - pure
+    assert not {m for m in reach if m.startswith(("probes.store", "probes.health"))}
     for module in reach | {"probes.config"}:
         base = Path(__file__).resolve().parents[1] / module.replace(".", "/")
         source = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
@@ -145,3 +144,75 @@ def test_python_m_cli_has_every_engine_command(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     for command in ("run", "resume", "cleanup", "digest", "schedule", "burst"):
         assert f"\n  {command} " in done.stdout, command
+
+
+def test_only_the_store_writes_sql() -> None:
+    """Every table is probes/store/'s: no other module of probes/ or bot/ runs a statement."""
+    root = Path(__file__).resolve().parents[1]
+    statement = re.compile(
+        r"\.execute(?:many)?\("
+        r"|\b(?:INSERT (?:OR \w+ )?INTO|DELETE FROM|UPDATE \w+ SET|SELECT .* FROM)\b"
+    )
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for pkg in ("probes", "bot")
+        for path in (root / pkg).rglob("*.py")
+        if path.relative_to(root).parts[:2] != ("probes", "store")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if statement.search(line)
+    ]
+    assert found == [], found
+
+
+#: A module longer than this says at its top, in a "Size:" paragraph, why it is one module.
+LONG_MODULE = 420
+
+
+def test_a_long_module_says_why_it_is_one() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    unexplained = []
+    for pkg in ("probes", "bot"):
+        for path in sorted((root / pkg).rglob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            if text.count("\n") <= LONG_MODULE:
+                continue
+            doc = ast.get_docstring(ast.parse(text)) or ""
+            if "\nSize: " not in doc:
+                unexplained.append(f"{path.relative_to(root)} ({text.count(chr(10))} lines)")
+    assert unexplained == [], "add a 'Size:' paragraph to the module docstring, or split it"
+
+
+#: docs/ARCHITECTURE.md's layers, top first: a module imports only from its own layer or below.
+LAYERS: list[set[str]] = [
+    {"cli"},
+    {"bot", "demo"},
+    {"bot.blocks"},
+    {"engine", "observer"},
+    {"diagnosis", "health"},
+    {"connectors", "store", "sandbox"},
+    {"config", "model", "errors", "record", "redact"},
+]
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    name = ".".join(parts[:2]) if parts[0] == "bot" else parts[1] if len(parts) > 1 else ""
+    if parts[0] == "bot" and name != "bot.blocks":
+        name = "bot"
+    for depth, layer in enumerate(LAYERS):
+        if name in layer:
+            return depth
+    raise AssertionError(f"{module}: not in any layer of LAYERS (and docs/ARCHITECTURE.md)")
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    upward = [
+        f"{a} -> {b}"
+        for a, targets in _module_imports().items()
+        if a not in ("probes", "bot")
+        for b in targets
+        if b not in ("probes", "bot") and _layer(b) < _layer(a)
+    ]
+    assert upward == []

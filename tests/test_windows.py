@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from baton.probes.health.windows import WindowSyntaxError, parse_window, parse_zone
+from baton.probes.config.windows import WindowSyntaxError, parse_window, parse_zone
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

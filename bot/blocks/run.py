@@ -8,6 +8,9 @@ folded into a "… more not shown" line rather than cut mid-table.
     >>> msg = started(RunInfo(workflow="lead-to-invoice", run_id="r-7k2xq9", user="U0ALICE"))
     >>> msg.text
     'Probing lead-to-invoice … started by <@U0ALICE>, run r-7k2xq9'
+
+Size: the probe run's message and thread builders: parent, stage replies, closing reply and
+cleanup lines, which share Slack's limits and the evidence sentences.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block
 
-from baton.probes.health.slots import ScheduleSpec
+from baton.probes.config.slots import ScheduleSpec
 
 from .format import TEXT_LIMIT, channel_link, chunks, clip, esc, mention
 from .run import MAX_BLOCKS, Message, context, section

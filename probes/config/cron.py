@@ -24,7 +24,7 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from ..health.windows import parse_zone
+from .windows import parse_zone
 
 #: crontab's weekday numbers: 0 (and 7) is Sunday.
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

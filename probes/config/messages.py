@@ -2,6 +2,9 @@
 
 Each function returns the text after ``<file>:<line>: <key path>: ``; the loader adds
 that prefix. Messages say what to change, and never repeat a secret's value.
+
+Size: every config problem's wording, in one place on purpose: one voice, one did-you-mean,
+one way to quote a value; the checks hold no sentences.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..health.slots import ScheduleSpec
-from ..health.windows import AlertPolicy, parse_zone
 from .cron import check_crontab, cron_trigger
+from .slots import ScheduleSpec
+from .windows import AlertPolicy, parse_zone
 
 DEFAULT_DEADLINE_S = 60.0
 DEFAULT_GRACE_S = 30.0

@@ -9,7 +9,7 @@ Each getter reports every problem under its key path and returns a usable value:
 
 Cron expressions are crontab's (0 or 7 is Sunday), rewritten so APScheduler reads them the
 same way (``config.cron``). Time zones are ``zoneinfo`` names; windows are those of
-``baton.probes.health.windows``.
+``baton.probes.config.windows``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from collections.abc import Collection
 from typing import Any
 from zoneinfo import available_timezones
 
-from ..health.slots import ScheduleSpec
-from ..health.windows import AlertPolicy, WindowSyntaxError, parse_window, parse_zone
 from . import messages as msg
 from .check import Checker
 from .cron import check_crontab, standard_crontab
 from .document import KeyPath
 from .model import DEFAULT_DIGEST_PERIOD_S, MAX_EVERY_S, DigestSchedule
+from .slots import ScheduleSpec
+from .windows import AlertPolicy, WindowSyntaxError, parse_window, parse_zone
 
 SCHEDULE_KEYS = ("cron", "every", "channel", "variants", "paused", "timezone")
 ALERT_KEYS = (

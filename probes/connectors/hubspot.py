@@ -37,6 +37,9 @@ A 404 on the batch read, the search or the batch archive means the base URL is w
 
 Forms submission v3 (https://developers.hubspot.com/docs/api-reference/legacy/marketing/forms/v3-legacy/submit-data-unauthenticated)
 needs no token; with ``credentials.token`` the authenticated ``/secure/`` endpoint is used.
+
+Size: one vendor's API in full, from its docs: contacts by search and batch read, the form-
+submissions path, rate-limit headers, archive for cleanup.
 """
 
 from __future__ import annotations

@@ -55,6 +55,9 @@ deleted only when it carries the email or marker itself.
 
 A 404 on a list or search route means the base URL is wrong (``BadUrl``), unless Stripe's own
 ``resource_missing`` error says an object named in the request (a customer) is gone.
+
+Size: one vendor's API in full, from its docs: customers, invoice items and invoices, search
+with list fallbacks, batch observation and cleanup in dependency order.
 """
 
 from __future__ import annotations

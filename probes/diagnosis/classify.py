@@ -14,6 +14,9 @@ differences: ``"49.00"`` vs ``49``, ``"true"`` vs ``True``, ``"+44 7700 900123"`
 Checks run from the most specific explanation to the least: numbers, currency codes, dates,
 phone numbers, encoding damage, case and whitespace, truncation, and finally a plain wrong
 value.
+
+Size: one pure check per kind of damage (numbers, currency codes, dates, phones, encoding,
+case and whitespace, truncation), tried in order; they share the normalisers.
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ Every message starts with the seam and quotes the tool's own field names and val
 Value-level checks (dates, phones, amounts, encodings...) live in
 :mod:`baton.probes.diagnosis.classify`.
 Everything here is pure: no I/O, no clock.
+
+Size: compare and its helpers (swaps, best copy, field checks) and the finding builders,
+which share the field wording and quoting.
 """
 
 from __future__ import annotations

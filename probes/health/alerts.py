@@ -54,6 +54,7 @@ from typing import Any
 
 import sqlite_utils
 
+from ..config.windows import AlertPolicy, parse_zone
 from ..model import Verdict
 from ..store.alerts import (
     GIVE_UP_AFTER_S,
@@ -77,7 +78,6 @@ from ..store.alerts import (
     save_state,
     suppress_flip,
 )
-from .windows import AlertPolicy, parse_zone
 
 OK, LEAK, ERROR = str(Verdict.OK), str(Verdict.LEAK), str(Verdict.ERROR)
 

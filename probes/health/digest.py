@@ -27,6 +27,9 @@ Periods are whole UTC hours: the first hour holding ``now - period_s`` is counte
 
 Every term the text uses is explained, in a key at its end (:func:`digest_key`, shared with
 the Slack digest) or, for "N not reached", where it is counted.
+
+Size: the digest's data model, its build from the rollup and its text rendering, which share
+the per-seam accumulator and the key of terms (the Slack builders use the same key).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlite_utils
 
+from ..config.slots import ScheduleSpec, as_utc
 from ..store.slots import (
     claim_slot,
     last_slot,
@@ -36,7 +37,6 @@ from ..store.slots import (
     set_paused,
     slot_index,
 )
-from .slots import ScheduleSpec, as_utc
 
 RunCallback = Callable[["ScheduledRun"], Awaitable[Any]]
 #: How late (seconds) a slot may still start when the process was busy or briefly down.

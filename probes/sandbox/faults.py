@@ -45,6 +45,9 @@ description payment_method`` (the Stripe customer's and invoice's fields).
 
 Data faults are small pure functions (``swap``, ``misread_day_month``, ...) applied in the
 order the faults were given, by ``FaultPlan.transform``.
+
+Size: the fault grammar and every fault kind the glue can inject (drop, duplicate, swap,
+reformat, truncate, encode, delay ...), which share one parser and one matcher.
 """
 
 from __future__ import annotations

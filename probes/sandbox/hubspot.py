@@ -21,6 +21,9 @@ CollectionResponseWithTotal, the Error object). Behaviour worth knowing:
 - ``POST /batch/archive`` (``inputs: [{"id"}]``, at most 100) archives and answers 204;
   unknown ids are ignored.
 - Search takes ``IN`` / ``NOT_IN`` with ``values`` (case-insensitive, like ``EQ``).
+
+Size: the HubSpot stand-in: contacts, search with its filter grammar, batch read, archive
+and form submissions, with HubSpot's errors and limits.
 """
 
 from __future__ import annotations

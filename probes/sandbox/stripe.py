@@ -24,6 +24,9 @@ items are filtered on their ``date``), together with their other filters.
 
 Errors are ``{"error": {"type", "message", "param"?, "code"?, "doc_url"?}}``; an unknown id
 is 404 ``resource_missing``.
+
+Size: the Stripe stand-in: every route Baton and the glue use, with Stripe's object shapes,
+errors, search syntax and pagination.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ sending it again. Flips of one workflow go out in order: one is not leased while
 one of the same workflow is pending or sending.
 
 Stores written before the outbox get its columns added in place (:func:`ensure_alert_tables`).
+
+Size: every query of the alert outbox (state, flips, leases, retries, give-ups), each in its
+own transaction; splitting them would hide which writes share a BEGIN IMMEDIATE.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import time
 
 import sqlite_utils
 
-from ..health.slots import ScheduleSpec, norm_ts
+from ..config.slots import ScheduleSpec, norm_ts
 from .schema import migrate
 
 

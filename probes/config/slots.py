@@ -13,8 +13,8 @@ from typing import Any
 
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ..config.cron import cron_trigger
-from ..config.messages import span
+from .cron import cron_trigger
+from .messages import span
 from .windows import parse_zone
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
