@@ -270,7 +270,7 @@ class RunUi:
             return
         await ack()  # closes the modal
         extra = {f"view:{view_id}": None} if view_id else {}
-        outcome = self._claim_and_start(who, checked, to, extra)
+        outcome, _ = self._claim_and_start(who, checked, to, extra)
         self.record(Ids.MODAL, who, to, checked.workflow, outcome)
 
     # -- checks ------------------------------------------------------------------------------
@@ -358,15 +358,16 @@ class RunUi:
         self.record(action, who, channel, value, outcome)
 
     def _start(self, who: Asker, checked: Checked, to: str) -> str:
-        outcome = self._claim_and_start(who, checked, to, {})
+        outcome, run_id = self._claim_and_start(who, checked, to, {})
         if outcome == "duplicate" and not who.retry:
-            self.bot.start_soon(self._answer(who, replies.duplicate(None)))
+            self.bot.start_soon(self._answer(who, replies.duplicate(run_id)))
         return outcome
 
     def _claim_and_start(
         self, who: Asker, checked: Checked, to: str, extra: Mapping[str, float | None]
-    ) -> str:
-        """Claim the request (a retry or double press starts nothing), then start the run."""
+    ) -> tuple[str, str | None]:
+        """Claim the request (a retry or double press starts nothing), then start the run:
+        ``("started", None)``, or ``("duplicate", the run it already started, if known)``."""
         fields = {
             "trigger_id": who.trigger_id,
             "team_id": who.team,
@@ -377,7 +378,7 @@ class RunUi:
         keys = {**extra, **self.bot._dedupe_keys(fields, checked.workflow, cmd)}
         if not self.bot.store.claim(keys):
             log.info("ignored a repeated run of %s from %s", checked.workflow, who.user)
-            return "duplicate"
+            return "duplicate", self.bot.store.run_for(list(keys))
         req = RunRequest(
             workflow=checked.workflow,
             variant=checked.variant,
@@ -388,7 +389,7 @@ class RunUi:
             keys=tuple(keys),
         )
         self.bot.start_soon(self.run(req))
-        return "started"
+        return "started", None
 
     async def run(self, req: RunRequest) -> None:
         """Report the run (in the user's DM when it has no channel), then refresh the Homes."""
