@@ -65,6 +65,7 @@ from .commands import (
 from .digests import Digests
 from .redact import Redactor
 from .reporter import Reporter, RunRequest, new_error_id
+from .run_ui import RunUi, wants_modal
 from .scheduler import alert_channel, list_schedules, pause_or_resume
 from .slack_api import SlackApi, SlackCallError
 
@@ -197,6 +198,9 @@ class Bot:
             logger=bolt_log,
         )
         self.app.command(self.settings.command)(self._on_command)
+        #: Runs started from Slack's UI: Re-run, the run modal, the App Home.
+        self.run_ui = RunUi(self)
+        self.run_ui.register(self.app)
         self.app.error(self._on_error)
 
     # -- identity --------------------------------------------------------------------------
@@ -250,8 +254,10 @@ class Bot:
             )
             await ack(**replies.other_workspace(self.settings.command).payload())
             return
-        cmd = parse_command(str(command.get("text") or ""))
-        if not isinstance(cmd, Help):
+        text = str(command.get("text") or "")
+        modal = wants_modal(text)
+        cmd = parse_command(text)
+        if modal or not isinstance(cmd, Help):
             refusal = self._refusal(user, channel, str(command.get("channel_name") or ""))
             if refusal is not None:
                 log.info(
@@ -259,7 +265,9 @@ class Bot:
                 )
                 await ack(**refusal.payload())
                 return
-        if isinstance(cmd, Run):
+        if modal:
+            await self.run_ui.open_modal(ack, command)
+        elif isinstance(cmd, Run):
             await self._run(ack, cmd, command, request)
         elif isinstance(cmd, Digest):
             await self._digest(ack, cmd, command)
@@ -286,7 +294,7 @@ class Bot:
             return
         await ack()
         self.start_soon(
-            self.reporter.run(
+            self.run_ui.run(
                 RunRequest(
                     workflow=workflow,
                     variant=cmd.variant,

@@ -16,8 +16,12 @@ Only what the bot uses: the slash command, and the scopes to answer it.
   attempt on) for the message carrying the alert's key in its metadata, so the channel never
   shows it twice. Only Baton's own recent messages are looked at; without these scopes (or
   with the bot not in the channel) Baton sends again and a duplicate is possible.
+- ``im:write``: runs started from the App Home or the ``baton_run`` shortcut report in the
+  person's DM with Baton (``conversations.open`` finds that DM).
 
-No event subscriptions, no interactivity, no user scopes.
+Interactivity (the Re-run button, the run modal, the App Home's Run buttons), one global
+shortcut (``baton_run``: "Run a probe"), the App Home's Home tab and one bot event,
+``app_home_opened`` (the Home tab is published when someone opens it). No user scopes.
 
     >>> "chat:write" in manifest_yaml("/baton")
     True
@@ -40,7 +44,11 @@ BOT_SCOPES = (
     "groups:read",
     "channels:history",
     "groups:history",
+    "im:write",
 )
+#: The global shortcut that opens the run modal (``baton.bot.run_ui``).
+SHORTCUT_CALLBACK_ID = "baton_run"
+BOT_EVENTS = ("app_home_opened",)
 USAGE_HINT = (
     "run WORKFLOW [variant] [field=value …] | list | status | history WORKFLOW | schedule | "
     "pause WORKFLOW | resume WORKFLOW | digest [WORKFLOW] [7d] | help"
@@ -59,6 +67,11 @@ def build_manifest(
     }
     if url:
         slash["url"] = url
+    events: dict[str, Any] = {"bot_events": list(BOT_EVENTS)}
+    interactivity: dict[str, Any] = {"is_enabled": True}
+    if url:
+        events = {"request_url": url, **events}
+        interactivity["request_url"] = url
     return {
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {
@@ -66,11 +79,26 @@ def build_manifest(
             "description": "Finds where your automations drop the baton.",
         },
         "features": {
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": True,
+            },
             "bot_user": {"display_name": name, "always_online": False},
+            "shortcuts": [
+                {
+                    "name": "Run a probe",
+                    "type": "global",
+                    "callback_id": SHORTCUT_CALLBACK_ID,
+                    "description": "Pick a workflow to probe; the result comes to your DM",
+                }
+            ],
             "slash_commands": [slash],
         },
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
         "settings": {
+            "event_subscriptions": events,
+            "interactivity": interactivity,
             "org_deploy_enabled": False,
             "socket_mode_enabled": url is None,
             "token_rotation_enabled": False,
@@ -88,4 +116,4 @@ def manifest_yaml(command: str = "/baton", *, url: str | None = None, name: str 
     )
 
 
-__all__ = ["BOT_SCOPES", "build_manifest", "manifest_yaml"]
+__all__ = ["BOT_EVENTS", "BOT_SCOPES", "SHORTCUT_CALLBACK_ID", "build_manifest", "manifest_yaml"]

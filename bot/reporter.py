@@ -29,6 +29,7 @@ from ._engine import EngineLike
 from .blocks import replies
 from .blocks import run as messages
 from .blocks.run import Message, RunInfo
+from .blocks.run_ui import rerun_block
 from .slack_api import SlackApi, SlackCallError
 from .throttle import Coalescer
 
@@ -252,12 +253,16 @@ class Reporter:
         shown: set[str],
         lost: list[StageResult] | None = None,
     ) -> None:
+        # The Re-run button: same workflow, variant and overrides (read back from the run).
+        actions = (rerun_block(info.run_id),)
         if out.in_thread:
-            await out.reply(messages.diagnosis(result, wf, shown=shown, lost=lost or []))
+            await out.reply(
+                messages.diagnosis(result, wf, shown=shown, lost=lost or [], actions=actions)
+            )
             await out.updates.close(messages.final(info, result, wf))
             self.store.finish_thread(info.run_id, str(result.verdict))
         elif out.req.response_url:
-            final = messages.fallback_final(info, result, wf, note=FALLBACK_NOTE)
+            final = messages.fallback_final(info, result, wf, note=FALLBACK_NOTE, actions=actions)
             await self._respond(out.req, final, in_channel=True, replace_original=True)
         log.info("run %s of %s: %s", info.run_id, info.workflow, result.verdict)
 
@@ -303,11 +308,18 @@ class Reporter:
             return False
 
     async def tell(self, req: RunRequest, message: Message) -> None:
-        """An ephemeral answer to whoever sent the command."""
+        """An ephemeral answer to whoever asked for the run: through the command's (or the
+        button's) response URL; else (a modal, the App Home) in the run's channel."""
         if req.response_url:
             await self._respond(req, message)
-        else:
+            return
+        if not req.channel or not req.user:
             log.info("no response_url to tell %s: %s", req.user, message.text)
+            return
+        try:
+            await self.api.ephemeral(req.channel, req.user, message)
+        except SlackCallError as exc:
+            self.log_slack_error(exc)
 
     async def _respond(self, req: RunRequest, message: Message, **kwargs: bool) -> None:
         assert req.response_url is not None

@@ -213,6 +213,25 @@ class SlackApi:
         data = await self.call("chat.postMessage", params)
         return str(data.get("ts", ""))
 
+    async def ephemeral(self, channel: str, user: str, message: Message) -> None:
+        """chat.postEphemeral: a message only ``user`` sees, in ``channel``."""
+        payload = _payload("chat.postEphemeral", message)
+        await self.call("chat.postEphemeral", {"channel": channel, "user": user, **payload})
+
+    async def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> dict[str, Any]:
+        """views.open: a modal, for the person whose interaction gave ``trigger_id``."""
+        return await self.call("views.open", {"trigger_id": trigger_id, "view": dict(view)})
+
+    async def publish_home(self, user: str, view: Mapping[str, Any]) -> None:
+        """views.publish: ``user``'s App Home tab."""
+        await self.call("views.publish", {"user_id": user, "view": dict(view)})
+
+    async def open_dm(self, user: str) -> str:
+        """conversations.open: the id of Baton's DM with ``user`` (needs ``im:write``)."""
+        data = await self.call("conversations.open", {"users": user})
+        channel = data.get("channel")
+        return str(channel.get("id") or "") if isinstance(channel, dict) else ""
+
     async def update(self, channel: str, ts: str, message: Message) -> None:
         """chat.update of a message Baton posted."""
         payload = _payload("chat.update", message)

@@ -15,6 +15,13 @@ stand-in itself (``/upload/<file id>``), the bytes POSTed there are kept in ``up
 them in ``files`` (channel, ``thread_ts``, title, bytes) and adds a file message to the
 thread.
 
+For Slack's UI it keeps what a person would see: ``views.open`` needs a ``trigger_id`` the
+stand-in handed out (``trigger()``, as Slack puts one in each interaction payload), once, within
+``trigger_ttl_s`` (3 s, Slack's window; ``expired_trigger_id`` when used twice or late,
+``invalid_trigger_id`` for one it never issued) and a modal view; the modals opened are in
+``views``. ``views.publish`` keeps each user's Home tab in ``homes`` (a ``home`` view only).
+``conversations.open`` (``im:write``) answers the bot's DM channel with a user.
+
 ``spec_violations(call)`` checks one recorded call against the Slack Web API OpenAPI 2.0
 spec kept in ``tests/specs/slack.web.v2.json``.
 
@@ -113,7 +120,20 @@ class SlackStandIn:
         self.archived: set[str] = set()
         self.page_size = 2
         #: The scopes the bot token has (``missing_scope`` for a method that needs another).
-        self.scopes = {"channels:read", "groups:read", "channels:history", "groups:history"}
+        self.scopes = {
+            "channels:read",
+            "groups:read",
+            "channels:history",
+            "groups:history",
+            "im:write",
+        }
+        #: Trigger ids handed out (``trigger()``): id -> when (monotonic); used ones.
+        self.triggers: dict[str, float] = {}
+        self.used_triggers: set[str] = set()
+        self.trigger_ttl_s = 3.0
+        #: Modals opened (views.open), in order; each user's published Home tab.
+        self.views: list[dict[str, Any]] = []
+        self.homes: dict[str, dict[str, Any]] = {}
         #: Channels the bot is not a member of: reading their history is ``not_in_channel``.
         self.not_member: set[str] = set()
         self._runner: web.AppRunner | None = None
@@ -178,6 +198,12 @@ class SlackStandIn:
 
     def response_url(self, name: str = "cmd") -> str:
         return f"{self.url}/hooks/{name}"
+
+    def trigger(self) -> str:
+        """A fresh trigger id, as Slack puts one in a command or interaction payload."""
+        tid = f"{len(self.triggers) + 1}.{time.monotonic_ns()}.standin"
+        self.triggers[tid] = time.monotonic()
+        return tid
 
     # -- programming failures ----------------------------------------------------------------
 
@@ -332,6 +358,17 @@ class SlackStandIn:
             return self._conversations(p)
         if method in ("conversations.history", "conversations.replies"):
             return self._history(method, p)
+        if method == "views.open":
+            return self._views_open(p)
+        if method == "views.publish":
+            return self._views_publish(p)
+        if method == "conversations.open":
+            if "im:write" not in self.scopes:
+                return {"ok": False, "error": "missing_scope", "needed": "im:write"}
+            users = str(p.get("users") or "")
+            if not users or "," in users:
+                return {"ok": False, "error": "users_list_not_supplied"}
+            return {"ok": True, "channel": {"id": "D" + users[1:]}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
         if method == "files.getUploadURLExternal":
@@ -342,6 +379,34 @@ class SlackStandIn:
         if method == "files.completeUploadExternal":
             return self._complete_upload(p)
         return {"ok": False, "error": "unknown_method"}
+
+    def _views_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        """``views.open``: a trigger the stand-in issued, once and in time; a modal view."""
+        trigger = str(p.get("trigger_id") or "")
+        issued = self.triggers.get(trigger)
+        if issued is None:
+            return {"ok": False, "error": "invalid_trigger_id"}
+        late = time.monotonic() - issued > self.trigger_ttl_s
+        if trigger in self.used_triggers or late:
+            return {"ok": False, "error": "expired_trigger_id"}
+        self.used_triggers.add(trigger)
+        view = _view_of(p.get("view"))
+        if view is None or view.get("type") != "modal" or view_violations(view):
+            return {"ok": False, "error": "invalid_arguments"}
+        view = {**view, "id": f"V0{len(self.views) + 1:07d}", "team_id": "T0STANDIN"}
+        self.views.append(view)
+        return {"ok": True, "view": view}
+
+    def _views_publish(self, p: dict[str, Any]) -> dict[str, Any]:
+        """``views.publish``: a ``home`` view, for a user."""
+        user = str(p.get("user_id") or "")
+        view = _view_of(p.get("view"))
+        if not user.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        if view is None or view.get("type") != "home" or view_violations(view):
+            return {"ok": False, "error": "invalid_arguments"}
+        self.homes[user] = view
+        return {"ok": True, "view": {**view, "id": f"V0HOME{user}"}}
 
     def _conversations(self, p: dict[str, Any]) -> dict[str, Any]:
         """``conversations.list``: needs channels:read; a page at a time, by cursor."""
@@ -565,9 +630,9 @@ def load_spec() -> dict[str, Any]:
     return load_json(SPEC_PATH.name)
 
 
-#: Slack's JSON bodies carry ``blocks`` and ``attachments`` as arrays; in form bodies (what
-#: the spec describes) they are JSON text.
-_JSON_ARRAYS = {"blocks", "attachments"}
+#: Slack's JSON bodies carry ``blocks`` and ``attachments`` as arrays and ``view`` as an
+#: object; in form bodies (what the spec describes) they are JSON text.
+_JSON_ARRAYS = {"blocks", "attachments", "view"}
 
 
 def spec_violations(call: Call) -> list[str]:
@@ -617,6 +682,12 @@ def spec_violations(call: Call) -> list[str]:
             problems.append(f"{call.method}: {name} {problem}")
     for b in call.params.get("blocks") or []:
         problems.extend(f"{call.method}: {x}" for x in block_violations(b))
+    if "view" in call.params:
+        view = _view_of(call.params["view"])
+        if view is None:
+            problems.append(f"{call.method}: view is not a JSON object")
+        else:
+            problems.extend(f"{call.method}: {x}" for x in view_violations(view))
     if len(call.params.get("blocks") or []) > 50:
         problems.append(f"{call.method}: more than 50 blocks")
     return problems
@@ -738,7 +809,7 @@ def _type_problem(kind: str, v: Any, name: str, ctype: str) -> str | None:
     if kind == "string":
         if isinstance(v, str):
             return None
-        if json_body and name in _JSON_ARRAYS and isinstance(v, list):
+        if json_body and name in _JSON_ARRAYS and isinstance(v, list | dict):
             return None
         return f"must be a string, not {type(v).__name__}"
     if kind == "boolean":
@@ -768,6 +839,23 @@ def block_violations(block: dict[str, Any]) -> list[str]:
                 out.append("context text > 3000 chars")
     if kind == "header" and len(block.get("text", {}).get("text", "")) > 150:
         out.append("header text > 150 chars")
+    if len(str(block.get("block_id", ""))) > 255:
+        out.append("block_id > 255 chars")
+    if kind == "actions":
+        elements = block.get("elements") or []
+        if not 0 < len(elements) <= 25:
+            out.append(f"actions has {len(elements)} elements (1 to 25)")
+        for e in elements:
+            out.extend(_element_violations(e))
+    if kind == "section" and "accessory" in block:
+        out.extend(_element_violations(block["accessory"]))
+    if kind == "input":
+        if not isinstance(block.get("label"), dict) or "element" not in block:
+            out.append("input needs a label and an element")
+        elif len(block["label"].get("text", "")) > 2000:
+            out.append("input label > 2000 chars")
+        else:
+            out.extend(_element_violations(block["element"]))
     return out
 
 
@@ -792,4 +880,92 @@ def response_url_violations(call: Call) -> list[str]:
     out.extend(f"response_url: unexpected field {k!r}" for k in p if k not in allowed)
     for b in p.get("blocks") or []:
         out.extend(f"response_url: {x}" for x in block_violations(b))
+    return out
+
+
+def _view_of(value: Any) -> dict[str, Any] | None:
+    """A ``view`` parameter: an object in a JSON body, JSON text in a form."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+_VIEW_KEYS = {
+    "type",
+    "title",
+    "blocks",
+    "close",
+    "submit",
+    "private_metadata",
+    "callback_id",
+    "clear_on_close",
+    "notify_on_close",
+    "external_id",
+    "submit_disabled",
+}
+
+
+def view_violations(view: dict[str, Any]) -> list[str]:
+    """A modal or Home tab view as Slack's view reference describes it: its type, at most
+    100 blocks, a modal's title (and submit/close) plain text of at most 24 characters, a
+    submit button whenever it has input blocks, ``private_metadata`` at most 3,000 and
+    ``callback_id`` at most 255 characters; every block checked as in messages."""
+    out = [f"view: unexpected key {k!r}" for k in view if k not in _VIEW_KEYS]
+    kind = view.get("type")
+    if kind not in ("modal", "home"):
+        out.append(f"view: type {kind!r}")
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list):
+        return [*out, "view: no blocks"]
+    if len(blocks) > 100:
+        out.append(f"view: {len(blocks)} blocks > 100")
+    if kind == "modal":
+        for key in ("title", "submit", "close"):
+            text = view.get(key)
+            if text is None and key != "title":
+                continue
+            if not isinstance(text, dict) or text.get("type") != "plain_text":
+                out.append(f"view: {key} must be plain_text")
+            elif not 0 < len(text.get("text", "")) <= 24:
+                out.append(f"view: {key} text must be 1 to 24 characters")
+        if any(b.get("type") == "input" for b in blocks) and "submit" not in view:
+            out.append("view: input blocks need a submit button")
+    if len(str(view.get("private_metadata", ""))) > 3000:
+        out.append("view: private_metadata > 3000 chars")
+    if len(str(view.get("callback_id", ""))) > 255:
+        out.append("view: callback_id > 255 chars")
+    ids = [b["block_id"] for b in blocks if "block_id" in b]
+    if len(ids) != len(set(ids)):
+        out.append("view: block ids repeat")
+    for b in blocks:
+        out.extend(f"view: {x}" for x in block_violations(b))
+    return out
+
+
+def _element_violations(e: dict[str, Any]) -> list[str]:
+    """Interactive elements: a button's text (75) and value (2,000), action ids (255),
+    a static select's options (100, each text 75 and value 150)."""
+    out = []
+    kind = e.get("type")
+    if len(str(e.get("action_id", ""))) > 255:
+        out.append(f"{kind}: action_id > 255 chars")
+    if kind == "button":
+        if len(e.get("text", {}).get("text", "")) > 75:
+            out.append("button text > 75 chars")
+        if len(str(e.get("value", ""))) > 2000:
+            out.append("button value > 2000 chars")
+    if kind == "static_select":
+        options = e.get("options") or []
+        if not 0 < len(options) <= 100:
+            out.append(f"static_select has {len(options)} options (1 to 100)")
+        for o in options:
+            if len(o.get("text", {}).get("text", "")) > 75:
+                out.append("option text > 75 chars")
+            if len(str(o.get("value", ""))) > 150:
+                out.append("option value > 150 chars")
+    if kind == "plain_text_input" and int(e.get("max_length", 0)) > 3000:
+        out.append("plain_text_input max_length > 3000")
     return out

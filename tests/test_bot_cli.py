@@ -37,9 +37,18 @@ display_information:
   name: Baton
   description: Finds where your automations drop the baton.
 features:
+  app_home:
+    home_tab_enabled: true
+    messages_tab_enabled: true
+    messages_tab_read_only_enabled: true
   bot_user:
     display_name: Baton
     always_online: false
+  shortcuts:
+  - name: Run a probe
+    type: global
+    callback_id: baton_run
+    description: Pick a workflow to probe; the result comes to your DM
   slash_commands:
   - command: /baton
     description: Probe a workflow end to end and see where a record leaks
@@ -58,7 +67,13 @@ oauth_config:
     - groups:read
     - channels:history
     - groups:history
+    - im:write
 settings:
+  event_subscriptions:
+    bot_events:
+    - app_home_opened
+  interactivity:
+    is_enabled: true
   org_deploy_enabled: false
   socket_mode_enabled: true
   token_rotation_enabled: false
@@ -90,6 +105,12 @@ def test_manifest_for_http_mode_with_the_configured_command(tmp_path: Path) -> N
         }
     ]
     assert data["settings"]["socket_mode_enabled"] is False
+    # Interactions (buttons, the modal, the shortcut) and events come to the same URL.
+    assert data["settings"]["interactivity"] == {"is_enabled": True, "request_url": url}
+    assert data["settings"]["event_subscriptions"] == {
+        "request_url": url,
+        "bot_events": ["app_home_opened"],
+    }
     assert data["oauth_config"] == {
         "scopes": {
             "bot": [
@@ -101,6 +122,7 @@ def test_manifest_for_http_mode_with_the_configured_command(tmp_path: Path) -> N
                 "groups:read",
                 "channels:history",
                 "groups:history",
+                "im:write",
             ]
         }
     }

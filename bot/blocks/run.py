@@ -218,12 +218,14 @@ def diagnosis(
     *,
     shown: set[str] | None = None,
     lost: Sequence[StageResult] = (),
+    actions: Sequence[Block] = (),
 ) -> Message:
     """The closing reply: the first broken seam in one sentence, the evidence, the cleanup.
 
     A tool's raw answer (an error body) is quoted once per run: ``shown`` holds those the
     thread has quoted already (the stage replies above); later mentions refer back. ``lost``:
-    stage replies Slack did not take; their lines are carried here, so the trail is whole."""
+    stage replies Slack did not take; their lines are carried here, so the trail is whole.
+    ``actions``: blocks that end the reply (the Re-run button), kept within the limit."""
     result = localised(result, wf)
     shown = set() if shown is None else shown
     lead = _diagnosis_lead(result, wf, shown)
@@ -238,7 +240,8 @@ def diagnosis(
                 )
             )
         )
-    room = MAX_BLOCKS - 3 - bool(lost)  # the lead, the fold note and the cleanup line
+    # the lead, the fold note, the cleanup line and the actions
+    room = MAX_BLOCKS - 3 - bool(lost) - len(actions)
     evidence, folded = _evidence_blocks(result, wf, room, shown)
     blocks.extend(evidence)
     if folded:
@@ -250,20 +253,28 @@ def diagnosis(
         )
     cleanup = said_once(cleanup_line(result.cleanup), shown, AS_ABOVE)
     blocks.append(context(cleanup, _marker_line(result)))
+    blocks.extend(actions)
     text = f"{lead.replace('*', '')} {cleanup}"
     return Message(text=clip(text, TEXT_LIMIT), blocks=tuple(blocks))
 
 
 def fallback_final(
-    info: RunInfo, result: RunResult, wf: WorkflowConfig | None, *, note: str
+    info: RunInfo,
+    result: RunResult,
+    wf: WorkflowConfig | None,
+    *,
+    note: str,
+    actions: Sequence[Block] = (),
 ) -> Message:
-    """Everything in one message, for channels Baton cannot post in (via response_url)."""
+    """Everything in one message, for channels Baton cannot post in (via response_url).
+    ``actions``: blocks that end it (the Re-run button)."""
     result = localised(result, wf)
     head, diag = final(info, result, wf), diagnosis(result, wf)
     trail = "\n".join(stage_reply(s, wf).text for s in result.stages)
     blocks = [head.blocks[0], section(trail or "(no stages)"), *diag.blocks]
-    blocks = blocks[: MAX_BLOCKS - 1]
+    blocks = blocks[: MAX_BLOCKS - 1 - len(actions)]
     blocks.append(context(note))
+    blocks.extend(actions)
     return Message(text=head.text, blocks=tuple(blocks))
 
 

@@ -230,6 +230,45 @@ class BotStore:
                 out[str(run_id)] = Posted(str(channel), str(ts), thread_ts)
         return out
 
+    # -- presses and the App Home ----------------------------------------------------------
+
+    def record_press(
+        self,
+        *,
+        at: float,
+        team: str,
+        user: str,
+        channel: str | None,
+        action: str,
+        value: str,
+        outcome: str,
+    ) -> None:
+        """Write a button press or modal submission down: who, when, where, what, and what
+        came of it (values are clipped: they come from Slack and may be forged)."""
+        with self.db.conn:
+            self.db.conn.execute(
+                "INSERT INTO bot_presses (at_ts, team, user, channel, action, value, outcome) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [at, team[:40], user[:40], (channel or "")[:40], action, value[:200], outcome],
+            )
+
+    def home_opened(self, user: str, team: str, now: float) -> None:
+        """``user`` opened the App Home (it is published again for them after runs)."""
+        with self.db.conn:
+            self.db.conn.execute(
+                "INSERT INTO bot_home_views (user, team, opened_ts) VALUES (?, ?, ?) "
+                "ON CONFLICT(user) DO UPDATE SET opened_ts = excluded.opened_ts",
+                [user, team, now],
+            )
+
+    def home_viewers(self, since: float, limit: int) -> list[str]:
+        """Who opened the App Home since ``since``, newest first, at most ``limit``."""
+        rows = self.db.conn.execute(
+            "SELECT user FROM bot_home_views WHERE opened_ts >= ? ORDER BY opened_ts DESC LIMIT ?",
+            [since, limit],
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
 
 def _thread(row: dict[str, object]) -> Thread:
     return Thread(

@@ -262,6 +262,28 @@ MIGRATIONS: tuple[Migration, ...] = (
         "an index for each workflow's open alert flips",
         "CREATE INDEX IF NOT EXISTS alert_flips_open ON alert_flips (workflow, outcome, id)",
     ),
+    Migration(
+        "runs started from Slack's UI: button presses and modal submissions (who, when, what "
+        "came of it), and who has the App Home open (its view is published again after a run)",
+        """
+        CREATE TABLE IF NOT EXISTS "bot_presses" (
+           "id" INTEGER PRIMARY KEY,
+           "at_ts" REAL NOT NULL,
+           "team" TEXT,
+           "user" TEXT,
+           "channel" TEXT,
+           "action" TEXT NOT NULL,
+           "value" TEXT,
+           "outcome" TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS "idx_bot_presses_at_ts" ON "bot_presses" ("at_ts");
+        CREATE TABLE IF NOT EXISTS "bot_home_views" (
+           "user" TEXT PRIMARY KEY,
+           "team" TEXT,
+           "opened_ts" REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -1,0 +1,113 @@
+"""The App Home: every workflow with its state, last run, next scheduled run, 7-day leak rate
+and a Run button (``home_run``, handled in :mod:`baton.bot.run_ui`).
+
+``app_home_opened`` (the Home tab) publishes it for that user (``views.publish``) and notes
+who opened it (``bot_home_views``); after a run started from Slack ends, it is published
+again for whoever opened it in the last 30 days (at most 50 people). Its blocks are
+:func:`baton.bot.blocks.run_ui.home_view`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.app.async_app import AsyncApp
+
+from baton.probes.health.schedule import specs_from_config
+
+from .blocks.run_ui import HomeRow, home_view
+from .reporter import new_error_id
+from .scheduler import schedule_rows
+from .slack_api import SlackCallError
+
+if TYPE_CHECKING:
+    from .app import Bot
+
+log = logging.getLogger("bot.home")
+
+DAY_S = 86_400.0
+#: Whose App Home is published again after a run: those who opened it lately, at most so many.
+HOME_FRESH_S = 30 * DAY_S
+HOME_MAX_USERS = 50
+LEAK_PERIOD_S = 7 * DAY_S
+#: A Slack user id as events and payloads carry it.
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}\Z")
+
+
+def _s(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+class Home:
+    """The App Home of every user who opens it."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    def register(self, app: AsyncApp) -> None:
+        app.event("app_home_opened")(self._on_opened)
+
+    @property
+    def command(self) -> str:
+        return self.bot.settings.command
+
+    async def _on_opened(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if _s(event.get("tab")) != "home":
+            return
+        user, team = _s(event.get("user")), _s(body.get("team_id"))
+        ours = self.bot._identity.team_id if self.bot._identity is not None else None
+        if not USER_ID.match(user) or (ours and team != ours):
+            log.warning("ignored app_home_opened for %r of team %r", user[:40], team[:40])
+            return
+        self.bot.store.home_opened(user, team, self.bot.clock())
+        self.bot.start_soon(self.publish([user]))
+
+    def home_rows(self) -> list[HomeRow]:
+        """Every workflow's state, last run, next scheduled run and 7-day leak rate."""
+        config, now = self.bot.config, self.bot.now().timestamp()
+        last = self.bot.engine.store.last_verdicts()
+        schedules = {
+            r.spec.workflow: r
+            for r in schedule_rows(specs_from_config(config), self.bot.store.db, now)
+        }
+        digest = self.bot.digests.build(period_s=LEAK_PERIOD_S)
+        rates = {wf.workflow: wf for wf in digest.workflows}
+        rows = []
+        for name in sorted(config.workflows):
+            sched, rate = schedules.get(name), rates.get(name)
+            rows.append(
+                HomeRow(
+                    workflow=name,
+                    last=last.get(name),
+                    scheduled=sched is not None,
+                    paused=bool(sched and sched.paused),
+                    next_ts=sched.next_ts if sched else None,
+                    leak_words=rate.estimate.words if rate and rate.estimate.checked else None,
+                    runs_7d=rate.runs if rate else 0,
+                )
+            )
+        return rows
+
+    async def publish(self, users: list[str]) -> None:
+        """Publish the App Home to ``users`` (one view, built once)."""
+        if not users:
+            return
+        view = home_view(self.home_rows(), self.bot.now(), command=self.command)
+        for user in users:
+            try:
+                await self.bot.api.publish_home(user, view)
+            except SlackCallError as exc:
+                self.bot.reporter.log_slack_error(exc)
+
+    async def refresh(self) -> None:
+        """After a run: the App Home again for whoever opened it lately."""
+        try:
+            since = self.bot.clock() - HOME_FRESH_S
+            await self.publish(self.bot.store.home_viewers(since, HOME_MAX_USERS))
+        except Exception:
+            log.exception("%s: refreshing the App Home failed", new_error_id())
+
+
+__all__ = ["HOME_FRESH_S", "HOME_MAX_USERS", "LEAK_PERIOD_S", "USER_ID", "Home"]
