@@ -52,11 +52,11 @@ from .blocks import replies
 from .blocks.run import Message
 from .commands import (
     Command,
-    Digest,
     Help,
     History,
     ListWorkflows,
     Pause,
+    PostDigest,
     Run,
     Schedules,
     Status,
@@ -269,7 +269,7 @@ class Bot:
             await self.run_ui.open_modal(ack, command)
         elif isinstance(cmd, Run):
             await self._run(ack, cmd, command, request)
-        elif isinstance(cmd, Digest):
+        elif isinstance(cmd, PostDigest):
             await self._digest(ack, cmd, command)
         elif isinstance(cmd, Pause):
             await self._pause(ack, cmd, user)
@@ -307,7 +307,7 @@ class Bot:
             )
         )
 
-    async def _digest(self, ack: AsyncAck, cmd: Digest, command: dict[str, Any]) -> None:
+    async def _digest(self, ack: AsyncAck, cmd: PostDigest, command: dict[str, Any]) -> None:
         workflow = None
         if cmd.workflow is not None:
             workflow = self._canonical(cmd.workflow)

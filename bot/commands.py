@@ -112,7 +112,7 @@ class Pause:
 
 
 @dataclass(frozen=True)
-class Digest:
+class PostDigest:
     """``digest [WORKFLOW] [PERIOD]``: the health digest, posted in the channel."""
 
     workflow: str | None = None
@@ -126,7 +126,7 @@ class Help:
     problem: str | None = None
 
 
-Command = Run | ListWorkflows | Status | History | Schedules | Pause | Digest | Help
+Command = Run | ListWorkflows | Status | History | Schedules | Pause | PostDigest | Help
 
 
 def clean_text(text: str) -> str:
@@ -255,7 +255,7 @@ def _digest(args: list[str]) -> Command:
             )
     if period is not None and period > MAX_PERIOD_S:
         return Help(problem=out_of_range)
-    return Digest(workflow=workflow, period_s=period or DEFAULT_DIGEST_PERIOD_S)
+    return PostDigest(workflow=workflow, period_s=period or DEFAULT_DIGEST_PERIOD_S)
 
 
 def _history(args: list[str]) -> Command:
@@ -300,11 +300,11 @@ def _run(args: list[str]) -> Command:
 
 __all__ = [
     "Command",
-    "Digest",
     "Help",
     "History",
     "ListWorkflows",
     "Pause",
+    "PostDigest",
     "Run",
     "Schedules",
     "Status",

@@ -889,7 +889,7 @@ class Engine:
 
     async def _finalize(self, ctx: _RunContext, *, status: str) -> RunResult:
         wf, run, record = ctx.wf, ctx.run, ctx.record
-        rows = self.store.stages(run["id"])
+        rows = list(ctx.rows.values())  # the run's rows, as every check left them (and saved)
         # Localised: a stage missing because its upstream is missing is a consequence, not a
         # second break; one below a stage that could not be checked is "could not check".
         results = [self._stage_result(wf, r, run["variant"]) for r in rows]

@@ -13,11 +13,11 @@ import pytest
 
 from baton.bot.commands import (
     MAX_HISTORY,
-    Digest,
     Help,
     History,
     ListWorkflows,
     Pause,
+    PostDigest,
     Run,
     Schedules,
     Status,
@@ -187,16 +187,20 @@ WEEK = 7 * 86_400.0
             Help(problem="schedule lists the schedules; to stop one: pause WORKFLOW"),
             id="schedule-what",
         ),
-        pytest.param("digest", Digest(None, WEEK), id="digest"),
-        pytest.param("digest lead-to-invoice", Digest("lead-to-invoice", WEEK), id="digest-wf"),
+        pytest.param("digest", PostDigest(None, WEEK), id="digest"),
+        pytest.param("digest lead-to-invoice", PostDigest("lead-to-invoice", WEEK), id="digest-wf"),
         pytest.param(
-            "digest lead-to-invoice 24h", Digest("lead-to-invoice", 86_400.0), id="digest-wf-24h"
+            "digest lead-to-invoice 24h",
+            PostDigest("lead-to-invoice", 86_400.0),
+            id="digest-wf-24h",
         ),
-        pytest.param("digest 2W", Digest(None, 2 * WEEK), id="digest-2w"),
+        pytest.param("digest 2W", PostDigest(None, 2 * WEEK), id="digest-2w"),
         pytest.param(
-            "digest 30d lead-to-invoice", Digest("lead-to-invoice", 30 * 86_400.0), id="any-order"
+            "digest 30d lead-to-invoice",
+            PostDigest("lead-to-invoice", 30 * 86_400.0),
+            id="any-order",
         ),
-        pytest.param("digest ７d", Digest(None, WEEK), id="digest-fullwidth-digit"),
+        pytest.param("digest ７d", PostDigest(None, WEEK), id="digest-fullwidth-digit"),
         pytest.param(
             "digest a b",
             Help(
