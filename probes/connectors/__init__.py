@@ -9,11 +9,15 @@ Built-in connectors register through the same registry a third-party one would u
         type_name = "pipedrive"
         ...
 
-Third-party packages can also expose connectors with the ``baton.connectors`` entry point.
+Every public module of this package is a built-in connector and is imported when the
+registry is first asked; third-party packages expose theirs with the ``baton.connectors``
+entry point.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterable
 from importlib import metadata
 
@@ -38,6 +42,9 @@ __all__ = [
     "get",
     "register",
 ]
+
+#: Public modules of this package that hold no connector.
+NOT_CONNECTORS = frozenset({"testing"})
 
 _REGISTRY: dict[str, type[Connector]] = {}
 _loaded = False
@@ -69,8 +76,11 @@ def _load() -> None:
     global _loaded
     if _loaded:
         return
-    # Built-ins register on import, as a plugin's module does.
-    from . import generic, hubspot, sendgrid, stripe, webhook  # noqa: F401
+    # Built-ins register on import, as a plugin's module does: every public module of this
+    # package is one (a new built-in is one new file here, listed nowhere else).
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_") and module.name not in NOT_CONNECTORS:
+            importlib.import_module(f"{__name__}.{module.name}")
 
     for ep in metadata.entry_points(group="baton.connectors"):
         dist = f" (from {ep.dist.name} {ep.dist.version})" if ep.dist is not None else ""
