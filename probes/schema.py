@@ -262,6 +262,55 @@ MIGRATIONS: tuple[Migration, ...] = (
         "an index for each workflow's open alert flips",
         "CREATE INDEX IF NOT EXISTS alert_flips_open ON alert_flips (workflow, outcome, id)",
     ),
+    Migration(
+        "button presses, alert snoozes, failing streaks, and runs reported in another's thread",
+        """
+        CREATE TABLE IF NOT EXISTS "action_presses" (
+           "id" INTEGER PRIMARY KEY AUTOINCREMENT,
+           "at_ts" REAL NOT NULL,
+           "team" TEXT,
+           "user" TEXT,
+           "channel" TEXT,
+           "message_ts" TEXT,
+           "action_id" TEXT NOT NULL,
+           "action_ts" TEXT,
+           "value" TEXT,
+           "subject" TEXT,
+           "outcome" TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS "idx_action_presses_subject"
+           ON "action_presses" ("subject", "action_id");
+        CREATE TABLE IF NOT EXISTS "alert_snoozes" (
+           "id" INTEGER PRIMARY KEY AUTOINCREMENT,
+           "workflow" TEXT NOT NULL,
+           "flip_id" INTEGER,
+           "user" TEXT,
+           "at_ts" REAL NOT NULL,
+           "until_ts" REAL,
+           "until_ok" INTEGER NOT NULL DEFAULT 0,
+           "words" TEXT,
+           "ended_ts" REAL
+        );
+        CREATE INDEX IF NOT EXISTS "idx_alert_snoozes_workflow"
+           ON "alert_snoozes" ("workflow", "ended_ts");
+        CREATE TABLE IF NOT EXISTS "alert_streaks" (
+           "id" INTEGER PRIMARY KEY AUTOINCREMENT,
+           "workflow" TEXT NOT NULL,
+           "since_ts" REAL NOT NULL,
+           "first_run_id" TEXT,
+           "ended_ts" REAL,
+           "ended_run_id" TEXT
+        );
+        CREATE INDEX IF NOT EXISTS "idx_alert_streaks_workflow"
+           ON "alert_streaks" ("workflow", "ended_ts");
+        CREATE INDEX IF NOT EXISTS "idx_alert_streaks_ended_run"
+           ON "alert_streaks" ("ended_run_id")
+        """,
+    ),
+    Migration(
+        "the thread a run is reported in, when its parent is a reply there (a re-run)",
+        _add_columns("bot_threads", [("thread_ts", "TEXT")]),
+    ),
 )
 
 
