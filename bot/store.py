@@ -60,6 +60,7 @@ class Thread:
     user: str
     workflow: str
     state: str  # running | done
+    thread_ts: str | None = None  # the thread it is reported in, when ``ts`` is a reply there
 
 
 class BotStore:
@@ -139,7 +140,16 @@ class BotStore:
 
     # -- threads ---------------------------------------------------------------------------
 
-    def save_thread(self, *, run_id: str, channel: str, ts: str, user: str, workflow: str) -> None:
+    def save_thread(
+        self,
+        *,
+        run_id: str,
+        channel: str,
+        ts: str,
+        user: str,
+        workflow: str,
+        thread_ts: str | None = None,
+    ) -> None:
         now = self.clock()
         with self.db.conn:
             self.db.table("bot_threads").upsert(
@@ -150,6 +160,7 @@ class BotStore:
                     "user": user,
                     "workflow": workflow,
                     "state": "running",
+                    "thread_ts": thread_ts,
                     "created_ts": now,
                     "updated_ts": now,
                 },
@@ -239,6 +250,7 @@ def _thread(row: dict[str, object]) -> Thread:
         user=str(row["user"] or ""),
         workflow=str(row["workflow"] or ""),
         state=str(row["state"]),
+        thread_ts=str(row["thread_ts"]) if row.get("thread_ts") else None,
     )
 
 
