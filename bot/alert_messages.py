@@ -78,7 +78,7 @@ def alert_controls(flip_id: int) -> ActionsBlock:
                 text="👀 Acknowledge", action_id=AlertAction.ACK.value, value=str(flip_id)
             ),
             StaticSelectElement(
-                placeholder=PlainTextObject(text="🔕 Snooze…"),
+                placeholder=PlainTextObject(text="🔕 Snooze…", emoji=True),
                 action_id=AlertAction.SNOOZE.value,
                 options=[
                     Option(text=f"Snooze {words}", value=f"{flip_id}:{key}")

@@ -17,7 +17,9 @@ Only what the bot uses: the slash command, and the scopes to answer it.
   shows it twice. Only Baton's own recent messages are looked at; without these scopes (or
   with the bot not in the channel) Baton sends again and a duplicate is possible.
 
-No event subscriptions, no interactivity, no user scopes.
+Interactivity is on: the buttons on alerts (Acknowledge, Snooze, Re-run) post their
+``block_actions`` to the same request URL as the slash command (``/slack/events``), or arrive
+over Socket Mode. No event subscriptions, no user scopes.
 
     >>> "chat:write" in manifest_yaml("/baton")
     True
@@ -57,8 +59,10 @@ def build_manifest(
         "usage_hint": USAGE_HINT,
         "should_escape": False,
     }
+    interactivity: dict[str, Any] = {"is_enabled": True}
     if url:
         slash["url"] = url
+        interactivity["request_url"] = url
     return {
         "_metadata": {"major_version": 1, "minor_version": 1},
         "display_information": {
@@ -71,6 +75,7 @@ def build_manifest(
         },
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
         "settings": {
+            "interactivity": interactivity,
             "org_deploy_enabled": False,
             "socket_mode_enabled": url is None,
             "token_rotation_enabled": False,

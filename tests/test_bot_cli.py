@@ -58,6 +58,8 @@ oauth_config:
     - channels:history
     - groups:history
 settings:
+  interactivity:
+    is_enabled: true
   org_deploy_enabled: false
   socket_mode_enabled: true
   token_rotation_enabled: false
@@ -89,6 +91,8 @@ def test_manifest_for_http_mode_with_the_configured_command(tmp_path: Path) -> N
         }
     ]
     assert data["settings"]["socket_mode_enabled"] is False
+    # buttons post to the same endpoint as the command
+    assert data["settings"]["interactivity"] == {"is_enabled": True, "request_url": url}
     assert data["oauth_config"] == {
         "scopes": {
             "bot": [
