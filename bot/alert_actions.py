@@ -376,7 +376,10 @@ def _response_url(body: Any) -> str | None:
 
 
 def _oops(eid: str) -> str:
-    return f"⚠️ Something went wrong on Baton's side (error `{eid}`); nothing was changed."
+    return (
+        f"⚠️ Something went wrong on Baton's side (error `{eid}`); that press may not have "
+        "taken effect."
+    )
 
 
 MALFORMED = "⚠️ Baton could not read that button press; nothing was changed."

@@ -178,12 +178,6 @@ def snoozed_reply(user: str, words: str) -> Message:
     return Message(text=text, blocks=(section(text),))
 
 
-def rerun_reply(user: str) -> Message:
-    """The thread line when someone presses Re-run (the run reports below it)."""
-    text = f"🔁 {mention(user)} asked for a re-run: same workflow, variant and fields."
-    return Message(text=text, blocks=(section(text),))
-
-
 def alert_repeat(
     result: RunResult, wf: WorkflowConfig | None, *, status: str, consecutive: int | None
 ) -> Message:
@@ -240,6 +234,5 @@ __all__ = [
     "looking_reply",
     "mentions",
     "recovered_reply",
-    "rerun_reply",
     "snoozed_reply",
 ]
