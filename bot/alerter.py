@@ -10,7 +10,8 @@ NEW_ALERT          a new message in the schedule's channel (❌ leak at a seam, 
                    check), its diagnosis as the first reply; its ``ts`` becomes the
                    workflow's open thread (kept in ``alert_state``)
 ADD_TO_THREAD      one reply in the open thread ("Still failing: …"), nothing in the channel
-RECOVERED          a message in the channel, and a reply closing the open thread
+RECOVERED          a message in the channel, a reply closing the open thread, and the alert's
+                   own message updated in place to ✅ with how long it failed
 QUIET              nothing now; ``deliver_due`` sends it when the quiet hours end
 NOTHING            nothing
 =================  ==========================================================================
@@ -37,6 +38,11 @@ Delivery (``alert_flips`` is an outbox, see ``baton.probes.store.alerts``):
   takes the flip again, looking first. ``close()`` stops taking new flips; a send already
   under way finishes, and one cut off is given back for the next start.
 - Posts to one channel are paced (``ChannelPacer``: about one a second, a short burst).
+- A new alert carries its controls (Acknowledge, Snooze, Re-run: ``baton.bot.alert_actions``)
+  and mentions whom ``alerts.mention`` names; repeats mention nobody. While the workflow is
+  snoozed, its new alerts and repeats are *suppressed* (written down, never sent); a
+  recovery is sent. The in-place update of a recovered alert is best effort (one call with
+  the usual retries; a failure is logged, the recovery counts as delivered).
 
     alerter = Alerter(api=api, store=bot_store, results=engine.store, workflows=...)
     decision = await alerter.observe(row, result)     # one finished scheduled run
@@ -79,11 +85,13 @@ from baton.probes.health.alerts import (
     renew_lease,
 )
 from baton.probes.model import RunResult
+from baton.probes.store.alerts import suppress_leased
 from baton.probes.store.bot import BotStore, Posted, ScheduledRunRow
 
 from ._engine import StoreLike
+from .alert_actions import active_snooze, alert_at, alert_message, failing_for, note_result
 from .blocks import run as messages
-from .blocks.alert import alert_opened, alert_recovered, alert_repeat, recovered_reply
+from .blocks.alert import AlertMarks, alert_opened, alert_recovered, alert_repeat, recovered_reply
 from .blocks.format import permalink
 from .blocks.run import Message
 from .reporter import new_error_id
@@ -297,6 +305,7 @@ class Alerter:
             policy_from_config(wf),
             channel=row.channel or self.channel_for(result.workflow),
         )
+        note_result(self.db, result, self.clock())
         log.info(
             "scheduled run %s of %s: %s → %s (%s)",
             result.run_id,
@@ -388,6 +397,10 @@ class Alerter:
             log.warning("alert %d not sent: %s", notice.flip_id, why)
             record_delivery(self.db, notice.flip_id, now=self.clock(), error=why, token=lease.token)
             return False
+        snoozed = active_snooze(self.db, notice.workflow, self.clock())
+        if snoozed is not None and notice.kind in (Action.NEW_ALERT, Action.ADD_TO_THREAD):
+            self._suppress(notice, lease, f"snoozed {snoozed.words}")
+            return False
         try:
             posted = await self._send(notice, result, channel, thread, attempt)
         except SlackCallError as exc:
@@ -407,7 +420,32 @@ class Alerter:
             log.warning("alert %d: sent, but its lease ran out first", notice.flip_id)
             return False
         self.store.save_post(notice.run_id, posted)
+        if notice.kind == Action.RECOVERED and thread is not None:
+            await self._close_alert(thread, result)
         return True
+
+    def _suppress(self, notice: Notice, lease: Lease, why: str) -> None:
+        """Never send this flip (the workflow is snoozed); written down with why."""
+        suppress_leased(self.db, notice.flip_id, token=lease.token, why=why, now=self.clock())
+        log.info("alert %d about %s not sent: %s", notice.flip_id, notice.workflow, why)
+
+    async def _close_alert(self, thread: dict[str, Any], result: RunResult) -> None:
+        """The alert's own message, updated in place: ✅ and how long it failed."""
+        alert = alert_at(self.db, str(thread.get("channel")), str(thread.get("ts")))
+        if alert is None:
+            return
+        message = alert_message(
+            alert, gate_db=self.db, results=self.results, workflows=self.workflows,
+            now=self.clock(), recovered=result,
+        )  # fmt: skip
+        if message is None:
+            return
+        try:
+            await self.api.update(alert.channel, alert.ts, message)
+        except SlackCallError as exc:
+            log.warning(
+                "%s: alert %d not marked recovered: %s", self.error_id(), alert.flip_id, exc
+            )
 
     async def _send(
         self,
@@ -422,7 +460,11 @@ class Alerter:
         reply: tuple[str, Message, str] | None = None
         if notice.kind == Action.NEW_ALERT:
             assert channel is not None
-            main = (channel, alert_opened(result, wf, consecutive=notice.consecutive), None)
+            marks = AlertMarks(
+                flip_id=notice.flip_id, mention=wf.alerts.mention if wf is not None else ()
+            )
+            message = alert_opened(result, wf, consecutive=notice.consecutive, marks=marks)
+            main = (channel, message, None)
         elif notice.kind == Action.ADD_TO_THREAD:
             message = alert_repeat(
                 result, wf, status=notice.new_status, consecutive=notice.consecutive
@@ -436,7 +478,12 @@ class Alerter:
             link = None
             if thread is not None:
                 link = permalink(self.workspace_url(), thread["channel"], thread["ts"])
-                reply = (thread["channel"], recovered_reply(result), thread["ts"])
+                failing_s = failing_for(self.db, result.run_id)
+                reply = (
+                    thread["channel"],
+                    recovered_reply(result, failing_s=failing_s),
+                    thread["ts"],
+                )
             message = alert_recovered(result, old_status=notice.old_status, alert_link=link)
             main = (channel or (thread or {})["channel"], message, None)
         lease = attempt.lease

@@ -11,6 +11,11 @@ the run to a background task. Read-only answers (``list``, ``status``, ``history
 ``resume`` in the ack too, but in the channel, as everyone's schedule changed. ``digest``
 acks at once and posts the digest, with its chart, in the channel from a background task.
 
+Buttons (``block_actions``) go through ``ActionGate`` (``baton.bot.actions``): the same
+workspace check and allowlist as commands, once per press, every press recorded; the alert
+controls are answered by ``baton.bot.alert_actions``, runs started from Slack's UI (Re-run,
+the run modal, the App Home) by ``baton.bot.run_ui``.
+
 Scheduled runs are not started here: ``baton.bot.scheduler`` does that, and reports them through
 ``alerts`` (``baton.bot.alerter``) rather than a thread per run.
 
@@ -47,6 +52,8 @@ from baton.probes.config.messages import did_you_mean, shown
 from baton.probes.store.bot import BotStore
 
 from ._engine import EngineLike
+from .actions import ActionGate
+from .alert_actions import AlertActions
 from .alerter import Alerter
 from .blocks import replies
 from .blocks.run import Message
@@ -198,6 +205,25 @@ class Bot:
             logger=bolt_log,
         )
         self.app.command(self.settings.command)(self._on_command)
+        self.gate = ActionGate(
+            store=self.store,
+            allowed_users=self.settings.allowed_users,
+            allowed_channels=self.settings.allowed_channels,
+            command=self.settings.command,
+            team=lambda: self._identity.team_id if self._identity is not None else None,
+            clock=clock,
+            dedupe_window_s=self.settings.dedupe_window_s,
+        )
+        self.alert_actions = AlertActions(
+            gate=self.gate,
+            api=self.api,
+            reporter=self.reporter,
+            results=engine.store,
+            workflows=config.workflows,
+            start_soon=self.start_soon,
+            clock=clock,
+        )
+        self.alert_actions.register(self.app)
         #: Runs started from Slack's UI: Re-run, the run modal, the App Home.
         self.run_ui = RunUi(self)
         self.run_ui.register(self.app)

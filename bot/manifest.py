@@ -19,8 +19,10 @@ Only what the bot uses: the slash command, and the scopes to answer it.
 - ``im:write``: runs started from the App Home or the ``baton_run`` shortcut report in the
   person's DM with Baton (``conversations.open`` finds that DM).
 
-Interactivity (the Re-run button, the run modal, the App Home's Run buttons), one global
-shortcut (``baton_run``: "Run a probe"), the App Home's Home tab and one bot event,
+Interactivity (the buttons on alerts: Acknowledge, Snooze, Re-run; the Re-run button on a
+run's result; the run modal; the App Home's Run buttons) posts to the same request URL as the
+slash command (``/slack/events``), or arrives over Socket Mode. One global shortcut
+(``baton_run``: "Run a probe"), the App Home's Home tab and one bot event,
 ``app_home_opened`` (the Home tab is published when someone opens it). No user scopes.
 
     >>> "chat:write" in manifest_yaml("/baton")

@@ -57,15 +57,26 @@ class RunRequest:
     overrides: dict[str, str] = field(default_factory=dict)
     response_url: str | None = None
     keys: tuple[str, ...] = ()  # dedupe keys: released if the run never starts
+    #: Report in this thread (an alert's Re-run) instead of a new message in the channel.
+    thread_ts: str | None = None
 
 
 class _Out:
     """Where a run's messages go: a channel thread, or the command's response_url."""
 
-    def __init__(self, reporter: Reporter, *, channel: str, ts: str | None, req: RunRequest):
+    def __init__(
+        self,
+        reporter: Reporter,
+        *,
+        channel: str,
+        ts: str | None,
+        req: RunRequest,
+        thread_ts: str | None = None,
+    ):
         self.r = reporter
         self.channel = channel
-        self.ts = ts
+        self.ts = ts  # the run's own message (updated in place)
+        self.thread_ts = thread_ts or ts  # where its replies go
         self.req = req
         self.updates: Coalescer[Message] = Coalescer(
             send=self._update,
@@ -80,9 +91,9 @@ class _Out:
 
     async def reply(self, message: Message) -> bool:
         """Post in the thread; False when Slack did not take it (logged with an error id)."""
-        if self.ts is None:
+        if self.ts is None or self.thread_ts is None:
             return False
-        return await self.r.post_safely(self.channel, message, thread_ts=self.ts)
+        return await self.r.post_safely(self.channel, message, thread_ts=self.thread_ts)
 
     def progress(self, message: Message) -> None:
         if self.ts is not None:
@@ -168,7 +179,7 @@ class Reporter:
     async def _open(self, req: RunRequest, info: RunInfo) -> _Out:
         """Post the parent message (or fall back to the response_url); remember where."""
         try:
-            ts = await self.api.post(req.channel, messages.started(info))
+            ts = await self.api.post(req.channel, messages.started(info), thread_ts=req.thread_ts)
         except SlackCallError as exc:
             if not exc.channel_unreachable:
                 self.log_slack_error(exc)
@@ -177,9 +188,14 @@ class Reporter:
                 await self._respond(req, messages.started(info), in_channel=True)
             return _Out(self, channel=req.channel, ts=None, req=req)
         self.store.save_thread(
-            run_id=info.run_id, channel=req.channel, ts=ts, user=req.user, workflow=req.workflow
+            run_id=info.run_id,
+            channel=req.channel,
+            ts=ts,
+            user=req.user,
+            workflow=req.workflow,
+            thread_ts=req.thread_ts,
         )
-        return _Out(self, channel=req.channel, ts=ts, req=req)
+        return _Out(self, channel=req.channel, ts=ts, req=req, thread_ts=req.thread_ts)
 
     async def _watch(self, info: RunInfo, out: _Out) -> RunResult | None:
         wf = self.workflows.get(info.workflow)
@@ -285,7 +301,7 @@ class Reporter:
             workflow=thread.workflow, run_id=thread.run_id, user=thread.user, variant=result.variant
         )
         req = RunRequest(workflow=thread.workflow, user=thread.user, channel=thread.channel)
-        out = _Out(self, channel=thread.channel, ts=thread.ts, req=req)
+        out = _Out(self, channel=thread.channel, ts=thread.ts, req=req, thread_ts=thread.thread_ts)
         await self._conclude(info, out, result, self.workflows.get(thread.workflow), set())
         return result
 

@@ -26,7 +26,7 @@ refused while ``allowed_channels`` is set: a DM is not among them), and the requ
 the dedupe window), so a Slack retry or a double click starts one run. Every value in a
 payload may be forged: run ids, workflow and variant names, field overrides and the
 modal's metadata are checked as ``/baton run`` text is, and a bad one gets a clear answer,
-never a traceback. Each press is written down (``bot_presses``: who, when, what came of it).
+never a traceback. Each press is written down (``action_presses``: who, when, what came of it).
 Whoever opened the App Home (:mod:`baton.bot.home`) gets it published again when a run
 started here ends.
 

@@ -74,9 +74,16 @@ def _ssl_check(media: str, body: bytes) -> bool:
 
 
 def _slack_shaped(media: str, text: str) -> bool:
-    """A form (slash commands, interactivity) or an Events API JSON object with a type."""
+    """A form (slash commands, interactivity) or an Events API JSON object with a type.
+    An interactivity form's ``payload`` must be a JSON object (bolt would fail on it)."""
     if media == "application/x-www-form-urlencoded":
-        return True
+        payload = urllib.parse.parse_qs(text).get("payload")
+        if payload is None:
+            return True
+        try:
+            return len(payload) == 1 and isinstance(json.loads(payload[0]), dict)
+        except ValueError:
+            return False
     if media != "application/json":
         return False
     try:

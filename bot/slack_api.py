@@ -243,15 +243,17 @@ class SlackApi:
         message: Message,
         *,
         in_channel: bool = False,
-        replace_original: bool = False,
+        replace_original: bool | None = None,
     ) -> None:
-        """Answer through a command's ``response_url`` (ephemeral unless ``in_channel``)."""
+        """Answer through a command's ``response_url`` (ephemeral unless ``in_channel``).
+        ``replace_original``: sent when given (a button's URL replaces its message unless
+        told ``False``)."""
         body: dict[str, Any] = {
             **_payload("response_url", message),
             "response_type": "in_channel" if in_channel else "ephemeral",
         }
-        if replace_original:
-            body["replace_original"] = True
+        if replace_original is not None:
+            body["replace_original"] = replace_original
         body = self.redactor.scrub(body)
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts

@@ -287,7 +287,15 @@ async def test_could_not_check_opens_its_own_alert_then_a_leak_replaces_it() -> 
             "✅ lead-to-invoice is healthy again: arrived intact at every stage",
         ]
         leak_ts = r.slack.of("chat.postMessage")[3].answer["ts"]
-        assert r.slack.thread(ALERTS, leak_ts)[-1]["text"].startswith("✅ Recovered: run r-000004")
+        closing = r.slack.thread(ALERTS, leak_ts)[-1]["text"]
+        assert closing.startswith("✅ Recovered after ") and ": run r-000004 arrived" in closing
+        # the leak alert's own message now says it is over (the could-not-check one was
+        # replaced by the leak alert, so it is left as it was)
+        (update,) = r.slack.of("chat.update")
+        assert (update.params["channel"], update.params["ts"]) == (ALERTS, leak_ts)
+        assert r.slack.messages[(ALERTS, leak_ts)]["text"].startswith(
+            "✅ lead-to-invoice: healthy again; it was failing for "
+        )
 
 
 async def test_two_workers_never_both_send_a_flip() -> None:

@@ -133,7 +133,7 @@ def submission(
 
 
 def presses(h: Harness) -> list[tuple[str, str, str, str]]:
-    rows = h.db.execute("SELECT user, channel, action, outcome FROM bot_presses ORDER BY id")
+    rows = h.db.execute("SELECT user, channel, action_id, outcome FROM action_presses ORDER BY id")
     return [tuple(r) for r in rows.fetchall()]
 
 

@@ -287,8 +287,17 @@ async def test_alerts_only_on_state_changes_repeats_in_the_thread(tmp_path: Path
             "✅ lead-to-invoice (card) is healthy again: arrived intact at every stage · run r-"
         )
         assert "https://standin.slack.com/archives/C0ALERTS/p" in str(recovery["blocks"])
-        assert w.replies(alert_ts)[-1].startswith("✅ Recovered: run r-")
+        closing = w.replies(alert_ts)[-1]
+        assert closing.startswith("✅ Recovered after ") and " s: run r-" in closing
         assert len(w.replies(alert_ts)) == 3
+        # the alert itself now says it is over, and how long it failed; no buttons left
+        (update,) = w.slack.of("chat.update")
+        assert (update.params["channel"], update.params["ts"]) == (ALERTS, alert_ts)
+        closed = w.slack.messages[(ALERTS, alert_ts)]
+        assert closed["text"].startswith(
+            "✅ lead-to-invoice (card): healthy again; it was failing for "
+        )
+        assert "actions" not in [b["type"] for b in closed["blocks"]]
         assert load_state(w.instances[0].bot.store.db, "lead-to-invoice").thread is None
         assert [p for c in w.slack.calls for p in spec_violations(c)] == []
 

@@ -1079,6 +1079,46 @@ def test_alerts_keep_their_own_time_zone_and_take_one_window_as_text() -> None:
     assert alerts == AlertPolicy(timezone="Asia/Tokyo", maintenance=("Mon,Thu 23:30-00:30",))
 
 
+def test_alerts_mention_users_and_user_groups_by_id() -> None:
+    text = lead_with("alerts:\n  mention: [U0ANA1, W0GRID2, S0ONCALL, U0ANA1]\n")
+    assert load(text).workflows["lead"].alerts.mention == ("U0ANA1", "W0GRID2", "S0ONCALL")
+    text = lead_with("alerts: {mention: '${ONCALL:-S0ONCALL, U0BEN}'}\n")
+    assert load(text).workflows["lead"].alerts.mention == ("S0ONCALL", "U0BEN")
+    assert load(lead_with("alerts: {mention: []}\n")).workflows["lead"].alerts.mention == ()
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        pytest.param(
+            "alerts:\n  mention: [U0ANA1, '@ana']\n",
+            "33: workflows.lead.alerts.mention[1]: '@ana' is not a Slack user ID (U…, W…) or "
+            "user-group ID (S…) (the ID, not the name: a member's profile → ⋯ → Copy member ID)",
+            id="a-name",
+        ),
+        pytest.param(
+            "alerts: {mention: 'U0ANA1, <!here>'}\n",
+            "32: workflows.lead.alerts.mention: '<!here>' is not a Slack user ID (U…, W…) or "
+            "user-group ID (S…) (the ID, not the name: a member's profile → ⋯ → Copy member ID)",
+            id="a-broadcast",
+        ),
+        pytest.param(
+            "alerts: {mention: {U1: yes}}\n",
+            "32: workflows.lead.alerts.mention: ",
+            id="a-mapping",
+        ),
+        pytest.param(
+            "alerts:\n  mention: [C0CHANNEL]\n",
+            "33: workflows.lead.alerts.mention[0]: 'C0CHANNEL' is not a Slack user ID (U…, W…) "
+            "or user-group ID (S…)",
+            id="a-channel",
+        ),
+    ],
+)
+def test_bad_alert_mentions(extra: str, expected: str) -> None:
+    assert only_problem(lead_with(extra)).startswith(f"baton.yaml:{expected}")
+
+
 def test_a_digest_with_an_empty_channel_is_off_but_still_checked() -> None:
     slack = "slack:\n  digests:\n    - channel: ${DIGEST_CHANNEL:-}\n      cron: 0 9 * * mon\n"
     assert load(lead_with("", slack)).slack.digests == []

@@ -37,6 +37,8 @@ TABLES = {
     "alert_state",
     "alert_flips",
 }
+#: Tables added later (no store before versions has them).
+NEWER_TABLES = {"action_presses", "alert_snoozes", "alert_streaks"}
 
 
 def tables(db: sqlite_utils.Database) -> set[str]:
@@ -46,8 +48,24 @@ def tables(db: sqlite_utils.Database) -> set[str]:
 def test_a_new_store_has_every_table_at_the_latest_version(tmp_path: Path) -> None:
     store = open_store(tmp_path / "new.db")
     assert version(store.db) == len(MIGRATIONS)
-    assert tables(store.db) >= TABLES
+    assert tables(store.db) >= TABLES | NEWER_TABLES
     assert migrate(store.db) == len(MIGRATIONS)  # nothing left to do
+
+
+def test_the_alert_actions_step_upgrades_a_store_of_the_step_before(tmp_path: Path) -> None:
+    db = sqlite_utils.Database(tmp_path / "before.db")
+    before = len(MIGRATIONS) - 2
+    assert migrate(db, MIGRATIONS[:before]) == before
+    db.execute(
+        "INSERT INTO bot_threads (run_id, channel, ts, user, workflow, state) "
+        "VALUES ('r-1', 'C1', '1.0', 'U1', 'lead', 'running')"
+    )
+    db.conn.commit()
+    assert not tables(db) & NEWER_TABLES
+    assert migrate(db) == len(MIGRATIONS)
+    assert tables(db) >= NEWER_TABLES
+    row = db.execute("SELECT run_id, thread_ts FROM bot_threads").fetchone()
+    assert row == ("r-1", None)  # the old row kept, the new column empty
 
 
 def test_a_store_from_before_versions_upgrades_in_place_and_keeps_every_row(

@@ -5,19 +5,89 @@ build what it posts. A new alert opens a thread (its diagnosis is the first repl
 ``baton.bot.blocks.run.diagnosis``); repeats are replies in that thread; a recovery is a message in
 the channel and a reply in the thread. "Could not check" is never worded as a leak.
 
+An alert as delivered carries its buttons (``AlertMarks.flip_id``: Acknowledge, Snooze,
+Re-run; action ids in ``AlertAction``) and mentions whom the workflow's ``alerts.mention``
+names; the same builder, given what happened since (who is looking, a snooze, the recovery),
+is what ``chat.update`` puts in its place.
+
     alert_opened(result, wf, consecutive=2).text
     # '❌ lead-to-invoice: dropped at Form → CRM · 2 scheduled probes in a row · run r-7k2xq9'
 """
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    Option,
+    PlainTextObject,
+    StaticSelectElement,
+)
+
 from baton.probes.config import WorkflowConfig
 from baton.probes.model import RunResult, Verdict
 
-from .format import clip, code, esc, headline, sentence
+from .format import clip, code, esc, headline, mention, seconds, sentence
 from .run import Message, context, section
 
 LEAK, ERROR = str(Verdict.LEAK), str(Verdict.ERROR)
+
+
+class AlertAction(enum.StrEnum):
+    """The ``action_id`` of each control on an alert (all start ``alert_``)."""
+
+    ACK = "alert_ack"
+    SNOOZE = "alert_snooze"
+    RERUN = "alert_rerun"
+
+
+#: Snooze choices: the option value's suffix, its words, and seconds (None: until it passes).
+SNOOZES: dict[str, tuple[str, float | None]] = {
+    "1h": ("for 1 h", 3600.0),
+    "24h": ("for 24 h", 86400.0),
+    "ok": ("until it passes again", None),
+}
+
+
+@dataclass(frozen=True)
+class AlertMarks:
+    """What an alert message shows beyond its result: its controls and what people did."""
+
+    flip_id: int | None = None  # the alert's flip: its buttons carry it; None: no buttons
+    mention: tuple[str, ...] = ()  # user (U…, W…) and user-group (S…) IDs, on a new alert
+    looking: tuple[str, ...] = ()  # user IDs who pressed Acknowledge, in order
+    snoozed: str | None = None  # "for 1 h by <@U…>, until 15:00 UTC", while snoozed
+    recovered_after_s: float | None = None  # failing this long, then ok (no buttons then)
+    recovered_run: str | None = None
+
+
+def mentions(ids: tuple[str, ...]) -> str:
+    """``<@U…>`` for users, ``<!subteam^S…>`` for user groups (IDs checked by the config)."""
+    return " ".join(f"<!subteam^{i}>" if i.startswith("S") else mention(i) for i in ids)
+
+
+def alert_controls(flip_id: int) -> ActionsBlock:
+    """Acknowledge, Snooze (a menu), Re-run; each value names the alert's flip."""
+    return ActionsBlock(
+        elements=[
+            ButtonElement(
+                text="👀 Acknowledge", action_id=AlertAction.ACK.value, value=str(flip_id)
+            ),
+            StaticSelectElement(
+                placeholder=PlainTextObject(text="🔕 Snooze…", emoji=True),
+                action_id=AlertAction.SNOOZE.value,
+                options=[
+                    Option(text=f"Snooze {words}", value=f"{flip_id}:{key}")
+                    for key, (words, _) in SNOOZES.items()
+                ],
+            ),
+            ButtonElement(text="🔁 Re-run", action_id=AlertAction.RERUN.value, value=str(flip_id)),
+        ]
+    )
 
 
 def _name(result: RunResult) -> tuple[str, str]:
@@ -39,9 +109,17 @@ def _cause(result: RunResult) -> list[str]:
 
 
 def alert_opened(
-    result: RunResult, wf: WorkflowConfig | None, *, consecutive: int | None
+    result: RunResult,
+    wf: WorkflowConfig | None,
+    *,
+    consecutive: int | None,
+    marks: AlertMarks | None = None,
 ) -> Message:
-    """The message that opens an alert: ❌ a leak at a seam, or ⚠️ could not check."""
+    """The message that opens an alert: ❌ a leak at a seam, or ⚠️ could not check; with
+    ``marks``, its controls and what people did since (see ``AlertMarks``)."""
+    marks = marks or AlertMarks()
+    if marks.recovered_after_s is not None:
+        return _alert_closed(result, wf, marks)
     bold, plain = _name(result)
     icon, phrase = headline(result, wf)
     row = _in_a_row(consecutive)
@@ -53,13 +131,51 @@ def alert_opened(
         head = f"{icon} {bold}: *{esc(phrase)}*"
         text = f"{icon} {plain}: {esc(phrase)} · {row}run {result.run_id}"
         after = "Diagnosis and evidence in the thread; repeats go there, not to the channel."
-    return Message(
-        text=text,
-        blocks=(
-            section("\n".join([head, *_cause(result)])),
-            context(f"{row}run {code(result.run_id)}", after),
-        ),
-    )
+    cc = [f"cc {mentions(marks.mention)}"] if marks.mention else []
+    if cc:
+        text += f" · {cc[0]}"
+    notes = []
+    if marks.looking:
+        who = ", ".join(mention(u) for u in marks.looking)
+        notes.append(f"👀 {who} {'is' if len(marks.looking) == 1 else 'are'} looking")
+    if marks.snoozed:
+        notes.append(f"🔕 Snoozed {marks.snoozed}")
+    blocks: list[Block] = [
+        section("\n".join([head, *_cause(result), *cc])),
+        context(f"{row}run {code(result.run_id)}", after),
+    ]
+    if notes:
+        blocks.append(context(*notes))
+    if marks.flip_id is not None:
+        blocks.append(alert_controls(marks.flip_id))
+    return Message(text=text, blocks=tuple(blocks))
+
+
+def _alert_closed(result: RunResult, wf: WorkflowConfig | None, marks: AlertMarks) -> Message:
+    """The alert's own message once the workflow passes again: ✅, and how long it failed."""
+    bold, plain = _name(result)
+    _, phrase = headline(result, wf)
+    was = "could not be checked" if result.verdict == Verdict.ERROR else "was failing"
+    after = seconds(marks.recovered_after_s)
+    by = f" (run {code(marks.recovered_run)})" if marks.recovered_run else ""
+    head = f"✅ {bold}: healthy again{by}; it {was} for {after}"
+    text = f"✅ {plain}: healthy again; it {was} for {after} · was: {esc(phrase)}"
+    notes = [f"Was: {esc(phrase)} · alert run {code(result.run_id)}"]
+    if marks.looking:
+        notes.append("👀 " + ", ".join(mention(u) for u in marks.looking) + " looked")
+    return Message(text=text, blocks=(section(head), context(*notes)))
+
+
+def looking_reply(user: str) -> Message:
+    """The thread line when someone presses Acknowledge."""
+    text = f"👀 {mention(user)} is looking."
+    return Message(text=text, blocks=(section(text),))
+
+
+def snoozed_reply(user: str, words: str) -> Message:
+    """The thread line when someone snoozes the alert."""
+    text = f"🔕 {mention(user)} snoozed this workflow's alerts {words}."
+    return Message(text=text, blocks=(section(text),))
 
 
 def alert_repeat(
@@ -99,11 +215,24 @@ def alert_recovered(
     )
 
 
-def recovered_reply(result: RunResult) -> Message:
-    """The reply that closes an alert's thread."""
+def recovered_reply(result: RunResult, *, failing_s: float | None = None) -> Message:
+    """The reply that closes an alert's thread (``failing_s``: how long it failed)."""
     _, phrase = headline(result, None)
-    text = f"✅ Recovered: run {code(result.run_id)} {esc(phrase)}."
+    after = f" after {seconds(failing_s)}" if failing_s is not None else ""
+    text = f"✅ Recovered{after}: run {code(result.run_id)} {esc(phrase)}."
     return Message(text=text.replace("`", ""), blocks=(section(text),))
 
 
-__all__ = ["alert_opened", "alert_recovered", "alert_repeat", "recovered_reply"]
+__all__ = [
+    "SNOOZES",
+    "AlertAction",
+    "AlertMarks",
+    "alert_controls",
+    "alert_opened",
+    "alert_recovered",
+    "alert_repeat",
+    "looking_reply",
+    "mentions",
+    "recovered_reply",
+    "snoozed_reply",
+]

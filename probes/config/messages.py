@@ -576,6 +576,13 @@ def unknown_workflow(name: str, workflows: Iterable[str]) -> str:
     return unknown("workflow", name, workflows)
 
 
+def bad_mention(value: str) -> str:
+    hint = ""
+    if value.startswith("@") or value.startswith("<"):
+        hint = " (the ID, not the name: a member's profile → ⋯ → Copy member ID)"
+    return f"{shown(value)} is not a Slack user ID (U…, W…) or user-group ID (S…){hint}"
+
+
 def digest_channel_missing() -> str:
     return "missing; a digest needs the channel to post to (empty turns the digest off)"
 

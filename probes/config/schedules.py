@@ -25,7 +25,7 @@ from .cron import check_crontab, standard_crontab
 from .document import KeyPath
 from .model import DEFAULT_DIGEST_PERIOD_S, MAX_EVERY_S, DigestSchedule
 from .slots import ScheduleSpec
-from .windows import AlertPolicy, WindowSyntaxError, parse_window, parse_zone
+from .windows import MENTION_ID, AlertPolicy, WindowSyntaxError, parse_window, parse_zone
 
 SCHEDULE_KEYS = ("cron", "every", "channel", "variants", "paused", "timezone")
 ALERT_KEYS = (
@@ -34,6 +34,7 @@ ALERT_KEYS = (
     "timezone",
     "quiet_hours",
     "maintenance",
+    "mention",
 )
 DIGEST_KEYS = ("channel", "cron", "period", "workflows", "timezone")
 #: In ``schedule.variants``: the workflow's own record (unless it has a variant of that name).
@@ -106,6 +107,7 @@ def check_alerts(ck: Checker, path: KeyPath, value: Any, *, default_timezone: st
         _window(ck, (*path, "quiet_hours"), quiet)
     values["quiet_hours"] = quiet
     values["maintenance"] = _maintenance(ck, (*path, "maintenance"), m.get("maintenance"))
+    values["mention"] = _mention(ck, (*path, "mention"), m.get("mention"))
     if ck.problem_count != before:
         return AlertPolicy()
     try:
@@ -163,6 +165,19 @@ def _digest(
 
 
 # -- fields ------------------------------------------------------------------------------
+
+
+def _mention(ck: Checker, path: KeyPath, value: Any) -> tuple[str, ...]:
+    """Slack user IDs (``U…``, ``W…``) and user-group IDs (``S…``), each once, in order."""
+    out: list[str] = []
+    items = ck.text_list(path, value)
+    for index, item in enumerate(items):
+        where = path if isinstance(value, str) else (*path, index)
+        if not MENTION_ID.match(item):
+            ck.add(where, msg.bad_mention(item))
+        elif item not in out:
+            out.append(item)
+    return tuple(out)
 
 
 def _timezone(ck: Checker, path: KeyPath, value: Any, *, default: str = "UTC") -> str:

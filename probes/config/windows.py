@@ -34,6 +34,8 @@ _DAY_NAMES = {**{d: i for i, d in enumerate(DAYS)}, **{d[:3]: i for i, d in enum
 _CLOCK = r"([01]?\d|2[0-3]):([0-5]\d)"
 _DAILY = re.compile(rf"^{_CLOCK}\s*-\s*{_CLOCK}$")
 _WEEKLY = re.compile(rf"^([A-Za-z]+(?:\s*,\s*[A-Za-z]+)*)\s+{_CLOCK}\s*-\s*{_CLOCK}$")
+#: A Slack user ID (``U…``, ``W…`` on Enterprise Grid) or user-group ID (``S…``).
+MENTION_ID = re.compile(r"^[UWS][A-Z0-9]{2,20}$")
 EXAMPLES = "'22:00-07:00', 'Sun 02:00-04:00' or '2026-03-01T02:00/2026-03-01T06:00'"
 
 
@@ -166,6 +168,8 @@ class AlertPolicy:
     timezone: str = "UTC"
     quiet_hours: str | None = None
     maintenance: tuple[str, ...] = ()
+    #: Who a new alert mentions: Slack user IDs (``U…``, ``W…``) and user-group IDs (``S…``).
+    mention: tuple[str, ...] = ()
     _quiet: Window | None = field(init=False, repr=False, compare=False, default=None)
     _maintenance: tuple[Window, ...] = field(init=False, repr=False, compare=False, default=())
 
@@ -176,6 +180,9 @@ class AlertPolicy:
         quiet = parse_window(self.quiet_hours) if self.quiet_hours else None
         object.__setattr__(self, "_quiet", quiet)
         object.__setattr__(self, "_maintenance", tuple(parse_window(m) for m in self.maintenance))
+        bad = [m for m in self.mention if not MENTION_ID.match(m)]
+        if bad:
+            raise ValueError(f"not a Slack user or user-group ID: {bad[0]!r}")
 
     def maintenance_until(self, now: float) -> tuple[str, float] | None:
         """``(window spec, end timestamp)`` if ``now`` is in a maintenance window."""
@@ -193,4 +200,4 @@ class AlertPolicy:
         return self._quiet.active_until(now, parse_zone(self.timezone))
 
 
-__all__ = ["AlertPolicy", "Window", "WindowSyntaxError", "parse_window", "parse_zone"]
+__all__ = ["MENTION_ID", "AlertPolicy", "Window", "WindowSyntaxError", "parse_window", "parse_zone"]

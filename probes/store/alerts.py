@@ -322,6 +322,19 @@ def suppress_flip(db: sqlite_utils.Database, flip_id: int, now: float) -> None:
     )
 
 
+def suppress_leased(
+    db: sqlite_utils.Database, flip_id: int, *, token: str, why: str, now: float
+) -> None:
+    """Never send a flip its holder leased (its workflow is snoozed): written down with why."""
+    with db.conn:
+        db.conn.execute(
+            "UPDATE alert_flips SET outcome = 'suppressed', error = ?, lease_until = NULL, "
+            "lease_token = NULL, maybe_sent_ts = NULL, processed_ts = coalesce(processed_ts, ?)"
+            " WHERE id = ? AND lease_token = ? AND outcome IS NULL",
+            [why, now, flip_id, token],
+        )
+
+
 def due_flips(db: sqlite_utils.Database, now: float) -> list[Flip]:
     """The flips to attempt now: per workflow, its oldest undelivered flip, if it is due
     (not before its quiet hours end or its next retry, not under a live lease).
@@ -519,4 +532,5 @@ __all__ = [
     "renew_lease",
     "save_state",
     "suppress_flip",
+    "suppress_leased",
 ]

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from baton.probes.store.schema import migrate
+from .presses import record_press
+from .schema import migrate
 
 #: How long processed request ids are kept (Slack retries within minutes).
 KEEP_REQUESTS_S = 86_400.0
@@ -60,6 +61,7 @@ class Thread:
     user: str
     workflow: str
     state: str  # running | done
+    thread_ts: str | None = None  # the thread it is reported in, when ``ts`` is a reply there
 
 
 class BotStore:
@@ -139,7 +141,16 @@ class BotStore:
 
     # -- threads ---------------------------------------------------------------------------
 
-    def save_thread(self, *, run_id: str, channel: str, ts: str, user: str, workflow: str) -> None:
+    def save_thread(
+        self,
+        *,
+        run_id: str,
+        channel: str,
+        ts: str,
+        user: str,
+        workflow: str,
+        thread_ts: str | None = None,
+    ) -> None:
         now = self.clock()
         with self.db.conn:
             self.db.table("bot_threads").upsert(
@@ -150,6 +161,7 @@ class BotStore:
                     "user": user,
                     "workflow": workflow,
                     "state": "running",
+                    "thread_ts": thread_ts,
                     "created_ts": now,
                     "updated_ts": now,
                 },
@@ -245,12 +257,16 @@ class BotStore:
     ) -> None:
         """Write a button press or modal submission down: who, when, where, what, and what
         came of it (values are clipped: they come from Slack and may be forged)."""
-        with self.db.conn:
-            self.db.conn.execute(
-                "INSERT INTO bot_presses (at_ts, team, user, channel, action, value, outcome) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [at, team[:40], user[:40], (channel or "")[:40], action, value[:200], outcome],
-            )
+        record_press(
+            self.db,
+            at=at,
+            team=team,
+            user=user,
+            channel=channel,
+            action_id=action,
+            value=value,
+            outcome=outcome,
+        )
 
     def home_opened(self, user: str, team: str, now: float) -> None:
         """``user`` opened the App Home (it is published again for them after runs)."""
@@ -278,6 +294,7 @@ def _thread(row: dict[str, object]) -> Thread:
         user=str(row["user"] or ""),
         workflow=str(row["workflow"] or ""),
         state=str(row["state"]),
+        thread_ts=str(row["thread_ts"]) if row.get("thread_ts") else None,
     )
 
 

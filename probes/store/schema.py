@@ -263,26 +263,60 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX IF NOT EXISTS alert_flips_open ON alert_flips (workflow, outcome, id)",
     ),
     Migration(
-        "runs started from Slack's UI: button presses and modal submissions (who, when, what "
-        "came of it), and who has the App Home open (its view is published again after a run)",
+        "what people do in Slack: every button press and modal submission (who, when, where, "
+        "what came of it), alert snoozes, failing streaks, and who has the App Home open",
         """
-        CREATE TABLE IF NOT EXISTS "bot_presses" (
-           "id" INTEGER PRIMARY KEY,
+        CREATE TABLE IF NOT EXISTS "action_presses" (
+           "id" INTEGER PRIMARY KEY AUTOINCREMENT,
            "at_ts" REAL NOT NULL,
            "team" TEXT,
            "user" TEXT,
            "channel" TEXT,
-           "action" TEXT NOT NULL,
+           "message_ts" TEXT,
+           "action_id" TEXT NOT NULL,
+           "action_ts" TEXT,
            "value" TEXT,
+           "subject" TEXT,
            "outcome" TEXT NOT NULL
         );
-        CREATE INDEX IF NOT EXISTS "idx_bot_presses_at_ts" ON "bot_presses" ("at_ts");
+        CREATE INDEX IF NOT EXISTS "idx_action_presses_subject"
+           ON "action_presses" ("subject", "action_id");
+        CREATE INDEX IF NOT EXISTS "idx_action_presses_at_ts" ON "action_presses" ("at_ts");
+        CREATE TABLE IF NOT EXISTS "alert_snoozes" (
+           "id" INTEGER PRIMARY KEY AUTOINCREMENT,
+           "workflow" TEXT NOT NULL,
+           "flip_id" INTEGER,
+           "user" TEXT,
+           "at_ts" REAL NOT NULL,
+           "until_ts" REAL,
+           "until_ok" INTEGER NOT NULL DEFAULT 0,
+           "words" TEXT,
+           "ended_ts" REAL
+        );
+        CREATE INDEX IF NOT EXISTS "idx_alert_snoozes_workflow"
+           ON "alert_snoozes" ("workflow", "ended_ts");
+        CREATE TABLE IF NOT EXISTS "alert_streaks" (
+           "id" INTEGER PRIMARY KEY AUTOINCREMENT,
+           "workflow" TEXT NOT NULL,
+           "since_ts" REAL NOT NULL,
+           "first_run_id" TEXT,
+           "ended_ts" REAL,
+           "ended_run_id" TEXT
+        );
+        CREATE INDEX IF NOT EXISTS "idx_alert_streaks_workflow"
+           ON "alert_streaks" ("workflow", "ended_ts");
+        CREATE INDEX IF NOT EXISTS "idx_alert_streaks_ended_run"
+           ON "alert_streaks" ("ended_run_id");
         CREATE TABLE IF NOT EXISTS "bot_home_views" (
            "user" TEXT PRIMARY KEY,
            "team" TEXT,
            "opened_ts" REAL NOT NULL
         );
         """,
+    ),
+    Migration(
+        "the thread a run is reported in, when its parent is a reply there (a re-run)",
+        _add_columns("bot_threads", [("thread_ts", "TEXT")]),
     ),
 )
 
