@@ -262,6 +262,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         "an index for each workflow's open alert flips",
         "CREATE INDEX IF NOT EXISTS alert_flips_open ON alert_flips (workflow, outcome, id)",
     ),
+    Migration(
+        "runs the bot reports outside the channel (it is not a member): the command's "
+        "response URL, its uses, and who to DM once it has run out",
+        """
+        CREATE TABLE IF NOT EXISTS "bot_fallbacks" (
+           "run_id" TEXT PRIMARY KEY,
+           "channel" TEXT,
+           "user" TEXT,
+           "workflow" TEXT,
+           "response_url" TEXT,
+           "url_issued_ts" REAL,
+           "url_uses" INTEGER NOT NULL DEFAULT 0,
+           "state" TEXT,
+           "verdict" TEXT,
+           "delivered_via" TEXT,
+           "created_ts" REAL,
+           "updated_ts" REAL
+        );
+        CREATE INDEX IF NOT EXISTS "idx_bot_fallbacks_state" ON "bot_fallbacks" ("state")
+        """,
+    ),
 )
 
 

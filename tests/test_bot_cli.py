@@ -57,6 +57,8 @@ oauth_config:
     - groups:read
     - channels:history
     - groups:history
+    - im:write
+    - channels:join
 settings:
   org_deploy_enabled: false
   socket_mode_enabled: true
@@ -100,6 +102,8 @@ def test_manifest_for_http_mode_with_the_configured_command(tmp_path: Path) -> N
                 "groups:read",
                 "channels:history",
                 "groups:history",
+                "im:write",
+                "channels:join",
             ]
         }
     }
