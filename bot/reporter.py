@@ -386,15 +386,21 @@ class Reporter:
                 raise SlackCallError("chat.postMessage", "not_delivered")
         except SlackCallError as exc:
             eid = self.log_slack_error(exc)
+            fix = (
+                "; add the im:write scope (`baton manifest`, then reinstall the app)"
+                if exc.error in ("missing_scope", "no_permission")
+                else ""
+            )
             log.warning(
                 "%s: the result of run %s (%s) reached nobody: Baton is not in %s, the "
-                "command's response URL had run out, and the DM to %s failed; add the "
-                "im:write scope (`baton manifest`, then reinstall the app)",
+                "command's response URL had run out, and the DM to %s failed (%s)%s",
                 eid,
                 fallback.run_id,
                 verdict,
                 fallback.channel,
                 fallback.user or "the runner",
+                exc.error,
+                fix,
             )
             self.store.finish_fallback(fallback.run_id, verdict=verdict, via="none")
             return
