@@ -59,7 +59,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +96,7 @@ from .blocks.format import permalink
 from .blocks.run import Message
 from .reporter import new_error_id
 from .slack_api import NEEDS_A_PERSON, SlackApi, SlackCallError
+from .throttle import ChannelPacer
 
 log = logging.getLogger("bot.alerts")
 
@@ -163,45 +164,6 @@ def what_to_fix(exc: SlackCallError, channel: str | None, workflow: str) -> str:
     if exc.side == "ours":
         return "Slack refused the message Baton built: please report it with the error id"
     return ""
-
-
-class ChannelPacer:
-    """About ``per_s`` messages a second per channel (Slack allows chat.postMessage about
-    one a second per channel), after a burst of ``burst``; a 429 holds the channel for its
-    ``Retry-After``. ``per_s=None``: no pacing."""
-
-    def __init__(
-        self,
-        *,
-        per_s: float | None = 1.0,
-        burst: int = 4,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-    ) -> None:
-        self.per_s = per_s
-        self.burst = burst
-        self.clock = clock
-        self.sleep = sleep
-        self._tat: dict[str, float] = {}  # per channel: when the next message is "due"
-
-    async def wait(self, channel: str) -> None:
-        """Wait for the channel's next slot (taken now, so concurrent callers queue)."""
-        if not self.per_s:
-            return
-        now = self.clock()
-        tat = max(self._tat.get(channel, now), now)
-        wait = tat - (self.burst - 1) / self.per_s - now
-        self._tat[channel] = tat + 1 / self.per_s
-        if wait > 0:
-            await self.sleep(wait)
-
-    def hold(self, channel: str, seconds: float) -> None:
-        """Nothing to ``channel`` for ``seconds`` (Slack said Retry-After)."""
-        if not self.per_s:
-            return
-        now = self.clock()
-        free = now + seconds + (self.burst - 1) / self.per_s
-        self._tat[channel] = max(self._tat.get(channel, now), free)
 
 
 @dataclass(frozen=True)

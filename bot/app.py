@@ -75,6 +75,7 @@ from .reporter import Reporter, RunRequest, new_error_id
 from .run_ui import RunUi, wants_modal
 from .scheduler import alert_channel, list_schedules, pause_or_resume
 from .slack_api import SlackApi, SlackCallError
+from .throttle import ChannelPacer
 
 log = logging.getLogger("bot.app")
 
@@ -110,6 +111,12 @@ class BotSettings:
     update_interval_s: float = 1.0
     #: After a restart: how often to look whether a run left behind has its result.
     resume_poll_s: float = 2.0
+    #: Posts, updates and file shares per channel: about this many a second after a burst
+    #: of ``pace_burst`` (Slack allows about one a second, with short bursts); None: not
+    #: paced. The burst fits one run's thread (parent, replies, updates) without a wait;
+    #: many runs, alerts or digests in one channel at once queue.
+    pace_per_s: float | None = 1.0
+    pace_burst: int = 10
 
     @classmethod
     def from_slack_config(cls, slack: SlackConfig, **overrides: Any) -> BotSettings:
@@ -156,6 +163,9 @@ class Bot:
             client=client,
             redactor=redactor or Redactor.from_config(config, signing_secret, client.token),
             sleep=sleep,
+            pacer=ChannelPacer(
+                per_s=self.settings.pace_per_s, burst=self.settings.pace_burst, sleep=sleep
+            ),
         )
         self.reporter = Reporter(
             engine=engine,
@@ -175,6 +185,7 @@ class Bot:
             channel_for=lambda workflow: alert_channel(config, workflow),
             workspace_url=lambda: self.workspace_url,
             clock=clock,
+            pacer=self.api.pacer,  # one pace per channel for alerts, runs and digests
         )
         self.digests = Digests(
             api=self.api,
@@ -327,8 +338,9 @@ class Bot:
                     overrides=dict(cmd.overrides),
                     user=user,
                     channel=channel,
-                    response_url=command.get("response_url") or None,
+                    response_url=_response_url(command.get("response_url")),
                     keys=tuple(keys),
+                    received_ts=self.clock(),
                 )
             )
         )
@@ -492,9 +504,12 @@ class Bot:
         return len(self._tasks)
 
     def resume(self) -> None:
-        """Follow every run whose thread was open when the bot last stopped."""
+        """Follow every run whose thread was open when the bot last stopped, and deliver
+        the result of every run reported outside its channel that was still out."""
         for thread in self.store.unfinished():
             self.spawn(self.reporter.follow(thread))
+        for fallback in self.store.unfinished_fallbacks():
+            self.spawn(self.reporter.follow_outside(fallback))
 
     async def drain(self) -> None:
         """Wait until every background run has reported."""
@@ -512,6 +527,14 @@ class Bot:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+
+
+def _response_url(value: Any) -> str | None:
+    """The command's response URL if it looks like one (https, or http for a local
+    stand-in); anything else in a forged field is ignored, never fetched."""
+    if not isinstance(value, str) or len(value) > 2000 or any(c.isspace() for c in value):
+        return None
+    return value if value.startswith(("https://", "http://")) else None
 
 
 __all__ = ["Bot", "BotSettings", "deferring_work"]

@@ -10,6 +10,11 @@ the engine's rows afterwards. The digest is one message in the channel, with a k
 terms; the chart (PNG, drawn off the event loop: buckets that fit the period, 95% bands,
 a legend for every latency line) is uploaded to its thread with ``files_upload_v2``.
 
+``chat:write.public`` lets Baton post in a public channel it never joined, but not share a
+file there (``not_in_channel``): before the first upload to a channel Baton joins it
+(``conversations.join``, ``channels:join``). A private channel cannot be joined: the digest
+says plainly, in its thread, that the app must be invited (``/invite @Baton``).
+
     digests = Digests(api=api, store=bot_store, workspace_url=lambda: "https://acme.slack.com/")
     digest = digests.build(period_s=7 * 86400, workflows=("lead-to-invoice",))
     ts = await digests.post("C0123", digest)
@@ -100,6 +105,7 @@ class Digests:
         self.clock = clock
         self.chart = chart
         self.error_id = error_id
+        self._joined: set[str] = set()  # channels joined (or found joined) by this process
 
     def build(self, *, period_s: float, workflows: Sequence[str] = ()) -> Digest:
         """The digest of ``workflows`` (all when empty) over ``period_s``, with links."""
@@ -129,10 +135,24 @@ class Digests:
             await self._upload_chart(channel, digest, ts)
         return ts
 
+    async def _join(self, channel: str) -> str | None:
+        """Join ``channel`` before sharing a file there (files need membership, unlike
+        messages); None when Baton is in, else Slack's reason (a private channel or a DM:
+        ``method_not_supported_for_channel_type``; no ``channels:join``: ``missing_scope``)."""
+        if channel in self._joined:
+            return None
+        try:
+            await self.api.join(channel)
+        except SlackCallError as exc:
+            return exc.error
+        self._joined.add(channel)
+        return None
+
     async def _upload_chart(self, channel: str, digest: Digest, ts: str) -> None:
         png = await asyncio.to_thread(self.chart, digest)
         day = dt.datetime.fromtimestamp(digest.until_ts, dt.UTC).strftime("%Y-%m-%d")
         period = period_words(digest.period_s)
+        not_joined = await self._join(channel)
         try:
             await self.api.upload(
                 channel,
@@ -148,10 +168,9 @@ class Digests:
             )
         except SlackCallError as exc:
             eid = self.error_id()
-            log.warning("%s: digest chart not uploaded: %s", eid, exc)
-            hint = " (the app needs the files:write scope: see `baton manifest`)"
-            why = f"The chart could not be uploaded ({exc.error}, error {eid})"
-            text = why + (hint if exc.error in ("missing_scope", "no_permission") else "") + "."
+            self._joined.discard(channel)
+            text = _chart_refused(exc.error, eid, not_joined)
+            log.warning("%s: digest chart not uploaded in %s: %s; %s", eid, channel, exc, text)
             with contextlib.suppress(SlackCallError):  # logged; the digest itself is out
                 await self.api.post(
                     channel, Message(text=text, blocks=(section(text),)), thread_ts=ts
@@ -186,10 +205,39 @@ class Digests:
             digest = self.build(period_s=spec.period_s, workflows=spec.workflows)
             return await self.post(spec.channel, digest)
         except SlackCallError as exc:
+            fix = ""
+            if exc.channel_unreachable:
+                fix = (
+                    "; Baton cannot post there (a private channel or a DM it is not in): "
+                    "`/invite @Baton` in that channel"
+                )
             log.warning(
-                "%s: scheduled digest not posted in %s: %s", self.error_id(), spec.channel, exc
+                "%s: scheduled digest not posted in %s: %s%s",
+                self.error_id(),
+                spec.channel,
+                exc,
+                fix,
             )
         return None
+
+
+def _chart_refused(error: str, eid: str, not_joined: str | None) -> str:
+    """What to do about a chart Slack would not take, in one plain sentence."""
+    why = f"The chart could not be uploaded ({error}, error {eid})"
+    if error == "not_in_channel":
+        if not_joined in ("missing_scope", "no_permission"):
+            return (
+                f"{why}: Baton may post here but not share files, as it is not a member of "
+                "this channel. `/invite @Baton` here, or give the app the channels:join scope "
+                "(`baton manifest`, then reinstall the app) so it joins by itself."
+            )
+        return (
+            f"{why}: Baton is not a member of this channel (an app cannot join a private "
+            "channel by itself). `/invite @Baton` here to get the chart next time."
+        )
+    if error in ("missing_scope", "no_permission"):
+        return f"{why} (the app needs the files:write scope: see `baton manifest`)."
+    return why + "."
 
 
 __all__ = ["Digests", "render_png", "with_links"]

@@ -8,8 +8,13 @@ Only what the bot uses: the slash command, and the scopes to answer it.
 - ``chat:write.public``: post in public channels the app was never invited to, so
   ``/baton run`` works anywhere public without ``/invite`` first. (Private channels and
   DMs still need an invite; until then Baton answers through the command's response URL.)
+- ``im:write``: the result of a run asked for in a private channel or DM Baton is not in,
+  when the run outlives the command's response URL (30 minutes, five uses), goes to the
+  runner's DM with Baton (``conversations.open``).
 - ``files:write``: the digest's chart (a PNG), uploaded to the digest's thread
   (``files_upload_v2``). Long evidence is folded into messages, never uploaded.
+- ``channels:join``: sharing a file needs membership even where ``chat:write.public`` lets
+  Baton post, so before the chart Baton joins the public channel (``conversations.join``).
 - ``channels:history`` and ``groups:history``: before an alert is sent again after an
   attempt that may have reached Slack (a 5xx, a dropped connection, a stop mid-send), Baton
   looks in the channel (``conversations.history`` / ``conversations.replies``, from that
@@ -47,6 +52,7 @@ BOT_SCOPES = (
     "channels:history",
     "groups:history",
     "im:write",
+    "channels:join",
 )
 #: The global shortcut that opens the run modal (``baton.bot.run_ui``).
 SHORTCUT_CALLBACK_ID = "baton_run"

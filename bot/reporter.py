@@ -4,10 +4,19 @@
     await reporter.run(RunRequest(workflow="lead-to-invoice", user="U1", channel="C1", ...))
 
 The engine's progress callback only queues the settled stage; a sender task posts it, so a
-slow or rate-limited Slack never holds up the probe (whose deadlines are real). When the
-bot cannot post in the channel (``not_in_channel``, ``channel_not_found``: a private
-channel or a DM it is not in), the run is reported through the command's ``response_url``
-instead: one message when it starts, replaced by the whole result at the end.
+slow or rate-limited Slack never holds up the probe (whose deadlines are real).
+
+When the bot cannot post in the channel (``not_in_channel``, ``channel_not_found``: a
+private channel or a DM it is not in), the run is reported *outside* it: the runner alone is
+told that it started (an ephemeral message through the command's ``response_url``), and the
+whole result comes once, in the channel, through that URL (``in_channel``; Slack never
+replaces a slash command's response, so nothing is left to replace). Slack takes five uses
+of a response URL within 30 minutes: a run that outlives it is delivered to the runner's DM
+with Baton (``conversations.open``, ``im:write``). The URL, its issue time and uses, and the
+runner are stored (``bot_fallbacks``), so a restart still delivers the result.
+
+Size: one run's report from its start to its result and after a restart, in its thread or
+outside the channel; both ways share the run's start, its progress queue and its conclusion.
 """
 
 from __future__ import annotations
@@ -23,9 +32,10 @@ from typing import Any
 from baton.probes.config import WorkflowConfig
 from baton.probes.errors import UsageError
 from baton.probes.model import RunResult, StageResult
-from baton.probes.store.bot import BotStore, Thread
+from baton.probes.store.bot import BotStore, Fallback, Thread
 
 from ._engine import EngineLike
+from .blocks import fallback as fallback_messages
 from .blocks import replies
 from .blocks import run as messages
 from .blocks.run import Message, RunInfo
@@ -35,10 +45,13 @@ from .throttle import Coalescer
 
 log = logging.getLogger("bot.reporter")
 
-FALLBACK_NOTE = (
-    "Baton cannot post in this channel, so the stage-by-stage thread is folded into this "
-    "message. Invite the app (`/invite @Baton`) to get the thread next time."
-)
+FALLBACK_NOTE = fallback_messages.NOTE_CHANNEL
+
+#: What Slack allows a response URL: five uses within 30 minutes of the command.
+RESPONSE_URL_USES = 5
+RESPONSE_URL_TTL_S = 30 * 60.0
+#: A use this close to the end of the 30 minutes could arrive after it: DM instead.
+RESPONSE_URL_MARGIN_S = 60.0
 
 
 def new_error_id() -> str:
@@ -59,6 +72,8 @@ class RunRequest:
     keys: tuple[str, ...] = ()  # dedupe keys: released if the run never starts
     #: Report in this thread (an alert's Re-run) instead of a new message in the channel.
     thread_ts: str | None = None
+    #: When Slack sent the command (wall clock): its response URL counts from then.
+    received_ts: float | None = None
 
 
 class _Out:
@@ -72,12 +87,14 @@ class _Out:
         ts: str | None,
         req: RunRequest,
         thread_ts: str | None = None,
+        fallback: Fallback | None = None,
     ):
         self.r = reporter
         self.channel = channel
         self.ts = ts  # the run's own message (updated in place)
         self.thread_ts = thread_ts or ts  # where its replies go
         self.req = req
+        self.fallback = fallback  # reported outside the channel (no thread)
         self.updates: Coalescer[Message] = Coalescer(
             send=self._update,
             interval_s=reporter.update_interval_s,
@@ -183,10 +200,25 @@ class Reporter:
         except SlackCallError as exc:
             if not exc.channel_unreachable:
                 self.log_slack_error(exc)
-            if req.response_url:
-                log.info("cannot post in %s (%s); using the response_url", req.channel, exc.error)
-                await self._respond(req, messages.started(info), in_channel=True)
-            return _Out(self, channel=req.channel, ts=None, req=req)
+            log.info(
+                "cannot post in %s (%s); run %s is reported outside it",
+                req.channel,
+                exc.error,
+                info.run_id,
+            )
+            issued = req.received_ts if req.received_ts is not None else self.store.clock()
+            fallback = self.store.save_fallback(
+                run_id=info.run_id,
+                channel=req.channel,
+                user=req.user,
+                workflow=req.workflow,
+                response_url=req.response_url,
+                url_issued_ts=issued,
+            )
+            await self._respond_outside(
+                fallback, fallback_messages.started_elsewhere(info, req.channel)
+            )
+            return _Out(self, channel=req.channel, ts=None, req=req, fallback=fallback)
         self.store.save_thread(
             run_id=info.run_id,
             channel=req.channel,
@@ -253,7 +285,11 @@ class Reporter:
             queue.put_nowait(None)
             await task
             await out.updates.close(messages.crashed(info, eid))
-            await self.tell(out.req, replies.internal_error(eid))
+            if out.fallback is not None:
+                await self._respond_outside(out.fallback, replies.internal_error(eid))
+                self.store.finish_fallback(info.run_id, verdict=None, via="none")
+            else:
+                await self.tell(out.req, replies.internal_error(eid))
             return None
         queue.put_nowait(None)
         await task
@@ -277,9 +313,8 @@ class Reporter:
             )
             await out.updates.close(messages.final(info, result, wf))
             self.store.finish_thread(info.run_id, str(result.verdict))
-        elif out.req.response_url:
-            final = messages.fallback_final(info, result, wf, note=FALLBACK_NOTE, actions=actions)
-            await self._respond(out.req, final, in_channel=True, replace_original=True)
+        elif out.fallback is not None:
+            await self._deliver_outside(out.fallback, info, result, wf)
         log.info("run %s of %s: %s", info.run_id, info.workflow, result.verdict)
 
     # -- after a restart -------------------------------------------------------------------
@@ -290,13 +325,9 @@ class Reporter:
         The engine finishes such runs (``resume_interrupted``); this only waits for the
         result to land in the store, then posts the diagnosis and updates the parent.
         """
-        waited = 0.0
-        while (result := self.engine.store.get_result(thread.run_id)) is None:
-            if waited >= self.resume_give_up_s:
-                log.warning("gave up waiting for run %s to finish", thread.run_id)
-                return None
-            await self.sleep(self.resume_poll_s)
-            waited += self.resume_poll_s
+        result = await self._result_of(thread.run_id)
+        if result is None:
+            return None
         info = RunInfo(
             workflow=thread.workflow, run_id=thread.run_id, user=thread.user, variant=result.variant
         )
@@ -305,10 +336,103 @@ class Reporter:
         await self._conclude(info, out, result, self.workflows.get(thread.workflow), set())
         return result
 
+    async def follow_outside(self, fallback: Fallback) -> RunResult | None:
+        """Deliver the result of a run reported outside its channel when the bot stopped:
+        through its response URL while Slack still takes it, else to the runner's DM."""
+        result = await self._result_of(fallback.run_id)
+        if result is None:
+            return None
+        info = RunInfo(
+            workflow=fallback.workflow,
+            run_id=fallback.run_id,
+            user=fallback.user,
+            variant=result.variant,
+        )
+        await self._deliver_outside(fallback, info, result, self.workflows.get(fallback.workflow))
+        log.info("run %s of %s: %s", info.run_id, info.workflow, result.verdict)
+        return result
+
+    async def _result_of(self, run_id: str) -> RunResult | None:
+        """The run's result once the engine has stored it; None after ``resume_give_up_s``."""
+        waited = 0.0
+        while (result := self.engine.store.get_result(run_id)) is None:
+            if waited >= self.resume_give_up_s:
+                log.warning("gave up waiting for run %s to finish", run_id)
+                return None
+            await self.sleep(self.resume_poll_s)
+            waited += self.resume_poll_s
+        return result
+
+    # -- outside the channel ---------------------------------------------------------------
+
+    async def _respond_outside(
+        self, fallback: Fallback, message: Message, *, in_channel: bool = False
+    ) -> bool:
+        """One use of the run's response URL, if one is left; False if none was, or Slack
+        refused it (logged)."""
+        issued_after = self.store.clock() - (RESPONSE_URL_TTL_S - RESPONSE_URL_MARGIN_S)
+        url = self.store.use_response_url(
+            fallback.run_id, max_uses=RESPONSE_URL_USES, issued_after=issued_after
+        )
+        if url is None:
+            return False
+        try:
+            await self.api.respond(url, message, in_channel=in_channel)
+            return True
+        except SlackCallError as exc:
+            self.log_slack_error(exc)
+            return False
+
+    async def _deliver_outside(
+        self, fallback: Fallback, info: RunInfo, result: RunResult, wf: WorkflowConfig | None
+    ) -> None:
+        """The whole result in one message: in the channel through the response URL, else
+        (run out, expired, refused) in the runner's DM with Baton."""
+        verdict = str(result.verdict)
+        note = fallback_messages.note_for(fallback.channel)
+        actions = (rerun_block(info.run_id),)
+        final = messages.fallback_final(info, result, wf, note=note, actions=actions)
+        if await self._respond_outside(fallback, final, in_channel=True):
+            self.store.finish_fallback(fallback.run_id, verdict=verdict, via="response_url")
+            return
+        dm_final = messages.fallback_final(
+            info, result, wf, note=fallback_messages.dm_note(fallback.channel), actions=actions
+        )
+        try:
+            if not fallback.user:
+                raise SlackCallError("conversations.open", "user_not_found")
+            dm = await self.api.open_dm(fallback.user)
+            if not await self.post_safely(dm, dm_final):
+                raise SlackCallError("chat.postMessage", "not_delivered")
+        except SlackCallError as exc:
+            eid = self.log_slack_error(exc)
+            fix = (
+                "; add the im:write scope (`baton manifest`, then reinstall the app)"
+                if exc.error in ("missing_scope", "no_permission")
+                else ""
+            )
+            log.warning(
+                "%s: the result of run %s (%s) reached nobody: Baton is not in %s, the "
+                "command's response URL had run out, and the DM to %s failed (%s)%s",
+                eid,
+                fallback.run_id,
+                verdict,
+                fallback.channel,
+                fallback.user or "the runner",
+                exc.error,
+                fix,
+            )
+            self.store.finish_fallback(fallback.run_id, verdict=verdict, via="none")
+            return
+        log.info("run %s: result sent to %s's DM", fallback.run_id, fallback.user)
+        self.store.finish_fallback(fallback.run_id, verdict=verdict, via="dm")
+
     # -- helpers ---------------------------------------------------------------------------
 
-    async def post_safely(self, channel: str, message: Message, *, thread_ts: str) -> bool:
-        """Post a thread reply; if Slack refuses our blocks, once more as plain text. False
+    async def post_safely(
+        self, channel: str, message: Message, *, thread_ts: str | None = None
+    ) -> bool:
+        """Post (a thread reply); if Slack refuses our blocks, once more as plain text. False
         when it was not posted after all (the error is logged with its id)."""
         try:
             await self.api.post(channel, message, thread_ts=thread_ts)

@@ -4,13 +4,16 @@ It masks secrets in what it sends, honours ``Retry-After`` on 429 (up to a cap),
 dropped connection, and turns every failure into one typed error, ``SlackCallError``,
 sorted into *theirs* (Slack or the workspace said no: ``channel_not_found``,
 ``ratelimited``, ``invalid_auth`` …) and *ours* (we sent something Slack cannot take:
-``invalid_blocks``, ``msg_too_long`` …).
+``invalid_blocks``, ``msg_too_long`` …). Every post, update and file share to a channel
+waits for that channel's turn (``ChannelPacer``, about one a second), and a 429 holds the
+channel for its ``Retry-After``.
 
     api = SlackApi(client=AsyncWebClient(token=..., base_url=...))
     ts = await api.post("C123", messages.started(info))
     await api.update("C123", ts, messages.final(info, result, wf))
     await api.respond(response_url, replies.problem("unknown workflow", "/baton"))
     await api.upload("C123", png, filename="health.png", title="Health", thread_ts=ts)
+    dm = await api.open_dm("U123")                       # the bot's DM with a person
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from baton.probes.errors import BatonError
 
 from .blocks.run import Message
 from .redact import Redactor
+from .throttle import ChannelPacer
 
 log = logging.getLogger("bot.slack")
 
@@ -74,6 +78,10 @@ THEIRS = NEEDS_A_PERSON | frozenset(
         "file_uploads_disabled",
         "file_uploads_except_images_disabled",
         "storage_limit_reached",
+        "method_not_supported_for_channel_type",
+        "user_not_found",
+        "user_disabled",
+        "cannot_dm_bot",
     }
 )
 #: Errors after which the command's ``response_url`` is the only way to answer.
@@ -119,6 +127,7 @@ class SlackApi:
         max_attempts: int = 4,
         max_wait_s: float = 30.0,
         webhook_timeout_s: int = 10,
+        pacer: ChannelPacer | None = None,
     ) -> None:
         self.client = client
         self.redactor = redactor or Redactor()
@@ -126,11 +135,19 @@ class SlackApi:
         self.max_attempts = max_attempts
         self.max_wait_s = max_wait_s
         self.webhook_timeout_s = webhook_timeout_s
+        #: Paces posts, updates and file shares per channel; None: not paced here (the
+        #: caller paces, as alerting does).
+        self.pacer = pacer
 
-    async def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """POST ``method`` with a JSON body; the answer's data, or ``SlackCallError``."""
+    async def call(
+        self, method: str, params: Mapping[str, Any], *, paced: str | None = None
+    ) -> dict[str, Any]:
+        """POST ``method`` with a JSON body; the answer's data, or ``SlackCallError``.
+        ``paced``: the channel whose turn each attempt waits for."""
         body = self.redactor.scrub(dict(params))
-        return await self._retrying(method, lambda: self.client.api_call(method, json=body))
+        return await self._retrying(
+            method, lambda: self.client.api_call(method, json=body), paced=paced
+        )
 
     async def read(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """GET a read method (``conversations.history`` …) with query parameters."""
@@ -168,14 +185,19 @@ class SlackApi:
             except SlackRequestError as exc:  # the POST to the upload URL failed
                 raise SlackCallError("files.upload", "upload_failed") from exc
 
-        data = await self._retrying("files.upload", upload)
+        data = await self._retrying("files.upload", upload, paced=channel)
         file = data.get("file") or {}
         return str(file.get("id", "")) if isinstance(file, dict) else ""
 
-    async def _retrying(self, method: str, send: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
-        """``send()`` until it answers, honouring Retry-After; errors as ``SlackCallError``."""
+    async def _retrying(
+        self, method: str, send: Callable[[], Awaitable[Any]], *, paced: str | None = None
+    ) -> dict[str, Any]:
+        """``send()`` until it answers, honouring Retry-After; errors as ``SlackCallError``.
+        ``paced``: a channel; each attempt waits for its turn there, and a 429 holds it."""
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
+            if paced is not None and self.pacer is not None:
+                await self.pacer.wait(paced)
             try:
                 response = await send()
                 data: dict[str, Any] = response.data if isinstance(response.data, dict) else {}
@@ -183,10 +205,14 @@ class SlackApi:
             except SlackApiError as exc:
                 status = exc.response.status_code
                 error = str(exc.response.get("error") or f"http_{status}")
-                if (status == 429 or error == "ratelimited") and not last:
-                    await self._wait(method, _retry_after(exc.response.headers), attempt)
-                    continue
                 wait = _retry_after(exc.response.headers)
+                limited = status == 429 or error == "ratelimited"
+                if limited and paced is not None and self.pacer is not None:
+                    # Everything else bound for this channel waits too, not only this call.
+                    self.pacer.hold(paced, wait if wait is not None else 2.0**attempt)
+                if limited and not last:
+                    await self._wait(method, wait, attempt)
+                    continue
                 raise SlackCallError(method, error, status=status, retry_after=wait) from exc
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if not last:
@@ -210,7 +236,7 @@ class SlackApi:
             params["thread_ts"] = thread_ts
         if metadata is not None:
             params["metadata"] = dict(metadata)
-        data = await self.call("chat.postMessage", params)
+        data = await self.call("chat.postMessage", params, paced=channel)
         return str(data.get("ts", ""))
 
     async def ephemeral(self, channel: str, user: str, message: Message) -> None:
@@ -226,16 +252,25 @@ class SlackApi:
         """views.publish: ``user``'s App Home tab."""
         await self.call("views.publish", {"user_id": user, "view": dict(view)})
 
-    async def open_dm(self, user: str) -> str:
-        """conversations.open: the id of Baton's DM with ``user`` (needs ``im:write``)."""
-        data = await self.call("conversations.open", {"users": user})
-        channel = data.get("channel")
-        return str(channel.get("id") or "") if isinstance(channel, dict) else ""
-
     async def update(self, channel: str, ts: str, message: Message) -> None:
         """chat.update of a message Baton posted."""
         payload = _payload("chat.update", message)
-        await self.call("chat.update", {"channel": channel, "ts": ts, **payload})
+        await self.call("chat.update", {"channel": channel, "ts": ts, **payload}, paced=channel)
+
+    async def open_dm(self, user: str) -> str:
+        """The ID of the bot's direct-message conversation with ``user``
+        (``conversations.open``; needs the ``im:write`` scope)."""
+        data = await self.call("conversations.open", {"users": user})
+        channel = data.get("channel")
+        cid = channel.get("id") if isinstance(channel, dict) else None
+        if not isinstance(cid, str) or not cid:
+            raise SlackCallError("conversations.open", "no_channel_in_answer")
+        return cid
+
+    async def join(self, channel: str) -> None:
+        """Join a public channel (``conversations.join``; needs ``channels:join``). Already a
+        member: fine. Private channels and DMs cannot be joined: a person invites the app."""
+        await self.call("conversations.join", {"channel": channel})
 
     async def respond(
         self,

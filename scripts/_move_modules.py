@@ -65,6 +65,7 @@ MOVES: dict[str, str] = {
     "baton.bot.preview": "baton.bot.blocks.preview",
     "baton.bot._format": "baton.bot.blocks.format",
     "baton.bot.run_ui_messages": "baton.bot.blocks.run_ui",
+    "baton.bot.fallback_messages": "baton.bot.blocks.fallback",
     "baton.bot.alerts": "baton.bot.alerter",
     "baton.bot.digest": "baton.bot.digests",
     "baton.bot.schedule": "baton.bot.scheduler",

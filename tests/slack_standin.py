@@ -8,7 +8,21 @@ after posting the message: ``fail(..., posted=True)``, as a 5xx can), or holds a
 back after doing the work (``stall``). Messages keep their ``metadata``, and
 ``conversations.history`` / ``conversations.replies`` read them back (``oldest``, pages,
 ``include_all_metadata``; ``channels:history`` needed, ``not_in_channel`` for the channels in
-``not_member``). It also serves response URLs (``/hooks/<name>``) and the three steps of
+``not_member``).
+
+Membership, as Slack has it: the bot is a member of the channels in ``joined`` (by default
+the workspace's two channels; ``conversations.join`` adds a public one, ``conversations.open``
+its DM with a person). ``chat:write.public`` lets it post in a public channel it is not in,
+never share a file there (``not_in_channel``); a private channel (``private``, or a ``G…`` ID)
+or a DM (``D…``) it is not in is ``channel_not_found`` for both. ``channel_limit`` (a burst
+and a rate a second) answers posts, updates and file shares past it with 429 and
+``Retry-After``, per channel, as Slack does (off unless set).
+
+Response URLs (``/hooks/<name>``; ``response_url(name)`` issues one, at the stand-in's
+clock) take five uses within 30 minutes, then answer 404 ``used_url`` / ``expired_url``.
+Each message they take is kept in ``hook_messages(name)``: a slash command's response is
+never replaced, so ``replace_original`` adds a message (marked ``asked_to_replace``) rather
+than changing one, as in Slack. It also serves the three steps of
 ``files_upload_v2``: ``files.getUploadURLExternal`` answers an ``upload_url`` on the
 stand-in itself (``/upload/<file id>``), the bytes POSTed there are kept in ``uploads``
 (recorded as calls of method ``"upload"``), and ``files.completeUploadExternal`` shares
@@ -48,6 +62,9 @@ from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
 SPEC_PATH = SPECS / "slack.web.v2.json"
+#: A slash command's response URL: five uses within 30 minutes (Slack's docs).
+HOOK_USES = 5
+HOOK_TTL_S = 30 * 60.0
 
 
 @dataclass
@@ -121,10 +138,14 @@ class SlackStandIn:
         self.page_size = 2
         #: The scopes the bot token has (``missing_scope`` for a method that needs another).
         self.scopes = {
+            "chat:write",
+            "chat:write.public",
+            "files:write",
             "channels:read",
             "groups:read",
             "channels:history",
             "groups:history",
+            "channels:join",
             "im:write",
         }
         #: Trigger ids handed out (``trigger()``): id -> when (monotonic); used ones.
@@ -136,6 +157,16 @@ class SlackStandIn:
         self.homes: dict[str, dict[str, Any]] = {}
         #: Channels the bot is not a member of: reading their history is ``not_in_channel``.
         self.not_member: set[str] = set()
+        #: Channels the bot is a member of (see the module docstring), and private ones.
+        self.joined: set[str] = set(self.channels)
+        self.private: set[str] = set()
+        #: (burst, per second) per channel for posts, updates and file shares; None: no limit.
+        self.channel_limit: tuple[int, float] | None = None
+        self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)
+        #: Calls answered 429 by ``channel_limit``.
+        self.limited = 0
+        #: Response URLs: name -> issued at (the stand-in's clock), uses, messages taken.
+        self.hooks: dict[str, dict[str, Any]] = {}
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -197,6 +228,8 @@ class SlackStandIn:
         return f"{self.url}/api/"
 
     def response_url(self, name: str = "cmd") -> str:
+        """A response URL, issued now (the 30 minutes count from here)."""
+        self._hook_state(name)
         return f"{self.url}/hooks/{name}"
 
     def trigger(self) -> str:
@@ -204,6 +237,28 @@ class SlackStandIn:
         tid = f"{len(self.triggers) + 1}.{time.monotonic_ns()}.standin"
         self.triggers[tid] = time.monotonic()
         return tid
+
+    def now(self) -> float:
+        return self.clock() if self.clock is not None else time.time()
+
+    def _hook_state(self, name: str) -> dict[str, Any]:
+        return self.hooks.setdefault(name, {"issued": self.now(), "uses": 0, "messages": []})
+
+    def hook_messages(self, name: str = "cmd") -> list[dict[str, Any]]:
+        """What a response URL posted, oldest first: ``response_type`` (``ephemeral`` unless
+        said), ``text``, ``blocks``, ``asked_to_replace``. Nothing is ever replaced."""
+        return list(self.hooks.get(name, {}).get("messages", []))
+
+    def kind(self, channel: str) -> str:
+        """``public``, ``private`` or ``dm``, as Slack would tell them apart."""
+        if channel.startswith("D"):
+            return "dm"
+        if channel in self.private or channel.startswith("G"):
+            return "private"
+        return "public"
+
+    def is_member(self, channel: str) -> bool:
+        return channel in self.joined and channel not in self.not_member
 
     # -- programming failures ----------------------------------------------------------------
 
@@ -312,6 +367,13 @@ class SlackStandIn:
             hdrs = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
             call.answer = {"ok": False, "error": failure.error}
             return web.json_response(call.answer, status=failure.status, headers=hdrs)
+        refused = self._refusal(method, params)
+        if refused is not None:
+            call.answer = refused
+            hdrs = {}
+            if refused.get("error") == "ratelimited":
+                hdrs = {"Retry-After": str(refused.pop("retry_after"))}
+            return web.json_response(call.answer, status=429 if hdrs else 200, headers=hdrs)
         call.answer = self._answer(method, params)
         stall = self._take_stall(method)
         if stall is not None:
@@ -322,6 +384,33 @@ class SlackStandIn:
             finally:
                 self.stalling -= 1
         return web.json_response(call.answer)
+
+    def _refusal(self, method: str, p: dict[str, Any]) -> dict[str, Any] | None:
+        """What Slack says before doing ``method``: not a member, or too fast."""
+        if method in ("chat.postMessage", "chat.update"):
+            channel, files = str(p.get("channel", "")), False
+        elif method == "files.completeUploadExternal" and p.get("channel_id"):
+            channel, files = str(p["channel_id"]), True
+        else:
+            return None
+        if not self.is_member(channel):
+            kind = self.kind(channel)
+            if kind != "public":
+                return {"ok": False, "error": "channel_not_found"}
+            if files or "chat:write.public" not in self.scopes:
+                return {"ok": False, "error": "not_in_channel"}
+        if self.channel_limit is not None:
+            burst, per_s = self.channel_limit
+            now = time.monotonic()
+            tokens, at = self._buckets.get(channel, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - at) * per_s)
+            if tokens < 1.0:
+                self._buckets[channel] = (tokens, now)
+                self.limited += 1
+                wait = max(1, int((1.0 - tokens) / per_s + 0.999))
+                return {"ok": False, "error": "ratelimited", "retry_after": wait}
+            self._buckets[channel] = (tokens - 1.0, now)
+        return None
 
     def _next_ts(self) -> str:
         self._ts += 1
@@ -356,19 +445,16 @@ class SlackStandIn:
             return {"ok": True, "channel": p["channel"], "ts": p["ts"], "text": p.get("text", "")}
         if method == "conversations.list":
             return self._conversations(p)
+        if method == "conversations.join":
+            return self._join(p)
+        if method == "conversations.open":
+            return self._open(p)
         if method in ("conversations.history", "conversations.replies"):
             return self._history(method, p)
         if method == "views.open":
             return self._views_open(p)
         if method == "views.publish":
             return self._views_publish(p)
-        if method == "conversations.open":
-            if "im:write" not in self.scopes:
-                return {"ok": False, "error": "missing_scope", "needed": "im:write"}
-            users = str(p.get("users") or "")
-            if not users or "," in users:
-                return {"ok": False, "error": "users_list_not_supplied"}
-            return {"ok": True, "channel": {"id": "D" + users[1:]}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._next_ts()}
         if method == "files.getUploadURLExternal":
@@ -422,6 +508,38 @@ class SlackStandIn:
         page = rows[start : start + size]
         more = str(start + size) if start + size < len(rows) else ""
         return {"ok": True, "channels": page, "response_metadata": {"next_cursor": more}}
+
+    def _join(self, p: dict[str, Any]) -> dict[str, Any]:
+        """``conversations.join``: public channels only (needs channels:join)."""
+        if "channels:join" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:join"}
+        channel = str(p.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if self.kind(channel) != "public":
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        if channel in self.archived:
+            return {"ok": False, "error": "is_archived"}
+        already = self.is_member(channel)
+        self.joined.add(channel)
+        self.not_member.discard(channel)
+        answer: dict[str, Any] = {"ok": True, "channel": {"id": channel, "is_member": True}}
+        if already:
+            answer["warning"] = "already_in_channel"
+        return answer
+
+    def _open(self, p: dict[str, Any]) -> dict[str, Any]:
+        """``conversations.open`` of the bot's DM with one person (needs im:write)."""
+        if "im:write" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "im:write"}
+        users = [u for u in str(p.get("users") or "").split(",") if u]
+        if not users:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        if len(users) != 1 or users[0][:1] not in ("U", "W") or not users[0].isalnum():
+            return {"ok": False, "error": "user_not_found"}
+        dm = "D" + users[0][1:] + "BT"
+        self.joined.add(dm)
+        return {"ok": True, "channel": {"id": dm}}
 
     def _history(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
         """``conversations.history`` (a channel's messages, not replies, newest first) or
@@ -528,6 +646,7 @@ class SlackStandIn:
     async def _hook(self, request: web.Request) -> web.Response:
         raw = await request.read()
         body = json.loads(raw) if raw else {}
+        hook = self._hook_state(request.match_info["name"])
         self.calls.append(
             Call(
                 "response_url",
@@ -542,6 +661,20 @@ class SlackStandIn:
         if failure is not None:
             hdrs = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
             return web.Response(status=failure.status or 404, text=failure.error, headers=hdrs)
+        if self.now() - hook["issued"] > HOOK_TTL_S:
+            return web.Response(status=404, text="expired_url")
+        if hook["uses"] >= HOOK_USES:
+            return web.Response(status=404, text="used_url")
+        hook["uses"] += 1
+        hook["messages"].append(
+            {
+                "response_type": body.get("response_type") or "ephemeral",
+                "text": body.get("text"),
+                "blocks": body.get("blocks"),
+                # A slash command's response is never replaced: a new message instead.
+                "asked_to_replace": bool(body.get("replace_original")),
+            }
+        )
         return web.Response(text="ok")
 
     # -- Socket Mode -------------------------------------------------------------------------

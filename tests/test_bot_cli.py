@@ -68,6 +68,7 @@ oauth_config:
     - channels:history
     - groups:history
     - im:write
+    - channels:join
 settings:
   event_subscriptions:
     bot_events:
@@ -123,6 +124,7 @@ def test_manifest_for_http_mode_with_the_configured_command(tmp_path: Path) -> N
                 "channels:history",
                 "groups:history",
                 "im:write",
+                "channels:join",
             ]
         }
     }

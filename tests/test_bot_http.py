@@ -124,7 +124,9 @@ async def harness(
             client=AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url),
             db=db,
             signing_secret=SECRET,
-            settings=settings or BotSettings(update_interval_s=0.05, resume_poll_s=0.01),
+            # Paced as in production, only faster: tests run many runs in one channel.
+            settings=settings
+            or BotSettings(update_interval_s=0.05, resume_poll_s=0.01, pace_per_s=50.0),
             clock=clock,
             sleep=sleep,
             **({"now": now} if now is not None else {}),
@@ -421,15 +423,18 @@ async def test_read_only_commands_answer_in_the_ack(text: str, starts: str) -> N
 
 async def test_not_in_channel_falls_back_to_the_response_url() -> None:
     async with harness(outcome="drop") as h:
-        h.slack.fail("chat.postMessage", "not_in_channel")
+        # A DM between two people: Baton is not in it (Slack: channel_not_found).
         await h.command("run lead-to-invoice", channel_id="D0DM", channel_name="directmessage")
         await h.bot.drain()
         started, final = h.slack.of("response_url")
-        assert started.params["response_type"] == "in_channel"
+        assert started.params["response_type"] == "ephemeral"  # to the runner alone
         assert started.params["text"].startswith("Probing lead-to-invoice")
-        assert final.params["replace_original"] is True
+        assert final.params["response_type"] == "in_channel"
+        assert "replace_original" not in final.params  # Slack never replaces these
         assert final.params["text"].startswith("❌ lead-to-invoice: dropped at Form → CRM")
-        assert "Invite the app" in json.dumps(final.params["blocks"])
+        assert "Run it in a channel Baton is in" in json.dumps(final.params["blocks"])
+        shown = [m for m in h.slack.hook_messages("cmd") if m["response_type"] == "in_channel"]
+        assert [m["text"] for m in shown] == [final.params["text"]]  # one, and no stray ⏳
         assert h.slack.of("chat.update") == []
         h.assert_spec()
 
@@ -485,7 +490,7 @@ async def test_a_refused_parent_falls_back_to_the_response_url() -> None:
         await h.command("run lead-to-invoice")
         await h.bot.drain()
         assert [c.params["response_type"] for c in h.slack.of("response_url")] == [
-            "in_channel",
+            "ephemeral",
             "in_channel",
         ]
 

@@ -470,9 +470,9 @@ async def test_the_shortcut_opens_the_modal_and_its_run_reports_in_the_users_dm(
         await h.bot.drain()
         assert h.slack.of("conversations.open")[0].params == {"users": "U0ALICE"}
         parent = parents(h)[0]
-        assert parent["channel"] == "D0ALICE"
-        assert all(p["channel"] == "D0ALICE" for p in h.posts())
-        assert h.engine.starts[0]["origin"] == {"slack_user": "U0ALICE", "channel": "D0ALICE"}
+        assert parent["channel"] == "D0ALICEBT"
+        assert all(p["channel"] == "D0ALICEBT" for p in h.posts())
+        assert h.engine.starts[0]["origin"] == {"slack_user": "U0ALICE", "channel": "D0ALICEBT"}
         h.assert_spec()
 
 
@@ -530,7 +530,7 @@ async def test_the_app_home_shows_every_workflow_and_its_run_button_runs_it() ->
             {
                 "type": "app_home_opened",
                 "user": "U0ALICE",
-                "channel": "D0ALICE",
+                "channel": "D0ALICEBT",
                 "tab": "home",
                 "event_ts": f"{time.time():.6f}",
             },
@@ -564,7 +564,7 @@ async def test_the_app_home_shows_every_workflow_and_its_run_button_runs_it() ->
         assert (reply.status, reply.body) == (200, "")
         await h.bot.drain()
         assert h.engine.starts[1]["workflow"] == "newsletter"
-        assert parents(h)[1]["channel"] == "D0ALICE"
+        assert parents(h)[1]["channel"] == "D0ALICEBT"
         # the run ended: the Home of whoever opened it is published again
         assert len(h.slack.of("views.publish")) == 2
         assert home_texts(h.slack.homes["U0ALICE"])[1].startswith("✅ *newsletter* · ok")

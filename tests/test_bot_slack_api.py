@@ -27,6 +27,7 @@ class Sleeps:
 @pytest.fixture
 async def slack() -> AsyncIterator[SlackStandIn]:
     async with SlackStandIn(token=BOT_TOKEN) as standin:
+        standin.joined.add("C1")  # these tests' channel: the bot is a member
         yield standin
 
 

@@ -54,7 +54,7 @@ def test_a_new_store_has_every_table_at_the_latest_version(tmp_path: Path) -> No
 
 def test_the_alert_actions_step_upgrades_a_store_of_the_step_before(tmp_path: Path) -> None:
     db = sqlite_utils.Database(tmp_path / "before.db")
-    before = len(MIGRATIONS) - 2
+    before = next(i for i, m in enumerate(MIGRATIONS) if "action_presses" in str(m.apply))
     assert migrate(db, MIGRATIONS[:before]) == before
     db.execute(
         "INSERT INTO bot_threads (run_id, channel, ts, user, workflow, state) "
@@ -137,3 +137,22 @@ def test_stores_keep_working_through_store_objects(tmp_path: Path) -> None:
     BotStore(sqlite_utils.Database(str(path)))
     store = Store(sqlite_utils.Database(str(path)))
     assert tables(store.db) >= TABLES
+
+
+def test_a_store_one_version_back_gains_the_bot_fallbacks_table(tmp_path: Path) -> None:
+    path = tmp_path / "previous.db"
+    db = sqlite_utils.Database(str(path))
+    migrate(db, MIGRATIONS[:-1])
+    with db.conn:
+        db.conn.execute(
+            "INSERT INTO bot_threads (run_id, channel, ts, user, workflow, state) "
+            "VALUES ('r-1', 'C1', '1.2', 'U1', 'w', 'running')"
+        )
+    assert "bot_fallbacks" not in tables(db)
+    bot = BotStore(sqlite_utils.Database(str(path)))  # opening upgrades it in place
+    assert version(bot.db) == len(MIGRATIONS)
+    assert bot.thread("r-1") is not None
+    row = bot.save_fallback(
+        run_id="r-2", channel="G1", user="U1", workflow="w", response_url="u", url_issued_ts=1.0
+    )
+    assert (row.state, row.url_uses, row.response_url) == ("running", 0, "u")

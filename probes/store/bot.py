@@ -5,8 +5,12 @@ every follow-up goes to the same thread, also after a restart. ``bot_requests``:
 requests already acted on, so a Slack retry, a replayed request or a double submission
 never starts a second run. ``bot_scheduled_runs``: the runs the scheduler started, whether
 their result was handed to alerting yet (claimed once, so two processes never both do), and
-the message that reported it, if any (for the digest's links). Nothing secret is stored
-(no response URLs, no tokens).
+the message that reported it, if any (for the digest's links). ``bot_fallbacks``: runs
+reported outside their channel (the bot is not a member of it: a private channel or a DM):
+the command's response URL, when Slack issued it and how often it was used (Slack takes
+five uses within 30 minutes), and the runner, to DM when it has run out; so a restart can
+still deliver the result. No tokens are stored; a response URL is kept only until its run
+is delivered (it lets anyone holding it post to that conversation for 30 minutes).
 
     >>> store = BotStore(sqlite_utils.Database(memory=True), clock=lambda: 100.0)
     >>> store.claim({"trigger:123": None})
@@ -20,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -49,6 +54,20 @@ class ScheduledRunRow:
     workflow: str
     channel: str | None
     slot_ts: float | None
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A run reported outside its channel (a row of ``bot_fallbacks``)."""
+
+    run_id: str
+    channel: str
+    user: str
+    workflow: str
+    response_url: str | None
+    url_issued_ts: float | None
+    url_uses: int
+    state: str  # running | done
 
 
 @dataclass(frozen=True)
@@ -185,6 +204,76 @@ class BotStore:
         rows = self.db.table("bot_threads").rows_where("state = 'running'", order_by="created_ts")
         return [_thread(r) for r in rows]
 
+    # -- runs reported outside their channel -------------------------------------------
+
+    def save_fallback(
+        self,
+        *,
+        run_id: str,
+        channel: str,
+        user: str,
+        workflow: str,
+        response_url: str | None,
+        url_issued_ts: float | None,
+    ) -> Fallback:
+        now = self.clock()
+        with self.db.conn:
+            self.db.table("bot_fallbacks").upsert(
+                {
+                    "run_id": run_id,
+                    "channel": channel,
+                    "user": user,
+                    "workflow": workflow,
+                    "response_url": response_url,
+                    "url_issued_ts": url_issued_ts,
+                    "url_uses": 0,
+                    "state": "running",
+                    "created_ts": now,
+                    "updated_ts": now,
+                },
+                pk="run_id",
+            )
+        fallback = self.fallback(run_id)
+        assert fallback is not None
+        return fallback
+
+    def use_response_url(self, run_id: str, *, max_uses: int, issued_after: float) -> str | None:
+        """Take one use of the run's response URL: the URL, or None when it has none left
+        (``max_uses`` taken, or issued before ``issued_after``). A conditional update, so
+        uses are counted across restarts and never exceed the limit."""
+        with self.db.conn:
+            cur = self.db.conn.execute(
+                "UPDATE bot_fallbacks SET url_uses = url_uses + 1, updated_ts = ? "
+                "WHERE run_id = ? AND response_url IS NOT NULL AND url_uses < ? "
+                "AND url_issued_ts >= ?",
+                [self.clock(), run_id, max_uses, issued_after],
+            )
+            if cur.rowcount != 1:
+                return None
+            row = self.db.conn.execute(
+                "SELECT response_url FROM bot_fallbacks WHERE run_id = ?", [run_id]
+            ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    def finish_fallback(self, run_id: str, *, verdict: str | None, via: str) -> None:
+        """The run's result went out (``via``: response_url, dm, or none); the response URL
+        is forgotten."""
+        with self.db.conn:
+            self.db.conn.execute(
+                "UPDATE bot_fallbacks SET state = 'done', verdict = ?, delivered_via = ?, "
+                "response_url = NULL, updated_ts = ? WHERE run_id = ?",
+                [verdict, via, self.clock(), run_id],
+            )
+
+    def fallback(self, run_id: str) -> Fallback | None:
+        rows = list(self.db.table("bot_fallbacks").rows_where("run_id = ?", [run_id]))
+        return _fallback(rows[0]) if rows else None
+
+    def unfinished_fallbacks(self) -> list[Fallback]:
+        """Runs reported outside their channel whose result was not delivered yet."""
+        rows = self.db.table("bot_fallbacks").rows_where("state = 'running'", order_by="created_ts")
+        return [_fallback(r) for r in rows]
+
     # -- scheduled runs ------------------------------------------------------------------
 
     def remember_scheduled(
@@ -286,6 +375,20 @@ class BotStore:
         return [str(r[0]) for r in rows]
 
 
+def _fallback(row: dict[str, Any]) -> Fallback:
+    issued = row["url_issued_ts"]
+    return Fallback(
+        run_id=str(row["run_id"]),
+        channel=str(row["channel"] or ""),
+        user=str(row["user"] or ""),
+        workflow=str(row["workflow"] or ""),
+        response_url=str(row["response_url"]) if row["response_url"] else None,
+        url_issued_ts=float(issued) if issued is not None else None,
+        url_uses=int(row["url_uses"] or 0),
+        state=str(row["state"]),
+    )
+
+
 def _thread(row: dict[str, object]) -> Thread:
     return Thread(
         run_id=str(row["run_id"]),
@@ -298,4 +401,4 @@ def _thread(row: dict[str, object]) -> Thread:
     )
 
 
-__all__ = ["BotStore", "Posted", "ScheduledRunRow", "Thread"]
+__all__ = ["BotStore", "Fallback", "Posted", "ScheduledRunRow", "Thread"]

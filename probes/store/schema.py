@@ -318,6 +318,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the thread a run is reported in, when its parent is a reply there (a re-run)",
         _add_columns("bot_threads", [("thread_ts", "TEXT")]),
     ),
+    Migration(
+        "runs the bot reports outside the channel (it is not a member): the command's "
+        "response URL, its uses, and who to DM once it has run out",
+        """
+        CREATE TABLE IF NOT EXISTS "bot_fallbacks" (
+           "run_id" TEXT PRIMARY KEY,
+           "channel" TEXT,
+           "user" TEXT,
+           "workflow" TEXT,
+           "response_url" TEXT,
+           "url_issued_ts" REAL,
+           "url_uses" INTEGER NOT NULL DEFAULT 0,
+           "state" TEXT,
+           "verdict" TEXT,
+           "delivered_via" TEXT,
+           "created_ts" REAL,
+           "updated_ts" REAL
+        );
+        CREATE INDEX IF NOT EXISTS "idx_bot_fallbacks_state" ON "bot_fallbacks" ("state")
+        """,
+    ),
 )
 
 
