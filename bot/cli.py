@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import TYPE_CHECKING
 
 import click
 
 from .manifest import manifest_yaml
+
+if TYPE_CHECKING:
+    from baton.probes.config import Config
 
 
 @click.command()
@@ -63,6 +67,9 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
 
     with clean_errors():
         config = load(config_path)
+        if config.slack.oauth is not None:
+            _serve_workspaces(config, host=host, port=port, verbosity=verbosity)
+            return
         tokens = resolve_tokens(config.slack, os.environ, force_http=force_http)
         configure_logging(
             Redactor.from_config(config, tokens.bot_token, tokens.signing_secret, tokens.app_token),
@@ -78,6 +85,33 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
             raise UsageError(
                 f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
             ) from exc
+
+
+def _serve_workspaces(config: Config, *, host: str, port: int, verbosity: int) -> None:
+    """``serve`` with ``slack.oauth``: several workspaces, installed over OAuth."""
+    from baton.probes.errors import UsageError
+
+    from .oauth import resolve_oauth
+    from .redact import Redactor
+    from .serve import configure_logging, level_for, serve_workspaces
+
+    creds = resolve_oauth(config.slack, os.environ)
+    configure_logging(
+        Redactor.from_config(
+            config, creds.client_secret, creds.signing_secret, os.environ.get("BATON_TOKEN_KEY")
+        ),
+        level_for(verbosity),
+    )
+
+    def ready(what: str) -> None:
+        click.echo(f"Baton bot {what} (Ctrl-C to stop)", err=True)
+
+    try:
+        asyncio.run(serve_workspaces(config, creds, host=host, port=port, ready=ready))
+    except OSError as exc:  # e.g. the port is taken
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
+        ) from exc
 
 
 @click.command()

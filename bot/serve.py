@@ -20,9 +20,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import httpx
@@ -37,6 +37,10 @@ from .app import Bot
 from .channels import resolve_channels
 from .redact import RedactingFilter, Redactor
 from .schedule import BotScheduler
+
+if TYPE_CHECKING:
+    from .oauth import OAuthCredentials
+    from .workspaces import ScopedEngine
 
 log = logging.getLogger("bot.serve")
 
@@ -216,6 +220,102 @@ async def serve(
                 await bot.aclose()
 
 
+async def serve_workspaces(
+    config: Config,
+    creds: OAuthCredentials,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """``baton serve`` with ``slack.oauth``: HTTP mode, a bot (and a scheduler) per
+    installed workspace, installation at ``/slack/install``; until ``stop``."""
+    from baton.probes.engine import Engine
+    from baton.probes.store import open_store
+
+    from .oauth import OAuthClient, OAuthRoutes
+    from .server import EVENTS_PATH, start_http
+    from .workspaces import ScopedEngine, Workspaces
+
+    stop = stop or _stop_on_signals()
+    api_url = config.slack.api_url or DEFAULT_API_URL
+    store = open_store(config.store)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    schedulers: dict[str, BotScheduler] = {}
+    retired: list[Bot] = []
+    async with aiohttp.ClientSession() as session, httpx.AsyncClient(limits=limits) as http:
+
+        def engine_for(workflows: Collection[str]) -> ScopedEngine:
+            # The whole config (the tick steps every active run), seen through one
+            # workspace's workflows: it starts, and shows, those alone.
+            return ScopedEngine(Engine(config, store=store, client=http), workflows)
+
+        def make_bot(team_config: Config, client: AsyncWebClient) -> Bot:
+            return Bot(
+                config=team_config,
+                engine=engine_for(team_config.workflows),
+                client=client,
+                db=store.db,
+                signing_secret=creds.signing_secret,
+            )
+
+        def on_bot(team: str, bot: Bot) -> None:
+            scheduling = BotScheduler(bot=bot, engine=engine_for(bot.config.workflows))
+            scheduling.register()
+            scheduling.start()
+            schedulers[team] = scheduling
+
+        async def on_installed(team: str) -> None:
+            # A new installation (a new token): the next request builds the bot anew.
+            old = workspaces.forget(team)
+            scheduling = schedulers.pop(team, None)
+            if scheduling is not None:
+                scheduling.shutdown()
+            if old is not None:
+                retired.append(old)  # its runs in flight finish; closed at the stop
+
+        routes = OAuthRoutes.build(
+            creds,
+            api_url=api_url,
+            client=OAuthClient(base_url=api_url, session=session, retry_handlers=[]),
+            on_installed=on_installed,
+        )
+        workspaces = Workspaces(
+            config=config,
+            installations=routes.installations,
+            make_bot=make_bot,
+            api_url=api_url,
+            client_options={"session": session},
+            oauth=routes,
+            on_bot=on_bot,
+        )
+        served = await workspaces.start()
+        sweeper = asyncio.create_task(janitor(Engine(config, store=store, client=http)))
+        runner, bound = await start_http(
+            workspaces, signing_secret=creds.signing_secret, host=host, port=port
+        )
+        try:
+            if ready:
+                origin = f"http://{host}:{bound}"
+                ready(
+                    f"listening for {config.slack.command} on {origin}{EVENTS_PATH} in "
+                    f"{len(served)} installed workspace(s); install at {origin}"
+                    f"{routes.install_path}"
+                )
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            for scheduling in schedulers.values():
+                scheduling.shutdown()
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await workspaces.aclose()
+            for bot in retired:
+                await bot.aclose()
+
+
 async def _listen(
     bot: Bot,
     tokens: Tokens,
@@ -305,4 +405,5 @@ __all__ = [
     "level_for",
     "resolve_tokens",
     "serve",
+    "serve_workspaces",
 ]

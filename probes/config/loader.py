@@ -41,6 +41,7 @@ from .model import (
     MAX_CONFIG_BYTES,
     Config,
     SlackConfig,
+    SlackOAuthConfig,
     ToolConfig,
     WorkflowConfig,
 )
@@ -65,7 +66,9 @@ SLACK_KEYS = (
     "allowed_channels",
     "default_channel",
     "digests",
+    "oauth",
 )
+OAUTH_KEYS = ("client_id", "client_secret", "installations", "redirect_uri")
 SLACK_SECRETS = ("bot_token", "signing_secret", "app_token")
 
 
@@ -154,7 +157,7 @@ def _build(ck: Checker, top: dict[str, Any], path: str) -> Config:
     raw_workflows = top.get("workflows")
     # Every name written, so a workflow with its own problem is not "unknown" to a digest.
     names = list(raw_workflows) if isinstance(raw_workflows, dict) else []
-    slack = _slack(ck, top.get("slack"), names)
+    slack = _slack(ck, top.get("slack"), names, path)
     workflows = parse_workflows(
         ck,
         raw_workflows,
@@ -164,6 +167,10 @@ def _build(ck: Checker, top: dict[str, Any], path: str) -> Config:
         default_channel=slack.default_channel,
     )
     check_tool_templates(ck, tools, tool_specs, [record, *_records(workflows)])
+    if slack.oauth is not None:
+        for name, wf in workflows.items():
+            if wf.workspace is None and not ck.reported(("workflows", name, "workspace")):
+                ck.add(("workflows", name), msg.workspace_missing())
     return Config(
         tools=tools,
         workflows=workflows,
@@ -223,6 +230,11 @@ def _store(ck: Checker, value: Any, path: str) -> str:
         store = "baton.db"
     if store == ":memory:":
         return store
+    return _beside_config(store, path)
+
+
+def _beside_config(store: str, path: str) -> str:
+    """A relative file name is relative to the config file's folder."""
     target = Path(store).expanduser()
     if not target.is_absolute() and _is_file_path(path):
         target = Path(path).resolve().parent / target
@@ -360,7 +372,7 @@ def _secret(ck: Checker, path: KeyPath, key: str, value: Any, var_hint: str) -> 
     return resolved if ck.problem_count == before else None
 
 
-def _slack(ck: Checker, value: Any, workflows: list[str]) -> SlackConfig:
+def _slack(ck: Checker, value: Any, workflows: list[str], path: str) -> SlackConfig:
     if value is None:
         return SlackConfig()
     m = ck.mapping(("slack",), value, SLACK_KEYS)
@@ -388,4 +400,29 @@ def _slack(ck: Checker, value: Any, workflows: list[str]) -> SlackConfig:
         allowed_channels=ck.text_list(("slack", "allowed_channels"), m.get("allowed_channels")),
         default_channel=ck.text(("slack", "default_channel"), m.get("default_channel")) or None,
         digests=check_digests(ck, ("slack", "digests"), m.get("digests"), workflows),
+        oauth=_oauth(ck, m["oauth"], path) if "oauth" in m else None,
+    )
+
+
+def _oauth(ck: Checker, value: Any, path: str) -> SlackOAuthConfig | None:
+    """``slack.oauth`` (``{}`` is enough: the client ID and secret then come from
+    ``$SLACK_CLIENT_ID`` / ``$SLACK_CLIENT_SECRET``)."""
+    where = ("slack", "oauth")
+    m = {} if value is None else ck.mapping(where, value, OAUTH_KEYS)
+    if m is None:
+        return None
+    secret = m.get("client_secret")
+    if secret is not None and secret != "":
+        secret = _secret(
+            ck, (*where, "client_secret"), "client_secret", secret, "SLACK_CLIENT_SECRET"
+        )
+    installations = ck.text((*where, "installations"), m.get("installations"))
+    if installations == ":memory:":
+        ck.add((*where, "installations"), msg.oauth_installations_memory())
+    default = SlackOAuthConfig.installations
+    return SlackOAuthConfig(
+        client_id=ck.text((*where, "client_id"), m.get("client_id")) or None,
+        client_secret=secret or None,
+        installations=_beside_config(installations or default, path),
+        redirect_uri=ck.url((*where, "redirect_uri"), m.get("redirect_uri")) or None,
     )
