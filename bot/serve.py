@@ -181,6 +181,7 @@ async def serve(
             retry_handlers=[],  # one retry policy for Slack calls: baton.bot.slack_api's
         )
         identity = await check_bot_token(client)
+        config = _this_workspace(config, str(identity.get("team_id") or ""))
         config = await resolve_channels(config, client)  # names become IDs, once
         wss_url = None
         if tokens.app_token is not None:
@@ -218,6 +219,23 @@ async def serve(
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
                 await bot.aclose()
+
+
+def _this_workspace(config: Config, team: str) -> Config:
+    """With one bot token: the workflows naming no workspace, or this one; those naming
+    another are left out (and said so), as another workspace's."""
+    from .workspaces import for_workspace
+
+    if not team or all(wf.workspace in (None, team) for wf in config.workflows.values()):
+        return config
+    mine = for_workspace(config, team, shared=True)
+    others = sorted(set(config.workflows) - set(mine.workflows))
+    log.warning(
+        "not serving %s here: their workspace: is not this bot token's workspace %s",
+        ", ".join(others),
+        team,
+    )
+    return mine
 
 
 async def serve_workspaces(

@@ -15,8 +15,9 @@ import dataclasses
 import html
 import logging
 import re
+import time
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +44,15 @@ from baton.bot.app import Bot, BotSettings
 from baton.bot.cli import serve
 from baton.bot.installations import EncryptedInstallationStore, token_key
 from baton.bot.oauth import OAuthClient, OAuthCredentials, OAuthRoutes, resolve_oauth
+from baton.bot.schedule import BotScheduler
+from baton.bot.serve import _this_workspace, serve_workspaces
 from baton.bot.server import start_http
 from baton.bot.workspaces import ScopedEngine, Workspaces, for_workspace
+from baton.probes.alerts import flips
 from baton.probes.config import Config, SlackConfig, SlackOAuthConfig, load_config_text
 from baton.probes.errors import ConfigError
 from baton.probes.store import Store
+from baton.probes.windows import AlertPolicy
 
 pytestmark = pytest.mark.anyio
 
@@ -61,11 +66,14 @@ SINGLE_TOKEN = "xoxb-single-workspace-token"
 def agencies_config(installations: str) -> Config:
     """sample_config's two workflows, one per agency."""
     config = sample_config()
+    one = AlertPolicy(failures_before_alert=1)
     workflows = {
         "lead-to-invoice": dataclasses.replace(
-            config.workflows["lead-to-invoice"], workspace=TEAM_A
+            config.workflows["lead-to-invoice"], workspace=TEAM_A, alerts=one
         ),
-        "newsletter": dataclasses.replace(config.workflows["newsletter"], workspace=TEAM_B),
+        "newsletter": dataclasses.replace(
+            config.workflows["newsletter"], workspace=TEAM_B, alerts=one
+        ),
     }
     slack = SlackConfig(oauth=SlackOAuthConfig(installations=installations))
     return dataclasses.replace(config, workflows=workflows, slack=slack)
@@ -118,6 +126,13 @@ class World:
 
     async def installed(self, team: str) -> InstalledBot | None:
         return await self.routes.installations.async_find_bot(enterprise_id=None, team_id=team)
+
+    def sent(self) -> set[tuple[str, str]]:
+        """Each channel posted to, with the Authorization header of the post."""
+        return {
+            (c.params["channel"], c.headers["Authorization"])
+            for c in self.slack.of("chat.postMessage")
+        }
 
     def tokens_used(self, method: str) -> list[str]:
         return [c.headers["Authorization"].removeprefix("Bearer ") for c in self.slack.of(method)]
@@ -407,6 +422,72 @@ async def test_a_reinstallation_is_answered_with_the_new_token(tmp_path: Path) -
         assert w.tokens_used("auth.test") == [new]
 
 
+async def test_scheduled_results_alert_each_workspace_with_its_own_token(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        tokens = {TEAM_A: await w.install(TEAM_A), TEAM_B: await w.install(TEAM_B)}
+        w.engine.outcome = "drop"
+        channels = {TEAM_A: "C0ALERTA", TEAM_B: "C0ALERTB"}
+        scheduling = {}
+        for team, workflow in ((TEAM_A, "lead-to-invoice"), (TEAM_B, "newsletter")):
+            bot = await w.workspaces.bot_for(team)
+            assert bot is not None
+            engine = ScopedEngine(w.engine, bot.config.workflows)
+            scheduling[team] = BotScheduler(bot=bot, engine=engine)
+            origin = {"schedule": {"slot_ts": 1.0}, "channel": channels[team]}
+            run_id = await w.engine.start(workflow, origin=origin)
+            await w.engine.finish(run_id)
+            bot.store.remember_scheduled(
+                run_id=run_id, workflow=workflow, channel=channels[team], slot_ts=1.0
+            )
+        w.slack.calls.clear()
+
+        # A's scheduler alerts on A's run alone, with A's token; B's alert waits for B's.
+        assert await scheduling[TEAM_A].observe_finished() == 1
+        sent = {
+            (c.params["channel"], c.headers["Authorization"])
+            for c in w.slack.of("chat.postMessage")
+        }
+        assert sent == {(channels[TEAM_A], f"Bearer {tokens[TEAM_A]}")}
+        states = {f.workflow: f.state for f in flips(w.engine.store.db)}
+        assert states == {"lead-to-invoice": "delivered"}
+
+        assert await scheduling[TEAM_B].observe_finished() == 1
+        sent = {
+            (c.params["channel"], c.headers["Authorization"])
+            for c in w.slack.of("chat.postMessage")
+        }
+        assert sent == {
+            (channels[TEAM_A], f"Bearer {tokens[TEAM_A]}"),
+            (channels[TEAM_B], f"Bearer {tokens[TEAM_B]}"),
+        }
+        assert {f.workflow: f.state for f in flips(w.engine.store.db)} == {
+            "lead-to-invoice": "delivered",
+            "newsletter": "delivered",
+        }
+        w.assert_spec()
+
+
+def test_with_oauth_a_digest_names_the_workflows_of_one_workspace() -> None:
+    text = CONFIG.replace("  other:\n", "  other:\n    workspace: T0B\n") % (
+        TEAM_A,
+        "  oauth: {}\n  digests:\n"
+        "    - {channel: C0D, cron: '0 9 * * 1'}\n"
+        "    - {channel: C0D, cron: '0 9 * * 1', workflows: [welcome, other]}\n"
+        "    - {channel: C0D, cron: '0 9 * * 1', workflows: [welcome]}\n"
+        "    - {channel: '', cron: '0 9 * * 1'}",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, path="b.yaml", env=ENV)
+    assert str(caught.value).splitlines() == [
+        "b.yaml:18: slack.digests[0]: with slack.oauth a digest names its workflows, all of one "
+        "workspace: each workspace sees only its own",
+        "b.yaml:19: slack.digests[1].workflows: with slack.oauth a digest names its workflows, "
+        f"all of one workspace (these are of {TEAM_A}, T0B): each workspace sees only its own",
+    ]
+
+
 # -- config and start-up -----------------------------------------------------------------------
 
 
@@ -546,3 +627,77 @@ def test_resolve_oauth_names_what_is_missing(env: dict[str, str], says: str) -> 
     slack = SlackConfig(oauth=SlackOAuthConfig())
     with pytest.raises(ConfigError, match=says):
         resolve_oauth(slack, {"BATON_TOKEN_KEY": KEY, **env})
+
+
+# -- baton serve, end to end -------------------------------------------------------------------
+
+
+async def _until(predicate: Callable[[], object], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_serve_with_oauth_installs_then_answers_each_workspace(tmp_path: Path) -> None:
+    async with SlackStandIn(token=SINGLE_TOKEN) as slack:
+        slack.oauth_clients[CLIENT_ID] = CLIENT_SECRET
+        config = dataclasses.replace(
+            agencies_config(str(tmp_path / "installations.db")),
+            store=str(tmp_path / "baton.db"),
+        )
+        config = dataclasses.replace(
+            config, slack=dataclasses.replace(config.slack, api_url=slack.api_url)
+        )
+        creds = resolve_oauth(
+            config.slack,
+            {
+                "SLACK_CLIENT_ID": CLIENT_ID,
+                "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+                "SLACK_SIGNING_SECRET": SECRET,
+                "BATON_TOKEN_KEY": KEY,
+            },
+        )
+        stop, ready = asyncio.Event(), []
+        task = asyncio.create_task(
+            serve_workspaces(config, creds, port=0, stop=stop, ready=ready.append)
+        )
+        await _until(lambda: ready or task.done())
+        assert ready[0].startswith("listening for /baton on http://127.0.0.1:")
+        assert "in 0 installed workspace(s)" in ready[0]
+        origin = ready[0].split(" on ")[1].split("/slack/events")[0]
+        token = slack.install("code-1", team_id=TEAM_B)
+        async with httpx.AsyncClient(base_url=origin) as http:
+            page = await http.get("/slack/install")
+            state = page.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+            done = await http.get(
+                "/slack/oauth_redirect",
+                params={"code": "code-1", "state": state},
+                headers={"Cookie": f"slack-app-oauth-state={state}"},
+            )
+            assert done.status_code == 200
+            body = slash_body("list", team_id=TEAM_B)
+            listed = await http.post(
+                "/slack/events", content=body, headers=signed_headers(SECRET, body)
+            )
+        assert listed.json()["text"].startswith("1 workflows: newsletter (never run)")
+        stop.set()
+        await task
+        assert [c.method for c in slack.calls] == ["oauth.v2.access", "auth.test", "auth.test"]
+        assert {c.headers.get("Authorization") for c in slack.calls[1:]} == {f"Bearer {token}"}
+        assert [p for c in slack.calls for p in spec_violations(c)] == []
+
+
+def test_with_one_bot_token_another_workspaces_workflows_are_left_out(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    config = agencies_config(str(tmp_path / "i.db"))
+    unassigned = dataclasses.replace(config.workflows["newsletter"], name="shared", workspace=None)
+    config = dataclasses.replace(config, workflows={**config.workflows, "shared": unassigned})
+    with caplog.at_level(logging.WARNING, "bot.serve"):
+        mine = _this_workspace(config, TEAM_A)
+    assert sorted(mine.workflows) == ["lead-to-invoice", "shared"]
+    assert (
+        f"not serving newsletter here: their workspace: is not this bot token's workspace {TEAM_A}"
+    ) in caplog.text
+    assert _this_workspace(sample_config(), TEAM_A) == sample_config()

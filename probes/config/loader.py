@@ -171,6 +171,7 @@ def _build(ck: Checker, top: dict[str, Any], path: str) -> Config:
         for name, wf in workflows.items():
             if wf.workspace is None and not ck.reported(("workflows", name, "workspace")):
                 ck.add(("workflows", name), msg.workspace_missing())
+        _digest_workspaces(ck, top.get("slack"), workflows)
     return Config(
         tools=tools,
         workflows=workflows,
@@ -205,6 +206,20 @@ def _masked_env_values(used: Iterable[tuple[KeyPath, str]]) -> tuple[str, ...]:
 _BARE_ORIGIN = re.compile(
     r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?/?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?/?"
 )
+
+
+def _digest_workspaces(ck: Checker, slack: Any, workflows: Mapping[str, WorkflowConfig]) -> None:
+    """With ``slack.oauth``, each digest is about the workflows of one workspace."""
+    raw = slack.get("digests") if isinstance(slack, dict) else None
+    for index, item in enumerate(raw if isinstance(raw, list) else []):
+        if not isinstance(item, dict) or not item.get("channel"):
+            continue  # malformed (reported already) or off
+        names = item.get("workflows") or []
+        named = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+        spaces = {workflows[n].workspace or "" for n in named if n in workflows}
+        if not named or len(spaces) > 1:
+            at: KeyPath = ("slack", "digests", index)
+            ck.add((*at, "workflows") if named else at, msg.digest_workspace(spaces))
 
 
 def _records(workflows: Mapping[str, WorkflowConfig]) -> list[dict[str, Any]]:

@@ -389,6 +389,16 @@ def workspace_missing() -> str:
     )
 
 
+def digest_workspace(workspaces: Iterable[str]) -> str:
+    """A digest under ``slack.oauth`` of no workflow in particular, or of several workspaces."""
+    found = sorted(workspaces)
+    of = f" (these are of {', '.join(found)})" if len(found) > 1 else ""
+    return (
+        f"with slack.oauth a digest names its workflows, all of one workspace{of}: "
+        "each workspace sees only its own"
+    )
+
+
 def oauth_installations_memory() -> str:
     return "needs a file: the installations are kept in SQLite between restarts"
 
