@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .manifest import manifest_yaml
+from .manifest import manifest_yaml, redirect_url_for
 
 if TYPE_CHECKING:
     from baton.probes.config import Config
@@ -53,10 +53,16 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
     (HTTP mode), in the environment or the config's slack: section. Exits 2, with one
     line naming the variable, when one is missing or refused.
 
+    With slack.oauth in the config it serves several workspaces instead, in HTTP mode:
+    installs at /slack/install, each workspace with its own token, kept encrypted with
+    BATON_TOKEN_KEY; needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET.
+
     \b
     Example:
         SLACK_BOT_TOKEN=xoxb-… SLACK_APP_TOKEN=xapp-… baton serve -c baton.yaml
         SLACK_BOT_TOKEN=xoxb-… SLACK_SIGNING_SECRET=… baton serve --host 0.0.0.0 --port 8080
+        BATON_TOKEN_KEY=… SLACK_CLIENT_ID=… SLACK_CLIENT_SECRET=… SLACK_SIGNING_SECRET=… \
+            baton serve -c agencies.yaml --host 0.0.0.0
     """
     from baton.probes.cli import clean_errors, load
     from baton.probes.errors import UsageError
@@ -123,7 +129,15 @@ def _serve_workspaces(config: Config, *, host: str, port: int, verbosity: int) -
 )
 @click.option("--name", default="Baton", show_default=True, help="The app's display name.")
 @click.option("--config", "-c", "config_path", metavar="PATH", help="Read slack.command here.")
-def manifest(command: str | None, url: str | None, name: str, config_path: str | None) -> None:
+@click.option(
+    "--oauth",
+    is_flag=True,
+    help="Several workspaces (slack.oauth; on by itself when the config has it): adds the "
+    "redirect URL, /slack/oauth_redirect on the host of --url.",
+)
+def manifest(
+    command: str | None, url: str | None, name: str, config_path: str | None, oauth: bool
+) -> None:
     """Print a Slack app manifest (YAML): the command and the scopes it needs, nothing more.
 
     Paste it at https://api.slack.com/apps → Create New App → From a manifest.
@@ -132,16 +146,24 @@ def manifest(command: str | None, url: str | None, name: str, config_path: str |
     Example:
         baton manifest
         baton manifest --url https://baton.example.com/slack/events
+        baton manifest --oauth --url https://baton.example.com/slack/events
     """
-    if command is None and config_path is not None:
+    if config_path is not None:
         from baton.probes.cli import clean_errors, load
 
         with clean_errors():
-            command = load(config_path).slack.command
+            slack = load(config_path).slack
+        command = command or slack.command
+        oauth = oauth or slack.oauth is not None
     command = command or "/baton"
     if not command.startswith("/"):
         raise click.BadParameter(f"a slash command starts with '/', e.g. /baton, not {command!r}")
-    click.echo(manifest_yaml(command, url=url, name=name), nl=False)
+    if oauth and not url:
+        raise click.UsageError(
+            "OAuth installation needs HTTP mode: give --url https://<host>/slack/events"
+        )
+    redirect = redirect_url_for(url) if oauth and url else None
+    click.echo(manifest_yaml(command, url=url, name=name, redirect_url=redirect), nl=False)
 
 
 @click.command()

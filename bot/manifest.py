@@ -17,7 +17,9 @@ Only what the bot uses: the slash command, and the scopes to answer it.
   shows it twice. Only Baton's own recent messages are looked at; without these scopes (or
   with the bot not in the channel) Baton sends again and a duplicate is possible.
 
-No event subscriptions, no interactivity, no user scopes.
+No event subscriptions, no interactivity, no user scopes. With ``slack.oauth`` (several
+workspaces, ``baton manifest --oauth``), ``oauth_config.redirect_urls`` names
+``/slack/oauth_redirect`` beside the request URL, where Slack sends each installer back.
 
     >>> "chat:write" in manifest_yaml("/baton")
     True
@@ -25,6 +27,7 @@ No event subscriptions, no interactivity, no user scopes.
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 import yaml
@@ -48,9 +51,17 @@ USAGE_HINT = (
 
 
 def build_manifest(
-    command: str = "/baton", *, url: str | None = None, name: str = "Baton"
+    command: str = "/baton",
+    *,
+    url: str | None = None,
+    name: str = "Baton",
+    redirect_url: str | None = None,
 ) -> dict[str, Any]:
-    """The manifest as a dict. ``url``: HTTP mode's request URL; ``None``: Socket Mode."""
+    """The manifest as a dict. ``url``: HTTP mode's request URL; ``None``: Socket Mode.
+    ``redirect_url``: where Slack sends installers back (``slack.oauth``)."""
+    oauth: dict[str, Any] = {"scopes": {"bot": list(BOT_SCOPES)}}
+    if redirect_url:
+        oauth = {"redirect_urls": [redirect_url], **oauth}
     slash: dict[str, Any] = {
         "command": command,
         "description": "Probe a workflow end to end and see where a record leaks",
@@ -69,7 +80,7 @@ def build_manifest(
             "bot_user": {"display_name": name, "always_online": False},
             "slash_commands": [slash],
         },
-        "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
+        "oauth_config": oauth,
         "settings": {
             "org_deploy_enabled": False,
             "socket_mode_enabled": url is None,
@@ -78,14 +89,26 @@ def build_manifest(
     }
 
 
-def manifest_yaml(command: str = "/baton", *, url: str | None = None, name: str = "Baton") -> str:
+def manifest_yaml(
+    command: str = "/baton",
+    *,
+    url: str | None = None,
+    name: str = "Baton",
+    redirect_url: str | None = None,
+) -> str:
     """The manifest as YAML, keys in a readable order."""
     return yaml.safe_dump(
-        build_manifest(command, url=url, name=name),
+        build_manifest(command, url=url, name=name, redirect_url=redirect_url),
         sort_keys=False,
         allow_unicode=True,
         width=100,
     )
 
 
-__all__ = ["BOT_SCOPES", "build_manifest", "manifest_yaml"]
+def redirect_url_for(url: str) -> str:
+    """``/slack/oauth_redirect`` on the host of the request URL ``url``."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/slack/oauth_redirect", "", ""))
+
+
+__all__ = ["BOT_SCOPES", "build_manifest", "manifest_yaml", "redirect_url_for"]

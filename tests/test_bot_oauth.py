@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlite_utils
+import yaml
 from bot_support import SECRET, FakeEngine, sample_config
 from click.testing import CliRunner
 from cryptography.fernet import Fernet, MultiFernet
@@ -41,7 +42,7 @@ from slack_standin import (
 )
 
 from baton.bot.app import Bot, BotSettings
-from baton.bot.cli import serve
+from baton.bot.cli import manifest, serve
 from baton.bot.installations import EncryptedInstallationStore, token_key
 from baton.bot.oauth import OAuthClient, OAuthCredentials, OAuthRoutes, resolve_oauth
 from baton.bot.schedule import BotScheduler
@@ -701,3 +702,28 @@ def test_with_one_bot_token_another_workspaces_workflows_are_left_out(
         f"not serving newsletter here: their workspace: is not this bot token's workspace {TEAM_A}"
     ) in caplog.text
     assert _this_workspace(sample_config(), TEAM_A) == sample_config()
+
+
+def test_the_manifest_for_oauth_names_the_redirect_url(tmp_path: Path) -> None:
+    url = "https://baton.example.com/slack/events"
+    result = CliRunner().invoke(manifest, ["--oauth", "--url", url])
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(result.output)
+    assert data["oauth_config"]["redirect_urls"] == [
+        "https://baton.example.com/slack/oauth_redirect"
+    ]
+    assert data["oauth_config"]["scopes"]["bot"][0] == "commands"
+    assert data["settings"]["socket_mode_enabled"] is False
+
+    # A config with slack.oauth is enough; without --url it is one clear line.
+    path = tmp_path / "b.yaml"
+    text = CONFIG.replace("  other:\n", "  other:\n    workspace: T0B\n")
+    path.write_text(text % (TEAM_A, "  oauth: {}"))
+    from_config = CliRunner().invoke(manifest, ["--url", url, "-c", str(path)], env=ENV)
+    assert yaml.safe_load(from_config.output)["oauth_config"] == data["oauth_config"]
+    no_url = CliRunner().invoke(manifest, ["-c", str(path)], env=ENV)
+    assert no_url.exit_code == 2
+    assert "OAuth installation needs HTTP mode: give --url" in no_url.output
+    # Without OAuth: as before, no redirect URL.
+    plain = yaml.safe_load(CliRunner().invoke(manifest, ["--url", url]).output)
+    assert "redirect_urls" not in plain["oauth_config"]
