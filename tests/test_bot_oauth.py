@@ -412,6 +412,35 @@ async def test_a_forged_team_signature_is_still_refused_at_the_edge(tmp_path: Pa
         assert w.engine.starts == []
 
 
+async def test_a_revoked_installation_is_told_to_reinstall(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with world(tmp_path) as w:
+        token = await w.install(TEAM_A)
+        del w.slack.teams[token]  # the app was removed from the workspace: token revoked
+        with caplog.at_level(logging.WARNING, "bot.workspaces"):
+            answer = await w.command("list", TEAM_A)
+        assert answer["text"].startswith("Baton is not installed in this workspace (or its")
+        assert f"the installation of workspace {TEAM_A} no longer works" in caplog.text
+        assert token not in caplog.text
+        assert w.engine.starts == []
+
+
+async def test_an_installation_the_key_cannot_open_reads_as_not_installed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with world(tmp_path) as w:
+        await w.install(TEAM_A)
+        w.routes.installations.key = MultiFernet([Fernet(Fernet.generate_key())])
+        with caplog.at_level(logging.WARNING):
+            answer = await w.command("list", TEAM_A)
+        assert "not installed in this workspace" in answer["text"]
+        assert (
+            f"the installation of workspace {TEAM_A} cannot be decrypted with BATON_TOKEN_KEY"
+            in caplog.text
+        )
+
+
 async def test_a_reinstallation_is_answered_with_the_new_token(tmp_path: Path) -> None:
     async with world(tmp_path) as w:
         old = await w.install(TEAM_A)
