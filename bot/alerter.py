@@ -248,6 +248,9 @@ class Alerter:
         self.rng = rng or random.Random()
         self.closing = False
         self._warned: set[tuple[str, str]] = set()
+        #: The workflows whose alerts this alerter sends (one workspace's, with
+        #: ``slack.oauth``: another workspace's go with its own token). ``None``: all.
+        self.scope: frozenset[str] | None = None
 
     def close(self) -> None:
         """Take no new flips; an attempt under way finishes."""
@@ -293,6 +296,8 @@ class Alerter:
         while not self.closing:
             queues: dict[str, list[Flip]] = {}
             for flip in due_flips(self.db, self.clock()):
+                if self.scope is not None and flip.workflow not in self.scope:
+                    continue
                 queues.setdefault(self._target(flip) or "", []).append(flip)
             if not queues:
                 break

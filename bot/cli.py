@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import TYPE_CHECKING
 
 import click
 
-from .manifest import manifest_yaml
+from .manifest import manifest_yaml, redirect_url_for
+
+if TYPE_CHECKING:
+    from baton.probes.config import Config
 
 
 @click.command()
@@ -48,10 +52,16 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
     (HTTP mode), in the environment or the config's slack: section. Exits 2, with one
     line naming the variable, when one is missing or refused.
 
+    With slack.oauth in the config it serves several workspaces instead, in HTTP mode:
+    installs at /slack/install, each workspace with its own token, kept encrypted with
+    BATON_TOKEN_KEY; needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET.
+
     \b
     Example:
         SLACK_BOT_TOKEN=xoxb-… SLACK_APP_TOKEN=xapp-… baton serve -c baton.yaml
         SLACK_BOT_TOKEN=xoxb-… SLACK_SIGNING_SECRET=… baton serve --host 0.0.0.0 --port 8080
+        BATON_TOKEN_KEY=… SLACK_CLIENT_ID=… SLACK_CLIENT_SECRET=… SLACK_SIGNING_SECRET=… \
+            baton serve -c agencies.yaml --host 0.0.0.0
     """
     from baton.probes.cli import clean_errors, load
     from baton.probes.errors import UsageError
@@ -62,6 +72,9 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
 
     with clean_errors():
         config = load(config_path)
+        if config.slack.oauth is not None:
+            _serve_workspaces(config, host=host, port=port, verbosity=verbosity)
+            return
         tokens = resolve_tokens(config.slack, os.environ, force_http=force_http)
         configure_logging(
             Redactor.from_config(config, tokens.bot_token, tokens.signing_secret, tokens.app_token),
@@ -79,6 +92,34 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
             ) from exc
 
 
+def _serve_workspaces(config: Config, *, host: str, port: int, verbosity: int) -> None:
+    """``serve`` with ``slack.oauth``: several workspaces, installed over OAuth."""
+    from baton.probes.errors import UsageError
+
+    from .oauth import resolve_oauth
+    from .redact import Redactor
+    from .serve import configure_logging, level_for
+    from .workspaces import serve_workspaces
+
+    creds = resolve_oauth(config.slack, os.environ)
+    configure_logging(
+        Redactor.from_config(
+            config, creds.client_secret, creds.signing_secret, os.environ.get("BATON_TOKEN_KEY")
+        ),
+        level_for(verbosity),
+    )
+
+    def ready(what: str) -> None:
+        click.echo(f"Baton bot {what} (Ctrl-C to stop)", err=True)
+
+    try:
+        asyncio.run(serve_workspaces(config, creds, host=host, port=port, ready=ready))
+    except OSError as exc:  # e.g. the port is taken
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
+        ) from exc
+
+
 @click.command()
 @click.option("--command", "command", default=None, help="Slash command name [config, or /baton].")
 @click.option(
@@ -88,7 +129,15 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
 )
 @click.option("--name", default="Baton", show_default=True, help="The app's display name.")
 @click.option("--config", "-c", "config_path", metavar="PATH", help="Read slack.command here.")
-def manifest(command: str | None, url: str | None, name: str, config_path: str | None) -> None:
+@click.option(
+    "--oauth",
+    is_flag=True,
+    help="Several workspaces (slack.oauth; on by itself when the config has it): adds the "
+    "redirect URL, /slack/oauth_redirect on the host of --url.",
+)
+def manifest(
+    command: str | None, url: str | None, name: str, config_path: str | None, oauth: bool
+) -> None:
     """Print a Slack app manifest (YAML): the command and the scopes it needs, nothing more.
 
     Paste it at https://api.slack.com/apps → Create New App → From a manifest.
@@ -97,16 +146,24 @@ def manifest(command: str | None, url: str | None, name: str, config_path: str |
     Example:
         baton manifest
         baton manifest --url https://baton.example.com/slack/events
+        baton manifest --oauth --url https://baton.example.com/slack/events
     """
-    if command is None and config_path is not None:
+    if config_path is not None:
         from baton.probes.cli import clean_errors, load
 
         with clean_errors():
-            command = load(config_path).slack.command
+            slack = load(config_path).slack
+        command = command or slack.command
+        oauth = oauth or slack.oauth is not None
     command = command or "/baton"
     if not command.startswith("/"):
         raise click.BadParameter(f"a slash command starts with '/', e.g. /baton, not {command!r}")
-    click.echo(manifest_yaml(command, url=url, name=name), nl=False)
+    if oauth and not url:
+        raise click.UsageError(
+            "OAuth installation needs HTTP mode: give --url https://<host>/slack/events"
+        )
+    redirect = redirect_url_for(url) if oauth and url else None
+    click.echo(manifest_yaml(command, url=url, name=name, redirect_url=redirect), nl=False)
 
 
 @click.command()

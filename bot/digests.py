@@ -106,14 +106,20 @@ class Digests:
         self.chart = chart
         self.error_id = error_id
         self._joined: set[str] = set()  # channels joined (or found joined) by this process
+        #: The workflows this bot may show (one workspace's, with ``slack.oauth``); a digest
+        #: of "every workflow" is then of these. ``None``: every workflow in the store.
+        self.scope: frozenset[str] | None = None
 
     def build(self, *, period_s: float, workflows: Sequence[str] = ()) -> Digest:
         """The digest of ``workflows`` (all when empty) over ``period_s``, with links."""
         sync_rollup(self.db)  # runs finished by another process, or before the rollup
         only = workflows[0] if len(workflows) == 1 else None
         digest = build_digest(self.db, self.clock(), period_s=period_s, workflow=only)
-        if len(workflows) > 1:
-            kept = [wf for wf in digest.workflows if wf.workflow in workflows]
+        wanted = set(workflows) if len(workflows) > 1 else None
+        if self.scope is not None:
+            wanted = (wanted or set(self.scope)) & self.scope
+        if wanted is not None:
+            kept = [wf for wf in digest.workflows if wf.workflow in wanted]
             digest = dataclasses.replace(digest, workflows=kept)
         ids = [r.run_id for wf in digest.workflows for r in (*wf.failed_runs, *wf.unchecked_runs)]
         return with_links(digest, self.store.where_reported(ids), self.workspace_url())

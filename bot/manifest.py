@@ -29,6 +29,9 @@ run's result; the run modal; the App Home's Run buttons) posts to the same reque
 slash command (``/slack/events``), or arrives over Socket Mode. One global shortcut
 (``baton_run``: "Run a probe"), the App Home's Home tab and one bot event,
 ``app_home_opened`` (the Home tab is published when someone opens it). No user scopes.
+With ``slack.oauth`` (several workspaces, ``baton manifest --oauth``),
+``oauth_config.redirect_urls`` names ``/slack/oauth_redirect`` beside the request URL, where
+Slack sends each installer back.
 
     >>> "chat:write" in manifest_yaml("/baton")
     True
@@ -36,6 +39,7 @@ slash command (``/slack/events``), or arrives over Socket Mode. One global short
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 import yaml
@@ -64,9 +68,17 @@ USAGE_HINT = (
 
 
 def build_manifest(
-    command: str = "/baton", *, url: str | None = None, name: str = "Baton"
+    command: str = "/baton",
+    *,
+    url: str | None = None,
+    name: str = "Baton",
+    redirect_url: str | None = None,
 ) -> dict[str, Any]:
-    """The manifest as a dict. ``url``: HTTP mode's request URL; ``None``: Socket Mode."""
+    """The manifest as a dict. ``url``: HTTP mode's request URL; ``None``: Socket Mode.
+    ``redirect_url``: where Slack sends installers back (``slack.oauth``)."""
+    oauth: dict[str, Any] = {"scopes": {"bot": list(BOT_SCOPES)}}
+    if redirect_url:
+        oauth = {"redirect_urls": [redirect_url], **oauth}
     slash: dict[str, Any] = {
         "command": command,
         "description": "Probe a workflow end to end and see where a record leaks",
@@ -103,7 +115,7 @@ def build_manifest(
             ],
             "slash_commands": [slash],
         },
-        "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
+        "oauth_config": oauth,
         "settings": {
             "event_subscriptions": events,
             "interactivity": interactivity,
@@ -114,14 +126,33 @@ def build_manifest(
     }
 
 
-def manifest_yaml(command: str = "/baton", *, url: str | None = None, name: str = "Baton") -> str:
+def manifest_yaml(
+    command: str = "/baton",
+    *,
+    url: str | None = None,
+    name: str = "Baton",
+    redirect_url: str | None = None,
+) -> str:
     """The manifest as YAML, keys in a readable order."""
     return yaml.safe_dump(
-        build_manifest(command, url=url, name=name),
+        build_manifest(command, url=url, name=name, redirect_url=redirect_url),
         sort_keys=False,
         allow_unicode=True,
         width=100,
     )
 
 
-__all__ = ["BOT_EVENTS", "BOT_SCOPES", "SHORTCUT_CALLBACK_ID", "build_manifest", "manifest_yaml"]
+def redirect_url_for(url: str) -> str:
+    """``/slack/oauth_redirect`` on the host of the request URL ``url``."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/slack/oauth_redirect", "", ""))
+
+
+__all__ = [
+    "BOT_EVENTS",
+    "BOT_SCOPES",
+    "SHORTCUT_CALLBACK_ID",
+    "build_manifest",
+    "manifest_yaml",
+    "redirect_url_for",
+]

@@ -167,7 +167,7 @@ async def serve(
     from baton.probes.engine import Engine
     from baton.probes.store import open_store
 
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     # One keep-alive session for every Slack call (not a new TLS connection per message).
     async with aiohttp.ClientSession() as session:
         client = AsyncWebClient(
@@ -177,6 +177,7 @@ async def serve(
             retry_handlers=[],  # one retry policy for Slack calls: baton.bot.slack_api's
         )
         identity = await check_bot_token(client)
+        config = _this_workspace(config, str(identity.get("team_id") or ""))
         config = await resolve_channels(config, client)  # names become IDs, once
         wss_url = None
         if tokens.app_token is not None:
@@ -214,6 +215,23 @@ async def serve(
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
                 await bot.aclose()
+
+
+def _this_workspace(config: Config, team: str) -> Config:
+    """With one bot token: the workflows naming no workspace, or this one; those naming
+    another are left out (and said so), as another workspace's."""
+    from .workspaces import for_workspace
+
+    if not team or all(wf.workspace in (None, team) for wf in config.workflows.values()):
+        return config
+    mine = for_workspace(config, team, shared=True)
+    others = sorted(set(config.workflows) - set(mine.workflows))
+    log.warning(
+        "not serving %s here: their workspace: is not this bot token's workspace %s",
+        ", ".join(others),
+        team,
+    )
+    return mine
 
 
 async def _listen(
@@ -288,7 +306,7 @@ async def _socket_mode(
         await handler.close_async()  # type: ignore[no-untyped-call]
 
 
-def _stop_on_signals() -> asyncio.Event:
+def stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

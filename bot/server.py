@@ -19,10 +19,12 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 from .app import Bot, deferring_work
 
@@ -93,14 +95,29 @@ def _slack_shaped(media: str, text: str) -> bool:
     return isinstance(data, dict) and isinstance(data.get("type"), str) and "command" not in data
 
 
+class Router(Protocol):
+    """Several workspaces behind one endpoint (``baton.bot.workspaces.Workspaces``)."""
+
+    @property
+    def busy(self) -> int: ...
+
+    async def route(self, request: AsyncBoltRequest) -> Bot | BoltResponse: ...
+
+    def add_routes(self, app: web.Application) -> None: ...
+
+
 def make_web_app(
-    bot: Bot,
+    bot: Bot | Router,
     *,
     signing_secret: str,
     path: str = EVENTS_PATH,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
-    """An aiohttp app: ``POST {path}`` for Slack, ``GET /healthz`` for load balancers."""
+    """An aiohttp app: ``POST {path}`` for Slack, ``GET /healthz`` for load balancers.
+
+    With a ``Router`` (``slack.oauth``), each verified request goes to the bot of the
+    workspace it comes from, and the router adds its own routes (install, OAuth redirect).
+    """
     if not signing_secret:
         raise ValueError("HTTP mode needs the signing secret")
 
@@ -146,15 +163,18 @@ def make_web_app(
             k.lower(): request.headers.getall(k) for k in request.headers
         }
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=headers)
+        target = bot if isinstance(bot, Bot) else await bot.route(bolt_request)
+        if isinstance(target, BoltResponse):
+            return await to_aiohttp_response(target)
         with deferring_work() as held:
-            bolt_response = await bot.app.async_dispatch(bolt_request)
+            bolt_response = await target.app.async_dispatch(bolt_request)
         response = await to_aiohttp_response(bolt_response)
         if held:
             # Send the ack first; only then let the run's first steps have the loop.
             await response.prepare(request)
             await response.write_eof()
             for work in held:
-                bot.spawn(work)
+                target.spawn(work)
         return response
 
     async def healthz(request: web.Request) -> web.Response:
@@ -163,11 +183,13 @@ def make_web_app(
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_post(path, events)
     app.router.add_get("/healthz", healthz)
+    if not isinstance(bot, Bot):
+        bot.add_routes(app)
     return app
 
 
 async def start_http(
-    bot: Bot,
+    bot: Bot | Router,
     *,
     signing_secret: str,
     host: str = "127.0.0.1",
@@ -185,4 +207,4 @@ async def start_http(
     return runner, int(bound)
 
 
-__all__ = ["EVENTS_PATH", "MAX_AGE_S", "check_signature", "make_web_app", "start_http"]
+__all__ = ["EVENTS_PATH", "MAX_AGE_S", "Router", "check_signature", "make_web_app", "start_http"]

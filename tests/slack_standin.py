@@ -48,6 +48,7 @@ spec kept in ``tests/specs/slack.web.v2.json``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 import time
@@ -167,6 +168,13 @@ class SlackStandIn:
         self.limited = 0
         #: Response URLs: name -> issued at (the stand-in's clock), uses, messages taken.
         self.hooks: dict[str, dict[str, Any]] = {}
+        #: More workspaces: bot token -> what auth.test says for it (team_id, user_id ...).
+        #: ``install`` adds one through ``oauth.v2.access``, as Slack does on installation.
+        self.teams: dict[str, dict[str, Any]] = {}
+        #: The app's OAuth credentials (client ID -> client secret) and the one-time codes
+        #: Slack would hand the installer's browser: code -> the workspace it installs into.
+        self.oauth_clients: dict[str, str] = {}
+        self.oauth_codes: dict[str, dict[str, Any]] = {}
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -350,6 +358,9 @@ class SlackStandIn:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         auth = request.headers.get("Authorization", "")
+        if method == "oauth.v2.access":
+            call.answer = self._oauth_access(auth, params)
+            return web.json_response(call.answer)
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else params.get("token")
         if not token:
             return web.json_response({"ok": False, "error": "not_authed"})
@@ -358,8 +369,11 @@ class SlackStandIn:
                 return web.json_response({"ok": False, "error": "invalid_auth"})
             call.answer = {"ok": True, "url": self.url.replace("http", "ws", 1) + "/link"}
             return web.json_response(call.answer)
-        if self.token is not None and token != self.token:
+        if self.token is not None and token != self.token and token not in self.teams:
             return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method == "auth.test" and token in self.teams:
+            call.answer = {"ok": True, **self.teams[token]}
+            return web.json_response(call.answer)
         failure = self._take_failure(method)
         if failure is not None:
             if failure.posted:
@@ -411,6 +425,50 @@ class SlackStandIn:
                 return {"ok": False, "error": "ratelimited", "retry_after": wait}
             self._buckets[channel] = (tokens - 1.0, now)
         return None
+
+    def install(self, code: str, *, team_id: str, team_name: str = "Agency") -> str:
+        """Ready ``code`` (one use) to install the app in ``team_id``; its future bot token."""
+        token = f"xoxb-{team_id}-{len(self.oauth_codes) + 1}-{code[:6]}"
+        self.oauth_codes[code] = {"team_id": team_id, "team_name": team_name, "token": token}
+        return token
+
+    def _oauth_access(self, auth: str, p: dict[str, Any]) -> dict[str, Any]:
+        """``oauth.v2.access``: the client's credentials (HTTP Basic, or client_id and
+        client_secret parameters) and a code; answers as Slack does for a bot install."""
+        client_id, client_secret = p.get("client_id"), p.get("client_secret")
+        if auth.startswith("Basic "):
+            decoded = base64.b64decode(auth.removeprefix("Basic ")).decode()
+            client_id, _, client_secret = decoded.partition(":")
+        if not client_id or self.oauth_clients.get(client_id) != client_secret:
+            return {
+                "ok": False,
+                "error": "invalid_client_id" if not client_id else "bad_client_secret",
+            }
+        grant = self.oauth_codes.pop(str(p.get("code") or ""), None)
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        team_id, token = grant["team_id"], grant["token"]
+        bot_user = f"U0BOT{team_id[1:6]}"
+        self.teams[token] = {
+            "url": f"https://{team_id.lower()}.slack.com/",
+            "team": grant["team_name"],
+            "user": "baton",
+            "team_id": team_id,
+            "user_id": bot_user,
+            "bot_id": f"B0BOT{team_id[1:6]}",
+        }
+        return {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": "commands,chat:write,chat:write.public",
+            "bot_user_id": bot_user,
+            "app_id": "A0BATON",
+            "team": {"name": grant["team_name"], "id": team_id},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "authed_user": {"id": "U0INSTALLER"},
+        }
 
     def _next_ts(self) -> str:
         self._ts += 1

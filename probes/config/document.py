@@ -18,6 +18,7 @@ Mapping keys are always their literal text, so ``on:`` or ``1:`` stay ``"on"``, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -229,3 +230,16 @@ class _Walker:
             self.lines[(*path, key)] = _line(key_node)
             result[key] = self.walk(value_node, (*path, key))
         return result
+
+
+def is_file_path(path: str) -> bool:
+    """Whether ``path`` names a file (not a ``<text>`` given in place of one)."""
+    return not (path.startswith("<") and path.endswith(">"))
+
+
+def beside_config(store: str, path: str) -> str:
+    """A relative file name is relative to the config file's folder."""
+    target = Path(store).expanduser()
+    if not target.is_absolute() and is_file_path(path):
+        target = Path(path).resolve().parent / target
+    return str(target)

@@ -8,7 +8,8 @@
 The pipeline: bytes → UTF-8 text → YAML nodes with lines (``config.document``) → plain
 values checked key by key (``config.check.Checker``) → the typed model in
 ``baton.probes.config``. Workflows are checked in ``config.workflows``; their schedules and
-alerts, and ``slack.digests``, in ``config.schedules``.
+alerts, and ``slack.digests``, in ``config.schedules``; the rest of ``slack:`` in
+``config.slack``.
 
 Secrets only come from the environment: every value under ``tools.<name>.credentials``
 and ``slack.bot_token`` / ``signing_secret`` / ``app_token`` must be ``${VAR}`` or
@@ -28,26 +29,24 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from . import messages as msg
 from .check import Checker, location
 from .connector_specs import ConnectorSpec, connector_specs
-from .document import KeyPath, YamlProblem, parse_yaml
+from .document import KeyPath, YamlProblem, beside_config, is_file_path, parse_yaml
 from .model import (
     DEFAULT_TIMEOUT_S,
     MAX_CONFIG_BYTES,
     Config,
-    SlackConfig,
     ToolConfig,
     WorkflowConfig,
 )
 from .options import check_option
 from .records import check_record, check_tool_templates
-from .schedules import check_digests
-from .values import env_var_hint, name_problem, secret_default, single_ref
+from .slack import check_digest_workspaces, check_secret, check_slack
+from .values import env_var_hint, name_problem, single_ref
 from .workflows import parse_workflows
 
 __all__ = ["ConnectorSpec", "connector_specs", "load_config", "load_config_text"]
@@ -55,18 +54,6 @@ __all__ = ["ConnectorSpec", "connector_specs", "load_config", "load_config_text"
 SUPPORTED_VERSION = 1
 TOP_KEYS = ("version", "store", "record", "tools", "workflows", "slack")
 TOOL_KEYS = ("type", "base_url", "credentials", "rate_limit", "timeout")
-SLACK_KEYS = (
-    "command",
-    "api_url",
-    "bot_token",
-    "signing_secret",
-    "app_token",
-    "allowed_users",
-    "allowed_channels",
-    "default_channel",
-    "digests",
-)
-SLACK_SECRETS = ("bot_token", "signing_secret", "app_token")
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -140,10 +127,6 @@ def load_config_text(
     return config
 
 
-def _is_file_path(path: str) -> bool:
-    return not (path.startswith("<") and path.endswith(">"))
-
-
 def _build(ck: Checker, top: dict[str, Any], path: str) -> Config:
     ck.mapping((), top, TOP_KEYS)
     _check_version(ck, top)
@@ -154,7 +137,7 @@ def _build(ck: Checker, top: dict[str, Any], path: str) -> Config:
     raw_workflows = top.get("workflows")
     # Every name written, so a workflow with its own problem is not "unknown" to a digest.
     names = list(raw_workflows) if isinstance(raw_workflows, dict) else []
-    slack = _slack(ck, top.get("slack"), names)
+    slack = check_slack(ck, top.get("slack"), names, path)
     workflows = parse_workflows(
         ck,
         raw_workflows,
@@ -164,13 +147,18 @@ def _build(ck: Checker, top: dict[str, Any], path: str) -> Config:
         default_channel=slack.default_channel,
     )
     check_tool_templates(ck, tools, tool_specs, [record, *_records(workflows)])
+    if slack.oauth is not None:
+        for name, wf in workflows.items():
+            if wf.workspace is None and not ck.reported(("workflows", name, "workspace")):
+                ck.add(("workflows", name), msg.workspace_missing())
+        check_digest_workspaces(ck, top.get("slack"), workflows)
     return Config(
         tools=tools,
         workflows=workflows,
         record=record,
         store=store,
         slack=slack,
-        path=path if _is_file_path(path) else None,
+        path=path if is_file_path(path) else None,
         env_values=_masked_env_values(ck.env_used),
     )
 
@@ -223,10 +211,7 @@ def _store(ck: Checker, value: Any, path: str) -> str:
         store = "baton.db"
     if store == ":memory:":
         return store
-    target = Path(store).expanduser()
-    if not target.is_absolute() and _is_file_path(path):
-        target = Path(path).resolve().parent / target
-    return str(target)
+    return beside_config(store, path)
 
 
 def _tools(
@@ -328,7 +313,7 @@ def _credentials(
     out: dict[str, str] = {}
     empty: set[str] = set()
     for key, ref in raw.items():
-        resolved = _secret(ck, (*path, key), key, ref, env_var_hint(tool, key))
+        resolved = check_secret(ck, (*path, key), key, ref, env_var_hint(tool, key))
         if resolved:
             out[key] = resolved
         elif resolved == "":
@@ -342,50 +327,3 @@ def _credentials(
         elif key not in raw:
             ck.add((*path, key), msg.credential_missing(key, spec.type_name, hint))
     return out
-
-
-def _secret(ck: Checker, path: KeyPath, key: str, value: Any, var_hint: str) -> str | None:
-    """A secret from an env reference: the value, ``""`` when set empty, ``None`` on error.
-
-    The value itself never appears in a message, whatever it is.
-    """
-    if not isinstance(value, str) or single_ref(value) is None:
-        ck.add(path, msg.literal_secret(key, var_hint))
-        return None
-    if secret_default(value):
-        ck.add(path, msg.literal_secret_default(key, single_ref(value) or var_hint))
-        return None
-    before = ck.problem_count
-    resolved = ck.expand(path, value.strip())
-    return resolved if ck.problem_count == before else None
-
-
-def _slack(ck: Checker, value: Any, workflows: list[str]) -> SlackConfig:
-    if value is None:
-        return SlackConfig()
-    m = ck.mapping(("slack",), value, SLACK_KEYS)
-    if m is None:
-        return SlackConfig()
-    command = ck.text(("slack", "command"), m.get("command")) or "/baton"
-    if not command.startswith("/") or " " in command:
-        ck.add(("slack", "command"), msg.slack_command(command))
-    api_url = ck.url(("slack", "api_url"), m.get("api_url")) or None
-    secrets: dict[str, str | None] = {}
-    for key in SLACK_SECRETS:
-        raw = m.get(key)
-        # Empty means "not configured": the example ships ${SLACK_BOT_TOKEN:-}.
-        if raw is None or raw == "":
-            secrets[key] = None
-            continue
-        secrets[key] = _secret(ck, ("slack", key), key, raw, env_var_hint("slack", key)) or None
-    return SlackConfig(
-        command=command,
-        api_url=api_url,
-        bot_token=secrets["bot_token"],
-        signing_secret=secrets["signing_secret"],
-        app_token=secrets["app_token"],
-        allowed_users=ck.text_list(("slack", "allowed_users"), m.get("allowed_users")),
-        allowed_channels=ck.text_list(("slack", "allowed_channels"), m.get("allowed_channels")),
-        default_channel=ck.text(("slack", "default_channel"), m.get("default_channel")) or None,
-        digests=check_digests(ck, ("slack", "digests"), m.get("digests"), workflows),
-    )

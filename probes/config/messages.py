@@ -373,6 +373,39 @@ def slack_command(value: str) -> str:
     return f"a slash command starts with '/', e.g. '/baton', not {shown(value)}"
 
 
+# -- workspaces (slack.oauth) ------------------------------------------------------------
+
+
+def workspace_id(value: str) -> str:
+    return (
+        f"a workspace is its Slack team ID (T followed by capitals and digits, e.g. "
+        f"T0123ABCD; Baton names it when the app is installed there), not {shown(value)}"
+    )
+
+
+def workspace_missing() -> str:
+    """A workflow without ``workspace:`` while ``slack.oauth`` serves several workspaces."""
+    return (
+        "needs workspace: (the team ID, e.g. T0123ABCD, of the Slack workspace it belongs "
+        "to): with slack.oauth Baton serves several workspaces, and each sees only its own "
+        "workflows"
+    )
+
+
+def digest_workspace(workspaces: Iterable[str]) -> str:
+    """A digest under ``slack.oauth`` of no workflow in particular, or of several workspaces."""
+    found = sorted(workspaces)
+    of = f" (these are of {', '.join(found)})" if len(found) > 1 else ""
+    return (
+        f"with slack.oauth a digest names its workflows, all of one workspace{of}: "
+        "each workspace sees only its own"
+    )
+
+
+def oauth_installations_memory() -> str:
+    return "needs a file: the installations are kept in SQLite between restarts"
+
+
 # -- environment variables and secrets ---------------------------------------------------
 
 

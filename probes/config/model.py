@@ -106,6 +106,10 @@ class WorkflowConfig:
     schedule: ScheduleSpec | None = None
     #: When a scheduled result is worth a message (``workflows.<name>.alerts``).
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
+    #: The Slack workspace (team ID ``T…``) it belongs to (``workflows.<name>.workspace``):
+    #: only that workspace sees it in Slack. ``None``: every workspace the bot serves with a
+    #: bot token; required when the bot serves several (``slack.oauth``).
+    workspace: str | None = None
 
     @property
     def entry(self) -> StageConfig:
@@ -156,6 +160,20 @@ class DigestSchedule:
 
 
 @dataclass(frozen=True)
+class SlackOAuthConfig:
+    """``slack.oauth``: installation over OAuth, so one ``baton serve`` serves several
+    workspaces, each with its own bot token (kept encrypted in ``installations``)."""
+
+    #: ``None``: ``$SLACK_CLIENT_ID`` / ``$SLACK_CLIENT_SECRET`` when ``baton serve`` starts.
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    #: The SQLite file of installations and OAuth states (tokens encrypted at rest).
+    installations: str = "baton-installations.db"
+    #: Where Slack sends the installer back; ``None``: the app's only Redirect URL.
+    redirect_uri: str | None = None
+
+
+@dataclass(frozen=True)
 class SlackConfig:
     """``slack:``, used by ``baton serve`` (the bot)."""
 
@@ -170,6 +188,7 @@ class SlackConfig:
     allowed_channels: list[str] = field(default_factory=list)  # empty: everywhere
     default_channel: str | None = None
     digests: list[DigestSchedule] = field(default_factory=list)  # scheduled health digests
+    oauth: SlackOAuthConfig | None = None  # None: one workspace, with slack.bot_token
 
 
 @dataclass(frozen=True)

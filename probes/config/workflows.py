@@ -8,6 +8,7 @@ Templates (``expect.fields`` values, the entry's ``options.fields``) are checked
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +31,17 @@ from .records import check_record, check_template, sample_record
 from .schedules import check_alerts, check_schedule
 from .values import name_problem
 
-WORKFLOW_KEYS = ("description", "record", "stages", "variants", "schedule", "alerts")
+WORKFLOW_KEYS = (
+    "description",
+    "record",
+    "stages",
+    "variants",
+    "schedule",
+    "alerts",
+    "workspace",
+)
+#: A Slack team ID, as ``team_id`` in every request and ``auth.test`` give it.
+TEAM_ID = re.compile(r"T[A-Z0-9]{2,30}")
 STAGE_KEYS = ("name", "tool", "after", "label", "expect", "deadline", "grace", "settle", "options")
 EXPECT_KEYS = ("fields", "count", "absent")
 VARIANT_KEYS = ("record", "expect")
@@ -97,6 +108,10 @@ class _WorkflowChecker:
         if m is None:
             return None
         description = ck.text((*path, "description"), m.get("description")) or ""
+        workspace = ck.text((*path, "workspace"), m.get("workspace")) or None
+        if workspace is not None and not TEAM_ID.fullmatch(workspace):
+            ck.add((*path, "workspace"), msg.workspace_id(workspace))
+            workspace = None
         record = check_record(ck, (*path, "record"), m.get("record"))
         variant_records: dict[str, dict[str, Any]] = {}
         raw_variants = m.get("variants")
@@ -132,6 +147,7 @@ class _WorkflowChecker:
             variants=variants,
             schedule=schedule,
             alerts=alerts,
+            workspace=workspace,
         )
 
     def _sample(self, *records: Mapping[str, Any]) -> TestRecord:

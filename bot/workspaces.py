@@ -1,0 +1,401 @@
+"""Several workspaces (``slack.oauth``): one ``Bot`` per installed workspace, and a router.
+
+Each workspace that installed the app gets a ``Bot`` of its own, built on first use from its
+installation: its bot token (from the encrypted installation store), and a config that holds
+only the workflows whose ``workspace:`` is its team ID. Everything that bot says or reads
+(slash commands, ``list``/``status``/``history``, digests) is therefore about that
+workspace's workflows, and is sent with that workspace's token. A request is routed by the
+``team_id`` Slack signed into it; a workspace with no installation (or one Baton can no
+longer decrypt) is told how to install, and nothing else.
+
+    workspaces = Workspaces(config=config, installations=store, make_bot=build, api_url=url)
+    runner, port = await start_http(workspaces, signing_secret=secret)   # baton.bot.server
+
+The single-workspace setup (``SLACK_BOT_TOKEN``) does not use this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import httpx
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.web.async_client import AsyncWebClient
+
+from baton.probes.config import Config
+from baton.probes.config.messages import shown
+from baton.probes.errors import ConfigError, UsageError
+from baton.probes.model import RunResult
+from baton.probes.store import RunRow
+
+from ._engine import EngineLike, ProgressCallback, StoreLike
+from .channels import resolve_channels
+from .scheduler import BotScheduler
+from .serve import DEFAULT_API_URL, janitor, stop_on_signals
+from .slack_api import SlackCallError
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .app import Bot
+    from .oauth import OAuthCredentials, OAuthRoutes
+
+log = logging.getLogger("bot.workspaces")
+
+#: Builds the bot of one workspace from its config and a client holding its token.
+BotFactory = Callable[[Config, AsyncWebClient], "Bot"]
+
+
+def for_workspace(config: Config, team: str, *, shared: bool = False) -> Config:
+    """The config that workspace ``team`` sees: its workflows (with ``shared``, also those
+    naming no workspace), and the digests about those alone."""
+    workflows = {
+        name: wf
+        for name, wf in config.workflows.items()
+        if wf.workspace == team or (shared and wf.workspace is None)
+    }
+    digests = [
+        d
+        for d in config.slack.digests
+        if (d.workflows and all(name in workflows for name in d.workflows))
+        # a digest of "every workflow" is one workspace's only when there is one workspace
+        or (not d.workflows and shared)
+    ]
+    slack = dataclasses.replace(config.slack, digests=digests)
+    return dataclasses.replace(config, workflows=workflows, slack=slack)
+
+
+class ScopedResults:
+    """The run store, seen from one workspace: runs of its workflows only."""
+
+    def __init__(self, store: StoreLike, workflows: Collection[str]) -> None:
+        self.inner = store
+        self.workflows = frozenset(workflows)
+
+    def get_result(self, run_id: str) -> RunResult | None:
+        result = self.inner.get_result(run_id)
+        return result if result is not None and result.workflow in self.workflows else None
+
+    def recent_runs(self, workflow: str | None = None, limit: int = 20) -> list[RunResult]:
+        if workflow is not None:
+            return self.inner.recent_runs(workflow, limit) if workflow in self.workflows else []
+        runs = self.inner.recent_runs(None, limit * 10)
+        return [r for r in runs if r.workflow in self.workflows][:limit]
+
+    def last_verdicts(self) -> dict[str, RunResult]:
+        return {k: v for k, v in self.inner.last_verdicts().items() if k in self.workflows}
+
+    def active_runs(self) -> list[RunRow]:
+        return [r for r in self.inner.active_runs() if r["workflow"] in self.workflows]
+
+    def run(self, run_id: str) -> RunRow | None:
+        row = self.inner.run(run_id)
+        return row if row is not None and row["workflow"] in self.workflows else None
+
+
+class ScopedEngine:
+    """An engine whose store shows one workspace's runs (see ``ScopedResults``)."""
+
+    def __init__(self, engine: EngineLike, workflows: Collection[str]) -> None:
+        self.inner = engine
+        self._store = ScopedResults(engine.store, workflows)
+
+    @property
+    def store(self) -> ScopedResults:
+        return self._store
+
+    async def start(
+        self,
+        workflow: str,
+        variant: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        origin: Mapping[str, Any] | None = None,
+    ) -> str:
+        if workflow not in self._store.workflows:
+            # Said as for a name no config has: another workspace's names stay unknown here.
+            raise UsageError(f"unknown workflow {shown(workflow)}")
+        return await self.inner.start(workflow, variant, overrides, origin=origin)
+
+    async def finish(
+        self, run_id: str, *, on_progress: ProgressCallback | None = None
+    ) -> RunResult:
+        return await self.inner.finish(run_id, on_progress=on_progress)
+
+    async def tick(self) -> list[RunResult]:
+        return await self.inner.tick()
+
+    async def resume_interrupted(self) -> list[RunResult]:
+        return await self.inner.resume_interrupted()
+
+    async def cleanup_pending(self) -> int:
+        return await self.inner.cleanup_pending()
+
+
+def _team_of(request: AsyncBoltRequest) -> str | None:
+    """The workspace a (verified) request comes from: bolt reads ``team_id`` from commands
+    and events, ``team.id`` (or ``user.team_id``) from interactions."""
+    team = request.context.team_id
+    return team if isinstance(team, str) and team else None
+
+
+def _plain(text: str, status: int = 200) -> BoltResponse:
+    """An answer Slack shows the person who sent the command (only them)."""
+    return BoltResponse(
+        status=status,
+        body=json.dumps({"response_type": "ephemeral", "text": text}),
+        headers={"content-type": "application/json"},
+    )
+
+
+class Workspaces:
+    """The router of ``slack.oauth``: a ``Bot`` per installed workspace; see the module
+    docstring. ``make_bot`` gets that workspace's config and a client holding its token."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        installations: AsyncInstallationStore,
+        make_bot: BotFactory,
+        api_url: str,
+        client_options: Mapping[str, Any] | None = None,
+        oauth: OAuthRoutes | None = None,
+        on_bot: Callable[[str, Bot], Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.installations = installations
+        self.make_bot = make_bot
+        self.api_url = api_url
+        self.client_options = dict(client_options or {})
+        self.oauth = oauth
+        #: Called with each new bot (``baton serve`` starts its scheduler there).
+        self.on_bot = on_bot
+        self.bots: dict[str, Bot] = {}
+        self._building: dict[str, asyncio.Lock] = {}
+
+    @property
+    def busy(self) -> int:
+        return sum(bot.busy for bot in self.bots.values())
+
+    @property
+    def install_hint(self) -> str:
+        where = self.oauth.install_path if self.oauth is not None else "/slack/install"
+        return f"install it at {where} on the server that runs Baton"
+
+    # -- bots -----------------------------------------------------------------------------
+
+    async def bot_for(self, team: str) -> Bot | None:
+        """The bot of workspace ``team``; ``None`` when it has no (readable) installation."""
+        bot = self.bots.get(team)
+        if bot is not None:
+            return bot
+        async with self._building.setdefault(team, asyncio.Lock()):
+            bot = self.bots.get(team)
+            if bot is None:
+                bot = await self._build(team)
+                if bot is not None:
+                    self.bots[team] = bot
+        return bot
+
+    async def _build(self, team: str) -> Bot | None:
+        found = await self.installations.async_find_bot(enterprise_id=None, team_id=team)
+        if found is None or not found.bot_token:
+            return None
+        client = AsyncWebClient(
+            token=found.bot_token,
+            base_url=self.api_url,
+            retry_handlers=[],  # one retry policy for Slack calls: baton.bot.slack_api's
+            **self.client_options,
+        )
+        config = for_workspace(self.config, team)
+        try:
+            config = await resolve_channels(config, client)
+        except ConfigError as exc:
+            log.warning("workspace %s: %s", team, exc)
+        bot = self.make_bot(config, client)
+        bot.digests.scope = bot.alerts.scope = frozenset(config.workflows)
+        try:
+            await bot.prepare()
+        except SlackCallError as exc:
+            log.warning(
+                "the installation of workspace %s no longer works (%s); reinstall the app there",
+                team,
+                exc,
+            )
+            return None
+        log.info(
+            "serving workspace %s with %d workflow(s): %s",
+            team,
+            len(config.workflows),
+            ", ".join(sorted(config.workflows)) or f"none yet (workspace: {team} names them)",
+        )
+        for thread in bot.store.unfinished():
+            if thread.workflow in config.workflows:
+                bot.spawn(bot.reporter.follow(thread))
+        if self.on_bot is not None:
+            self.on_bot(team, bot)
+        return bot
+
+    def forget(self, team: str) -> Bot | None:
+        """Drop the bot of ``team`` (a new installation: the next request builds it anew)."""
+        return self.bots.pop(team, None)
+
+    async def start(self, teams: Iterable[str] | None = None) -> list[str]:
+        """Build the bots of the workspaces the config names (so their runs left behind
+        are followed again); the ones that have an installation."""
+        wanted = teams if teams is not None else workspaces_of(self.config)
+        return [team for team in wanted if await self.bot_for(team) is not None]
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def route(self, request: AsyncBoltRequest) -> Bot | BoltResponse:
+        """The bot that answers ``request``, or the answer itself."""
+        if request.body.get("type") == "url_verification":
+            challenge = str(request.body.get("challenge") or "")
+            return BoltResponse(status=200, body=json.dumps({"challenge": challenge}))
+        team = _team_of(request)
+        if team is None:
+            log.warning("refused a request that names no workspace")
+            return _plain("Baton could not tell which workspace this came from.", 400)
+        bot = await self.bot_for(team)
+        if bot is None:
+            log.warning("refused a request from workspace %s: Baton is not installed there", team)
+            return _plain(
+                f"Baton is not installed in this workspace (or its installation can no longer "
+                f"be read): {self.install_hint}."
+            )
+        return bot
+
+    def add_routes(self, app: web.Application) -> None:
+        """``GET`` install and redirect paths (see ``baton.bot.oauth``), when OAuth is on."""
+        if self.oauth is not None:
+            self.oauth.add_routes(app)
+
+    async def drain(self) -> None:
+        for bot in list(self.bots.values()):
+            await bot.drain()
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        await asyncio.gather(*(bot.aclose(timeout_s) for bot in list(self.bots.values())))
+
+
+def workspaces_of(config: Config) -> list[str]:
+    """The team IDs the config's workflows name, sorted."""
+    return sorted({wf.workspace for wf in config.workflows.values() if wf.workspace})
+
+
+async def serve_workspaces(
+    config: Config,
+    creds: OAuthCredentials,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """``baton serve`` with ``slack.oauth``: HTTP mode, a bot (and a scheduler) per
+    installed workspace, installation at ``/slack/install``; until ``stop``."""
+    from baton.probes.engine import Engine
+    from baton.probes.store import open_store
+
+    from .app import Bot
+    from .oauth import OAuthClient, OAuthRoutes
+    from .server import EVENTS_PATH, start_http
+
+    stop = stop or stop_on_signals()
+    api_url = config.slack.api_url or DEFAULT_API_URL
+    store = open_store(config.store)
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    schedulers: dict[str, BotScheduler] = {}
+    retired: list[Bot] = []
+    async with aiohttp.ClientSession() as session, httpx.AsyncClient(limits=limits) as http:
+
+        def engine_for(workflows: Collection[str]) -> ScopedEngine:
+            # The whole config (the tick steps every active run), seen through one
+            # workspace's workflows: it starts, and shows, those alone.
+            return ScopedEngine(Engine(config, store=store, client=http), workflows)
+
+        def make_bot(team_config: Config, client: AsyncWebClient) -> Bot:
+            return Bot(
+                config=team_config,
+                engine=engine_for(team_config.workflows),
+                client=client,
+                db=store.db,
+                signing_secret=creds.signing_secret,
+            )
+
+        def on_bot(team: str, bot: Bot) -> None:
+            scheduling = BotScheduler(bot=bot, engine=engine_for(bot.config.workflows))
+            scheduling.register()
+            scheduling.start()
+            schedulers[team] = scheduling
+
+        async def on_installed(team: str) -> None:
+            # A new installation (a new token): the next request builds the bot anew.
+            old = workspaces.forget(team)
+            scheduling = schedulers.pop(team, None)
+            if scheduling is not None:
+                scheduling.shutdown()
+            if old is not None:
+                retired.append(old)  # its runs in flight finish; closed at the stop
+
+        routes = OAuthRoutes.build(
+            creds,
+            api_url=api_url,
+            client=OAuthClient(base_url=api_url, session=session, retry_handlers=[]),
+            on_installed=on_installed,
+        )
+        workspaces = Workspaces(
+            config=config,
+            installations=routes.installations,
+            make_bot=make_bot,
+            api_url=api_url,
+            client_options={"session": session},
+            oauth=routes,
+            on_bot=on_bot,
+        )
+        served = await workspaces.start()
+        sweeper = asyncio.create_task(janitor(Engine(config, store=store, client=http)))
+        runner, bound = await start_http(
+            workspaces, signing_secret=creds.signing_secret, host=host, port=port
+        )
+        try:
+            if ready:
+                origin = f"http://{host}:{bound}"
+                ready(
+                    f"listening for {config.slack.command} on {origin}{EVENTS_PATH} in "
+                    f"{len(served)} installed workspace(s); install at {origin}"
+                    f"{routes.install_path}"
+                )
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            for scheduling in schedulers.values():
+                scheduling.shutdown()
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await workspaces.aclose()
+            for bot in retired:
+                await bot.aclose()
+
+
+__all__ = [
+    "BotFactory",
+    "ScopedEngine",
+    "ScopedResults",
+    "Workspaces",
+    "for_workspace",
+    "serve_workspaces",
+    "workspaces_of",
+]
