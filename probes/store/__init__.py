@@ -6,10 +6,16 @@
 ``rollup``      the hourly rollup the digests read (kept in step with finished runs)
 ``slots``       schedule slots claimed, the slot index, pause and resume
 ``alerts``      the alert state machine's state and its outbox of flips
-``bot``         the Slack bot's threads, claimed requests and scheduled runs
+``snoozes``     a posted alert's snoozes and its workflow's failing streaks
+``presses``     every button press and modal submission (who, when, what came of it)
+``bot``         the Slack bot's threads, claimed requests, scheduled runs, runs reported
+                outside their channel, and who has the App Home open
 ==============  ==========================================================================
 
-Only this package writes SQL. Every other module asks it.
+Only this package writes SQL: every other module asks it (``tests/test_layout.py`` checks).
+One exception by design: with ``slack.oauth``, the workspaces' installations are
+slack_sdk's own SQLite installation store, in a file of their own, their tokens encrypted
+(:mod:`baton.bot.installations`).
 """
 
 from .runs import (
