@@ -39,7 +39,6 @@ from baton.probes.store import RunRow
 
 from ._engine import EngineLike, ProgressCallback, StoreLike
 from .channels import resolve_channels
-from .scheduler import BotScheduler
 from .serve import DEFAULT_API_URL, janitor, stop_on_signals
 from .slack_api import SlackCallError
 
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
 
     from .app import Bot
     from .oauth import OAuthCredentials, OAuthRoutes
+    from .ticking import TickShare
 
 log = logging.getLogger("bot.workspaces")
 
@@ -103,10 +103,16 @@ class ScopedResults:
 
 
 class ScopedEngine:
-    """An engine whose store shows one workspace's runs (see ``ScopedResults``)."""
+    """An engine whose store shows one workspace's runs (see ``ScopedResults``).
 
-    def __init__(self, engine: EngineLike, workflows: Collection[str]) -> None:
+    With a ``share`` of the process's one tick (``baton.bot.ticking``), ``tick`` steps no
+    run: it returns this workspace's runs that the shared tick finished since last asked."""
+
+    def __init__(
+        self, engine: EngineLike, workflows: Collection[str], *, share: TickShare | None = None
+    ) -> None:
         self.inner = engine
+        self.share = share
         self._store = ScopedResults(engine.store, workflows)
 
     @property
@@ -132,6 +138,8 @@ class ScopedEngine:
         return await self.inner.finish(run_id, on_progress=on_progress)
 
     async def tick(self) -> list[RunResult]:
+        if self.share is not None:
+            return self.share.take()
         return await self.inner.tick()
 
     async def resume_interrupted(self) -> list[RunResult]:
@@ -181,7 +189,9 @@ class Workspaces:
         #: Called with each new bot (``baton serve`` starts its scheduler there).
         self.on_bot = on_bot
         self.bots: dict[str, Bot] = {}
-        self._building: dict[str, asyncio.Lock] = {}
+        #: Builds under way, one per workspace: an entry lives only while its build does
+        #: (a request from a workspace with no installation leaves nothing behind).
+        self._building: dict[str, asyncio.Task[Bot | None]] = {}
 
     @property
     def busy(self) -> int:
@@ -199,12 +209,23 @@ class Workspaces:
         bot = self.bots.get(team)
         if bot is not None:
             return bot
-        async with self._building.setdefault(team, asyncio.Lock()):
-            bot = self.bots.get(team)
-            if bot is None:
-                bot = await self._build(team)
-                if bot is not None:
-                    self.bots[team] = bot
+        building = self._building.get(team)
+        if building is None:
+            building = asyncio.create_task(self._build_once(team))
+            self._building[team] = building
+
+            def done(task: asyncio.Task[Bot | None]) -> None:
+                if self._building.get(team) is task:
+                    del self._building[team]
+
+            building.add_done_callback(done)
+        # Shielded: a request that gives up (cancelled) leaves the build to the others.
+        return await asyncio.shield(building)
+
+    async def _build_once(self, team: str) -> Bot | None:
+        bot = await self._build(team)
+        if bot is not None:
+            self.bots[team] = bot
         return bot
 
     async def _build(self, team: str) -> Bot | None:
@@ -304,50 +325,44 @@ async def serve_workspaces(
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """``baton serve`` with ``slack.oauth``: HTTP mode, a bot (and a scheduler) per
-    installed workspace, installation at ``/slack/install``; until ``stop``."""
+    installed workspace, one tick for the process (``baton.bot.ticking``), installation at
+    ``/slack/install``; until ``stop``."""
     from baton.probes.engine import Engine
     from baton.probes.store import open_store
 
     from .app import Bot
     from .oauth import OAuthClient, OAuthRoutes
     from .server import EVENTS_PATH, start_http
+    from .ticking import SharedTick, WorkspaceSchedulers
 
     stop = stop or stop_on_signals()
     api_url = config.slack.api_url or DEFAULT_API_URL
     store = open_store(config.store)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    schedulers: dict[str, BotScheduler] = {}
-    retired: list[Bot] = []
+    retiring: dict[Bot, asyncio.Task[None]] = {}
     async with aiohttp.ClientSession() as session, httpx.AsyncClient(limits=limits) as http:
-
-        def engine_for(workflows: Collection[str]) -> ScopedEngine:
-            # The whole config (the tick steps every active run), seen through one
-            # workspace's workflows: it starts, and shows, those alone.
-            return ScopedEngine(Engine(config, store=store, client=http), workflows)
+        # Three engines (three lease owners) whatever the number of workspaces, as with one
+        # bot token: the runs started from Slack, the one tick (and the slots' starts), the
+        # janitor. Each bot sees its engine through its workspace's workflows.
+        from_slack = Engine(config, store=store, client=http)
+        schedulers = WorkspaceSchedulers(SharedTick(Engine(config, store=store, client=http)))
 
         def make_bot(team_config: Config, client: AsyncWebClient) -> Bot:
             return Bot(
                 config=team_config,
-                engine=engine_for(team_config.workflows),
+                engine=ScopedEngine(from_slack, team_config.workflows),
                 client=client,
                 db=store.db,
                 signing_secret=creds.signing_secret,
             )
 
-        def on_bot(team: str, bot: Bot) -> None:
-            scheduling = BotScheduler(bot=bot, engine=engine_for(bot.config.workflows))
-            scheduling.register()
-            scheduling.start()
-            schedulers[team] = scheduling
-
         async def on_installed(team: str) -> None:
             # A new installation (a new token): the next request builds the bot anew.
             old = workspaces.forget(team)
-            scheduling = schedulers.pop(team, None)
-            if scheduling is not None:
-                scheduling.shutdown()
-            if old is not None:
-                retired.append(old)  # its runs in flight finish; closed at the stop
+            schedulers.remove(team)
+            if old is not None:  # its runs in flight finish, then it is let go
+                retiring[old] = asyncio.create_task(old.drain())
+                retiring[old].add_done_callback(lambda _: retiring.pop(old, None))
 
         routes = OAuthRoutes.build(
             creds,
@@ -362,9 +377,10 @@ async def serve_workspaces(
             api_url=api_url,
             client_options={"session": session},
             oauth=routes,
-            on_bot=on_bot,
+            on_bot=schedulers.add,
         )
         served = await workspaces.start()
+        ticker = asyncio.create_task(schedulers.shared.run(stop))
         sweeper = asyncio.create_task(janitor(Engine(config, store=store, client=http)))
         runner, bound = await start_http(
             workspaces, signing_secret=creds.signing_secret, host=host, port=port
@@ -380,14 +396,13 @@ async def serve_workspaces(
             await stop.wait()
         finally:
             await runner.cleanup()
-            for scheduling in schedulers.values():
-                scheduling.shutdown()
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            schedulers.shutdown()
+            for task in (ticker, sweeper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await workspaces.aclose()
-            for bot in retired:
-                await bot.aclose()
+            await asyncio.gather(*(bot.aclose() for bot in list(retiring)))
 
 
 __all__ = [
