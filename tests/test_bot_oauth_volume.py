@@ -23,7 +23,7 @@ import sqlite_utils
 from bot_support import SECRET, FakeEngine, sample_config
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, signed_headers, slash_body
-from test_bot_oauth import CLIENT_ID, CLIENT_SECRET, KEY, SINGLE_TOKEN, World
+from test_bot_oauth import CLIENT_ID, CLIENT_SECRET, CONFIG, ENV, KEY, SINGLE_TOKEN, World
 
 from baton.bot.app import Bot, BotSettings
 from baton.bot.installations import token_key
@@ -31,8 +31,15 @@ from baton.bot.oauth import OAuthClient, OAuthCredentials, OAuthRoutes
 from baton.bot.server import start_http
 from baton.bot.ticking import SharedTick, TickShare, WorkspaceSchedulers
 from baton.bot.workspaces import ScopedEngine, Workspaces
-from baton.probes.config import Config, DigestSchedule, SlackConfig, SlackOAuthConfig
+from baton.probes.config import (
+    Config,
+    DigestSchedule,
+    SlackConfig,
+    SlackOAuthConfig,
+    load_config_text,
+)
 from baton.probes.config.windows import AlertPolicy
+from baton.probes.errors import ConfigError
 from baton.probes.health.alerts import flips
 from baton.probes.health.schedule import ScheduledRun
 from baton.probes.model import RunResult
@@ -300,3 +307,29 @@ async def test_requests_from_many_uninstalled_workspaces_leave_nothing_behind(
         assert w.workspaces._building == {}  # builds under way only, none left
         assert list(v.schedulers.by_team) == [TEAMS[0]]
         assert len(w.slack.of("auth.test")) == 2  # the install's, and one bot built once
+
+
+# -- one channel for every workspace ---------------------------------------------------------------
+
+
+def test_with_oauth_a_default_channel_is_refused_naming_what_to_do_instead() -> None:
+    two = CONFIG.replace("  other:\n", "  other:\n    workspace: T0B\n")
+    text = two % (TEAMS[0], "  oauth: {}\n  default_channel: C0ALERTS")
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(text, path="b.yaml", env=ENV)
+    assert str(caught.value).splitlines() == [
+        "b.yaml:17: slack.default_channel: with slack.oauth a channel belongs to one workspace, "
+        "and this one would take the alerts of every workspace: remove it, and give each "
+        "schedule its channel (workflows.<name>.schedule.channel) and each digest its own "
+        "(slack.digests[].channel)"
+    ]
+    # A channel per schedule is fine; so is a default channel with one bot token.
+    scheduled = two.replace(
+        "    workspace: T0B\n", "    workspace: T0B\n    schedule: {every: 15m, channel: C0B}\n"
+    )
+    config = load_config_text(scheduled % (TEAMS[0], "  oauth: {}"), path="b.yaml", env=ENV)
+    assert config.workflows["other"].schedule is not None
+    single = load_config_text(
+        two % (TEAMS[0], "  default_channel: C0ALERTS"), path="b.yaml", env=ENV
+    )
+    assert single.slack.default_channel == "C0ALERTS"

@@ -402,6 +402,15 @@ def digest_workspace(workspaces: Iterable[str]) -> str:
     )
 
 
+def oauth_default_channel() -> str:
+    """``slack.default_channel`` under ``slack.oauth``: a channel is of one workspace."""
+    return (
+        "with slack.oauth a channel belongs to one workspace, and this one would take the "
+        "alerts of every workspace: remove it, and give each schedule its channel "
+        "(workflows.<name>.schedule.channel) and each digest its own (slack.digests[].channel)"
+    )
+
+
 def oauth_installations_memory() -> str:
     return "needs a file: the installations are kept in SQLite between restarts"
 

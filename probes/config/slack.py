@@ -67,6 +67,9 @@ def check_slack(ck: Checker, value: Any, workflows: list[str], path: str) -> Sla
         secrets[key] = (
             check_secret(ck, ("slack", key), key, raw, env_var_hint("slack", key)) or None
         )
+    default_channel = ck.text(("slack", "default_channel"), m.get("default_channel")) or None
+    if default_channel and "oauth" in m:
+        ck.add(("slack", "default_channel"), msg.oauth_default_channel())
     return SlackConfig(
         command=command,
         api_url=api_url,
@@ -75,7 +78,7 @@ def check_slack(ck: Checker, value: Any, workflows: list[str], path: str) -> Sla
         app_token=secrets["app_token"],
         allowed_users=ck.text_list(("slack", "allowed_users"), m.get("allowed_users")),
         allowed_channels=ck.text_list(("slack", "allowed_channels"), m.get("allowed_channels")),
-        default_channel=ck.text(("slack", "default_channel"), m.get("default_channel")) or None,
+        default_channel=default_channel,
         digests=check_digests(ck, ("slack", "digests"), m.get("digests"), workflows),
         oauth=_oauth(ck, m["oauth"], path) if "oauth" in m else None,
     )
