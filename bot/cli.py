@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -64,7 +65,6 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
             baton serve -c agencies.yaml --host 0.0.0.0
     """
     from baton.probes.cli import clean_errors, load
-    from baton.probes.errors import UsageError
 
     from .redact import Redactor
     from .serve import configure_logging, level_for, resolve_tokens
@@ -81,20 +81,11 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
             level_for(verbosity),
         )
 
-        def ready(what: str) -> None:
-            click.echo(f"Baton bot {what} (Ctrl-C to stop)", err=True)
-
-        try:
-            asyncio.run(run_serve(config, tokens, host=host, port=port, ready=ready))
-        except OSError as exc:  # e.g. the port is taken
-            raise UsageError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
-            ) from exc
+        _listen(run_serve(config, tokens, host=host, port=port, ready=_ready), host, port)
 
 
 def _serve_workspaces(config: Config, *, host: str, port: int, verbosity: int) -> None:
     """``serve`` with ``slack.oauth``: several workspaces, installed over OAuth."""
-    from baton.probes.errors import UsageError
 
     from .oauth import resolve_oauth
     from .redact import Redactor
@@ -109,11 +100,19 @@ def _serve_workspaces(config: Config, *, host: str, port: int, verbosity: int) -
         level_for(verbosity),
     )
 
-    def ready(what: str) -> None:
-        click.echo(f"Baton bot {what} (Ctrl-C to stop)", err=True)
+    _listen(serve_workspaces(config, creds, host=host, port=port, ready=_ready), host, port)
+
+
+def _ready(what: str) -> None:
+    click.echo(f"Baton bot {what} (Ctrl-C to stop)", err=True)
+
+
+def _listen(server: Coroutine[Any, Any, None], host: str, port: int) -> None:
+    """Run ``server`` until it stops; a port that cannot be had is one line (exit 2)."""
+    from baton.probes.errors import UsageError
 
     try:
-        asyncio.run(serve_workspaces(config, creds, host=host, port=port, ready=ready))
+        asyncio.run(server)
     except OSError as exc:  # e.g. the port is taken
         raise UsageError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port"
