@@ -28,7 +28,6 @@ from typing import Any
 
 import sqlite_utils
 
-from .presses import record_press
 from .schema import migrate
 
 #: How long processed request ids are kept (Slack retries within minutes).
@@ -331,31 +330,7 @@ class BotStore:
                 out[str(run_id)] = Posted(str(channel), str(ts), thread_ts)
         return out
 
-    # -- presses and the App Home ----------------------------------------------------------
-
-    def record_press(
-        self,
-        *,
-        at: float,
-        team: str,
-        user: str,
-        channel: str | None,
-        action: str,
-        value: str,
-        outcome: str,
-    ) -> None:
-        """Write a button press or modal submission down: who, when, where, what, and what
-        came of it (values are clipped: they come from Slack and may be forged)."""
-        record_press(
-            self.db,
-            at=at,
-            team=team,
-            user=user,
-            channel=channel,
-            action_id=action,
-            value=value,
-            outcome=outcome,
-        )
+    # -- the App Home ----------------------------------------------------------------------
 
     def home_opened(self, user: str, team: str, now: float) -> None:
         """``user`` opened the App Home (it is published again for them after runs)."""
