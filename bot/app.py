@@ -11,8 +11,10 @@ the run to a background task. Read-only answers (``list``, ``status``, ``history
 ``resume`` in the ack too, but in the channel, as everyone's schedule changed. ``digest``
 acks at once and posts the digest, with its chart, in the channel from a background task.
 
-Buttons (``block_actions``) go through ``ActionGate`` (``baton.bot.actions``): the same
-workspace check and allowlist as commands, once per press, every press recorded; the alert
+Every interaction (a button's ``block_actions``, a modal's ``view_submission``, the
+``shortcut``), over HTTP or Socket Mode, goes through ``ActionGate`` (``baton.bot.actions``):
+the same workspace check and allowlist as commands (``gate.allowed`` is the commands' own
+allowlist check), once per press, every press recorded; the alert
 controls are answered by ``baton.bot.alert_actions``, runs started from Slack's UI (Re-run,
 the run modal, the App Home) by ``baton.bot.run_ui``.
 
@@ -29,8 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import datetime as dt
-import hashlib
 import json
 import logging
 import time
@@ -221,7 +223,7 @@ class Bot:
             allowed_users=self.settings.allowed_users,
             allowed_channels=self.settings.allowed_channels,
             command=self.settings.command,
-            team=lambda: self._identity.team_id if self._identity is not None else None,
+            team=lambda: self.team_id,
             clock=clock,
             dedupe_window_s=self.settings.dedupe_window_s,
         )
@@ -254,6 +256,11 @@ class Bot:
             bot_user_id=data.get("user_id"),
         )
 
+    @property
+    def team_id(self) -> str | None:
+        """The workspace this bot serves (from ``auth.test``; None until ``prepare``)."""
+        return self._identity.team_id if self._identity is not None else None
+
     async def _authorize(self) -> AuthorizeResult:
         if self._identity is None:
             await self.prepare()
@@ -279,7 +286,7 @@ class Bot:
         user = str(command.get("user_id") or "")
         channel = str(command.get("channel_id") or "")
         team = str(command.get("team_id") or "")
-        ours = self._identity.team_id if self._identity is not None else None
+        ours = self.team_id
         if ours and team != ours:
             # Signed with our secret but from another workspace (an org-wide or shared
             # app, a replayed request): this token's workflows are not theirs to run.
@@ -295,7 +302,7 @@ class Bot:
         modal = wants_modal(text)
         cmd = parse_command(text)
         if modal or not isinstance(cmd, Help):
-            refusal = self._refusal(user, channel, str(command.get("channel_name") or ""))
+            refusal = self.gate.allowed(user, channel)
             if refusal is not None:
                 log.info(
                     "refused %s from %s in %s: not allowed", self.settings.command, user, channel
@@ -317,8 +324,14 @@ class Bot:
         self, ack: AsyncAck, cmd: Run, command: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
         user, channel = str(command.get("user_id") or ""), str(command.get("channel_id") or "")
-        workflow = self._canonical(cmd.workflow) or cmd.workflow
-        keys = self._dedupe_keys(command, workflow, cmd)
+        workflow = self.canonical(cmd.workflow) or cmd.workflow
+        keys = self.gate.run_keys(
+            team=str(command.get("team_id") or ""),
+            user=user,
+            channel=channel,
+            trigger=str(command.get("trigger_id") or "") or None,
+            run=dataclasses.replace(cmd, workflow=workflow),
+        )
         if not self.store.claim(keys):
             retry = request.headers.get("x-slack-retry-num", [None])[0]
             run_id = self.store.run_for(list(keys))
@@ -348,10 +361,12 @@ class Bot:
     async def _digest(self, ack: AsyncAck, cmd: PostDigest, command: dict[str, Any]) -> None:
         workflow = None
         if cmd.workflow is not None:
-            workflow = self._canonical(cmd.workflow)
+            workflow = self.canonical(cmd.workflow)
             if workflow is None:
                 await ack(
-                    **replies.problem(self._unknown(cmd.workflow), self.settings.command).payload()
+                    **replies.problem(
+                        self.unknown_workflow(cmd.workflow), self.settings.command
+                    ).payload()
                 )
                 return
         trigger = command.get("trigger_id")
@@ -387,7 +402,9 @@ class Bot:
         wf = self._workflow(cmd.workflow)
         if wf is None:
             await ack(
-                **replies.problem(self._unknown(cmd.workflow), self.settings.command).payload()
+                **replies.problem(
+                    self.unknown_workflow(cmd.workflow), self.settings.command
+                ).payload()
             )
             return
         said, changed = pause_or_resume(
@@ -402,34 +419,6 @@ class Bot:
         )
         # A change to everyone's schedule is said in the channel; a problem only to the user.
         await ack(response_type="in_channel" if changed else None, **said.payload())
-
-    def _dedupe_keys(
-        self, command: Mapping[str, Any], workflow: str, cmd: Run
-    ) -> dict[str, float | None]:
-        keys: dict[str, float | None] = {}
-        trigger = command.get("trigger_id")
-        if trigger:
-            keys[f"trigger:{trigger}"] = None
-        what = [
-            command.get("team_id"),
-            command.get("user_id"),
-            command.get("channel_id"),
-            workflow,
-            cmd.variant,
-            sorted(cmd.overrides.items()),
-        ]
-        digest = hashlib.sha256(json.dumps(what, ensure_ascii=False).encode()).hexdigest()
-        keys[f"submit:{digest[:32]}"] = self.settings.dedupe_window_s
-        return keys
-
-    def _refusal(self, user: str, channel: str, channel_name: str) -> Message | None:
-        s = self.settings
-        if s.allowed_users and user not in s.allowed_users:
-            return replies.refused_user(user, s.command)
-        # IDs only: a channel's name can be changed by anyone in it, its ID cannot.
-        if s.allowed_channels and channel not in s.allowed_channels:
-            return replies.refused_channel(s.allowed_channels, s.command)
-        return None
 
     # -- read-only answers -----------------------------------------------------------------
 
@@ -448,13 +437,13 @@ class Bot:
         name = (cmd.workflow if isinstance(cmd, Status | History) else None) or ""
         wf = self._workflow(name)
         if wf is None:
-            return replies.problem(self._unknown(name), self.settings.command)
+            return replies.problem(self.unknown_workflow(name), self.settings.command)
         if isinstance(cmd, History):
             return replies.history(wf.name, wf, store.recent_runs(wf.name, cmd.limit), now)
         last = store.recent_runs(wf.name, 1)
         return replies.status_one(wf.name, wf, last[0] if last else None, store.active_runs(), now)
 
-    def _canonical(self, name: str) -> str | None:
+    def canonical(self, name: str) -> str | None:
         """The workflow's name as configured, matching case-insensitively."""
         if name in self.config.workflows:
             return name
@@ -462,10 +451,11 @@ class Bot:
         return next((n for n in self.config.workflows if n.casefold() == folded), None)
 
     def _workflow(self, name: str) -> WorkflowConfig | None:
-        canonical = self._canonical(name)
+        canonical = self.canonical(name)
         return self.config.workflows[canonical] if canonical else None
 
-    def _unknown(self, name: str) -> str:
+    def unknown_workflow(self, name: str) -> str:
+        """What to say about a workflow name the config does not have (did-you-mean)."""
         names = sorted(self.config.workflows)
         known = f"; known: {', '.join(names)}" if names else "; the config has none"
         return f"unknown workflow {shown(name)}{did_you_mean(name, names)}{known}"

@@ -45,7 +45,8 @@ _PAIRS: dict[str, str] = {
 }
 _CLOSERS = frozenset("".join(_PAIRS.values()))
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-_FIELD = re.compile(r"[^\W\d]\w*\Z")
+#: A record field name as ``field=value`` may name it (``--set`` reads the same).
+FIELD_NAME = re.compile(r"[^\W\d]\w*\Z")
 
 _ALIASES = {
     "run": "run",
@@ -67,6 +68,15 @@ _ALIASES = {
     "digest": "digest",
 }
 SUBCOMMANDS = ("run", "list", "status", "history", "schedule", "pause", "resume", "digest", "help")
+
+
+def subcommand(word: str) -> str | None:
+    """The sub-command a word names, aliases included (``probe`` is ``run``), or None.
+
+    >>> subcommand("Probe"), subcommand("histroy")
+    ('run', None)
+    """
+    return _ALIASES.get(word.casefold())
 
 
 @dataclass(frozen=True)
@@ -290,7 +300,7 @@ def _run(args: list[str]) -> Command:
                 'with spaces in quotes: first_name="Zoë Ann"'
             )
         key = key.strip().casefold()
-        if not _FIELD.match(key):
+        if not FIELD_NAME.match(key):
             return Help(
                 problem=f"{shown(word)}: a field name is letters, digits and _, e.g. first_name"
             )
@@ -299,6 +309,7 @@ def _run(args: list[str]) -> Command:
 
 
 __all__ = [
+    "FIELD_NAME",
     "Command",
     "Help",
     "History",
@@ -310,4 +321,5 @@ __all__ = [
     "Status",
     "parse_command",
     "split_args",
+    "subcommand",
 ]

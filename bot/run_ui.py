@@ -19,24 +19,26 @@ what Slack sends                  what Baton does
 ``block_actions`` ``home_run``    that workflow's run, reported in the user's DM
 ================================  ===========================================================
 
-Every press or submission goes through what a slash command goes through: the workspace
-check, ``slack.allowed_users`` / ``slack.allowed_channels`` (a run reported in a DM is
-refused while ``allowed_channels`` is set: a DM is not among them), and the request claim
-(a ``trigger_id`` once, an identical run by the same person to the same place once within
-the dedupe window), so a Slack retry or a double click starts one run. Every value in a
-payload may be forged: run ids, workflow and variant names, field overrides and the
-modal's metadata are checked as ``/baton run`` text is, and a bad one gets a clear answer,
-never a traceback. Each press is written down (``action_presses``: who, when, what came of it).
+Every press, submission and shortcut goes through the ``ActionGate``
+(:mod:`baton.bot.actions`), the one path every interaction takes: the workspace check,
+``slack.allowed_users`` / ``slack.allowed_channels`` (a run reported in a DM is refused while
+``allowed_channels`` is set: a DM is not among them), the claim (the press itself once, a
+``trigger_id`` once, an identical run by the same person to the same place once within the
+dedupe window), so a Slack retry or a double click starts one run; and the record
+(``action_presses``: who, when, where, what came of it). Every value in a payload may be
+forged: run ids, workflow and variant names, field overrides and the modal's metadata are
+checked as ``/baton run`` text is, and a bad one gets a clear answer, never a traceback.
 Whoever opened the App Home (:mod:`baton.bot.home`) gets it published again when a run
 started here ends.
 
 Size: the Re-run button, the modal, the shortcut and the Home's Run button share one path
-(who asks, the values checked as ``/baton run`` text is, the claim, the start, the answer),
-and every forged value is refused on it; split, the checks would be read in four places.
+(the gate, the values checked as ``/baton run`` text is, the start, the answer), and every
+forged value is refused on it; split, the checks would be read in four places.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -52,11 +54,12 @@ from baton.probes.config.messages import did_you_mean, shown
 from baton.probes.errors import UsageError
 from baton.probes.record import make_record
 
+from .actions import CHANNEL_ID, DM, ActionGate, Press, is_retry
 from .blocks import replies
 from .blocks.run import Message
 from .blocks.run_ui import Ids, notice, run_modal
-from .commands import _ALIASES, _FIELD, Run, split_args
-from .home import USER_ID, Home
+from .commands import FIELD_NAME, Run, split_args, subcommand
+from .home import Home
 from .reporter import RunRequest, new_error_id
 from .slack_api import SlackCallError
 
@@ -66,16 +69,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.run_ui")
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
-_CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,30}\Z")
 #: A test marker for checking override values (the record is built, never sent).
 _CHECK_MARKER = "bt000000"
-DM = "dm"
 
 
 def wants_modal(text: str) -> bool:
     """``/baton run`` with nothing after it: the modal, rather than a usage problem."""
     words = split_args(text)
-    return len(words) == 1 and _ALIASES.get(words[0].casefold()) == "run"
+    return len(words) == 1 and subcommand(words[0]) == "run"
 
 
 def _s(value: Any) -> str:
@@ -85,30 +86,6 @@ def _s(value: Any) -> str:
 
 def _d(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-@dataclass(frozen=True)
-class Asker:
-    """Who pressed or submitted, and how to answer them."""
-
-    team: str
-    user: str
-    trigger_id: str | None = None
-    response_url: str | None = None
-    retry: bool = False
-
-    @classmethod
-    def of(cls, body: Mapping[str, Any], request: AsyncBoltRequest | None = None) -> Asker:
-        user = _d(body.get("user"))
-        team = _s(_d(body.get("team")).get("id")) or _s(user.get("team_id"))
-        retry = bool(request and request.headers.get("x-slack-retry-num"))
-        return cls(
-            team=team,
-            user=_s(user.get("id")),
-            trigger_id=_s(body.get("trigger_id")) or None,
-            response_url=_s(body.get("response_url")) or None,
-            retry=retry,
-        )
 
 
 @dataclass(frozen=True)
@@ -148,23 +125,23 @@ class RunUi:
     def command(self) -> str:
         return self.bot.settings.command
 
+    @property
+    def gate(self) -> ActionGate:
+        return self.bot.gate
+
     # -- the Re-run button -----------------------------------------------------------------
 
     async def _on_rerun(
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
         await ack()
-        who = Asker.of(body, request)
-        channel = _s(_d(body.get("channel")).get("id")) or _s(
-            _d(body.get("container")).get("channel_id")
-        )
-        value = _s(action.get("value"))
-        await self._guarded(
-            Ids.RERUN, who, channel, value, lambda: self._rerun(who, channel, value)
-        )
+        press = Press.of(body, action, retry=is_retry(request.headers))
+        subject = f"run:{press.value}" if _RUN_ID.match(press.value) else None
+        await self._guarded(press, press.channel, subject, lambda: self._rerun(press))
 
-    async def _rerun(self, who: Asker, channel: str, run_id: str) -> str:
-        self._check_asker(who, channel)
+    async def _rerun(self, press: Press) -> str:
+        self._check(press, press.channel)
+        run_id = press.value
         if not _RUN_ID.match(run_id):
             raise Refused(self._problem("this button names no run Baton knows"), "invalid")
         row = self.bot.engine.store.run(run_id)
@@ -175,7 +152,7 @@ class RunUi:
             row.get("variant") if isinstance(row.get("variant"), str) else None,
             {str(k): str(v) for k, v in _d(row.get("overrides")).items()},
         )
-        return self._start(who, checked, channel)
+        return self._start(press, checked, press.channel)
 
     # -- the App Home's Run button ---------------------------------------------------------
 
@@ -183,13 +160,12 @@ class RunUi:
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
         await ack()
-        who = Asker.of(body, request)
-        value = _s(action.get("value"))
-        await self._guarded(Ids.HOME_RUN, who, DM, value, lambda: self._home_run(who, value))
+        press = Press.of(body, action, retry=is_retry(request.headers))
+        await self._guarded(press, DM, None, lambda: self._home_run(press))
 
-    async def _home_run(self, who: Asker, workflow: str) -> str:
-        self._check_asker(who, DM)
-        return self._start(who, self.check(workflow, None, {}), DM)
+    async def _home_run(self, press: Press) -> str:
+        self._check(press, DM)
+        return self._start(press, self.check(press.value, None, {}), DM)
 
     # -- the modal -------------------------------------------------------------------------
 
@@ -197,62 +173,74 @@ class RunUi:
         """``/baton run`` with no arguments (the workspace and allowlist were checked)."""
         trigger = _s(command.get("trigger_id"))
         channel = _s(command.get("channel_id"))
-        who = Asker(
-            team=_s(command.get("team_id")),
+        url = _s(command.get("response_url"))
+        asked = Press(
+            action_id=Ids.MODAL.value,
+            value="",
             user=_s(command.get("user_id")),
-            trigger_id=trigger or None,
-            response_url=_s(command.get("response_url")) or None,
+            team=_s(command.get("team_id")),
+            channel=channel,
+            message_ts="",
+            action_ts="",
+            response_url=url if url.startswith(("https://", "http://")) else None,
+            kind="command",
+            trigger_id=trigger,
         )
-        if not trigger or not _CHANNEL.match(channel):
+        if not trigger or not CHANNEL_ID.match(channel):
             usage = "run needs a workflow: run WORKFLOW [variant] [field=value ...]"
             await ack(**replies.help_message(self.command, usage).payload())
             return
-        if not self.bot.store.claim({f"trigger:{trigger}": None}):
+        if not self.gate.claim({f"trigger:{trigger}": None}):
             await ack()  # Slack's retry: the modal is open already
             return
         await ack()
-        self.record(Ids.MODAL, who, channel, "", "opened")
-        self.bot.start_soon(self._open(who, run_modal(self.bot.config.workflows, channel=channel)))
+        self.gate.record(asked, subject=None, outcome="opened")
+        self.bot.start_soon(
+            self._open(asked, run_modal(self.bot.config.workflows, channel=channel))
+        )
 
     async def _on_shortcut(
         self, ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
         await ack()
-        who = Asker.of(body, request)
-        try:
-            self._check_asker(who, DM)
-        except Refused as refused:
-            self.record(Ids.SHORTCUT, who, DM, "", refused.outcome)
-            self.bot.start_soon(self._answer(who, refused.message))
+        press = Press.of(body, retry=is_retry(request.headers))
+        refused = self.gate.refusal(press, to=DM)
+        if refused is not None:
+            self.gate.record(press, subject=None, outcome=refused[0], channel=DM)
+            self.bot.start_soon(self._answer(press, refused[1]))
             return
-        if who.trigger_id is None or not self.bot.store.claim({f"trigger:{who.trigger_id}": None}):
-            return  # no trigger to open a modal with, or Slack's retry of one being opened
-        self.record(Ids.SHORTCUT, who, DM, "", "opened")
-        self.bot.start_soon(self._open(who, run_modal(self.bot.config.workflows, channel=None)))
+        if not press.trigger_id:
+            self.gate.record(press, subject=None, outcome="invalid", channel=DM)
+            return  # no trigger to open a modal with
+        if not self.gate.claim(self.gate.keys(press, {f"trigger:{press.trigger_id}": None})):
+            self.gate.record(press, subject=None, outcome="duplicate", channel=DM)
+            return  # Slack's retry of one being opened
+        self.gate.record(press, subject=None, outcome="opened", channel=DM)
+        self.bot.start_soon(self._open(press, run_modal(self.bot.config.workflows, channel=None)))
 
-    async def _open(self, who: Asker, view: Mapping[str, Any]) -> None:
-        assert who.trigger_id is not None
+    async def _open(self, press: Press, view: Mapping[str, Any]) -> None:
         try:
-            await self.bot.api.open_view(who.trigger_id, view)
+            await self.bot.api.open_view(press.trigger_id, view)
         except SlackCallError as exc:
             eid = self.bot.reporter.log_slack_error(exc)
-            if who.response_url:
+            if press.response_url:
                 text = (
                     f"⚠️ Slack did not open the form ({shown(exc.error)}, error {eid}). Try "
                     f"again, or name the workflow: `{self.command} run WORKFLOW`."
                 )
-                await self._respond(who.response_url, Message(text=text))
+                await self._respond(press.response_url, Message(text=text))
 
     async def _on_submit(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
-        who = Asker.of(body, request)
         to = _destination(_s(view.get("private_metadata")))
         values = _d(_d(view.get("state")).get("values"))
         workflow = _selected(values, Ids.WORKFLOW_BLOCK, Ids.WORKFLOW)
         variant = _selected(values, Ids.VARIANT_BLOCK, Ids.VARIANT) or None
         text = _s(_d(_d(values.get(Ids.OVERRIDES_BLOCK)).get(Ids.OVERRIDES)).get("value"))
-        view_id = _s(view.get("id"))
+        press = dataclasses.replace(
+            Press.of(body, retry=is_retry(request.headers)), value=workflow[:200]
+        )
         try:
             if to is None:
                 raise Refused(
@@ -260,55 +248,38 @@ class RunUi:
                     "invalid",
                     Ids.WORKFLOW_BLOCK,
                 )
-            self._check_asker(who, to)
+            self._check(press, to)
             checked = self.check(workflow, variant, parse_overrides(text))
         except Refused as refused:
-            self.record(Ids.MODAL, who, to, workflow, refused.outcome)
+            self.gate.record(press, subject=None, outcome=refused.outcome, channel=to)
             block = refused.block or Ids.WORKFLOW_BLOCK
             await ack(response_action="errors", errors={block: _error_text(refused.message)})
             return
         await ack()  # closes the modal
-        extra = {f"view:{view_id}": None} if view_id else {}
-        outcome, _ = self._claim_and_start(who, checked, to, extra)
-        self.record(Ids.MODAL, who, to, checked.workflow, outcome)
+        extra = {f"view:{press.view_id}": None} if press.view_id else {}
+        outcome, _ = self._claim_and_start(press, checked, to, extra)
+        self.gate.record(press, subject=f"workflow:{checked.workflow}", outcome=outcome, channel=to)
 
     # -- checks ------------------------------------------------------------------------------
 
-    def _check_asker(self, who: Asker, channel: str) -> None:
-        """The workspace and the allowlist, as for a slash command (``channel``: where the
-        run would report; ``DM`` for the user's DM with Baton)."""
-        ours = self.bot._identity.team_id if self.bot._identity is not None else None
-        if ours and who.team != ours:
-            log.warning("refused a run from team %s: the bot serves team %s", who.team, ours)
-            raise Refused(replies.other_workspace(self.command))
-        if not USER_ID.match(who.user):
-            raise Refused(Message(text="Slack did not say who you are."), "invalid")
-        s = self.bot.settings
-        if s.allowed_users and who.user not in s.allowed_users:
-            raise Refused(replies.refused_user(who.user, self.command))
-        if channel == DM:
-            if s.allowed_channels:
-                where = ", ".join(f"<#{c}>" for c in s.allowed_channels[:10])
-                text = (
-                    "Sorry, runs started here report in your DM with Baton, and Baton runs "
-                    f"probes only in {where}: use `{self.command} run` there."
-                )
-                raise Refused(Message(text=text))
-            return
-        if not _CHANNEL.match(channel):
-            raise Refused(Message(text="Slack did not say which channel this is in."), "invalid")
-        refusal = self.bot._refusal(who.user, channel, "")
-        if refusal is not None:
-            raise Refused(refusal)
+    def _check(self, press: Press, to: str) -> None:
+        """The gate's checks (workspace, who, allowlist) for a run reporting in ``to`` (a
+        channel ID, or ``DM`` for the user's DM with Baton)."""
+        refused = self.gate.refusal(press, to=to)
+        if refused is not None:
+            outcome, message = refused
+            raise Refused(message, outcome)
 
     def check(self, workflow: str, variant: str | None, overrides: Mapping[str, str]) -> Checked:
         """A workflow, a variant and field overrides, checked as ``/baton run`` text is
         (and the values as the engine will: ``Refused`` names the field)."""
-        canonical = self.bot._canonical(workflow) if workflow else None
+        canonical = self.bot.canonical(workflow) if workflow else None
         if canonical is None:
             if not workflow:
                 raise Refused(Message(text="Pick a workflow."), "invalid", Ids.WORKFLOW_BLOCK)
-            raise Refused(self._problem(self.bot._unknown(workflow)), "invalid", Ids.WORKFLOW_BLOCK)
+            raise Refused(
+                self._problem(self.bot.unknown_workflow(workflow)), "invalid", Ids.WORKFLOW_BLOCK
+            )
         wf = self.bot.config.workflows[canonical]
         if variant is not None and variant not in wf.variants:
             names = sorted(wf.variants)
@@ -318,7 +289,7 @@ class RunUi:
             )
             raise Refused(self._problem(problem), "invalid", Ids.VARIANT_BLOCK)
         for key, value in overrides.items():
-            if not _FIELD.match(key):
+            if not FIELD_NAME.match(key):
                 raise Refused(
                     self._problem(f"{shown(key)}: a field name is letters, digits and _"),
                     "invalid",
@@ -337,10 +308,9 @@ class RunUi:
 
     async def _guarded(
         self,
-        action: Ids,
-        who: Asker,
-        channel: str,
-        value: str,
+        press: Press,
+        to: str,
+        subject: str | None,
         start: Callable[[], Awaitable[str]],
     ) -> None:
         """Run ``start`` (a press); a refusal is answered, and every press written down."""
@@ -348,43 +318,41 @@ class RunUi:
             outcome = await start()
         except Refused as refused:
             outcome = refused.outcome
-            self.bot.start_soon(self._answer(who, refused.message))
+            self.bot.start_soon(self._answer(press, refused.message))
         except Exception:
             eid = new_error_id()
-            log.exception("%s: handling %s failed", eid, action.value)
+            log.exception("%s: handling %s failed", eid, press.action_id)
             outcome = "error"
-            self.bot.start_soon(self._answer(who, replies.internal_error(eid)))
-        self.record(action, who, channel, value, outcome)
+            self.bot.start_soon(self._answer(press, replies.internal_error(eid)))
+        self.gate.record(press, subject=subject, outcome=outcome, channel=to or None)
 
-    def _start(self, who: Asker, checked: Checked, to: str) -> str:
-        outcome, run_id = self._claim_and_start(who, checked, to, {})
-        if outcome == "duplicate" and not who.retry:
-            self.bot.start_soon(self._answer(who, replies.duplicate(run_id)))
+    def _start(self, press: Press, checked: Checked, to: str) -> str:
+        outcome, run_id = self._claim_and_start(press, checked, to, {})
+        if outcome == "duplicate" and not press.retry:
+            self.bot.start_soon(self._answer(press, replies.duplicate(run_id)))
         return outcome
 
     def _claim_and_start(
-        self, who: Asker, checked: Checked, to: str, extra: Mapping[str, float | None]
+        self, press: Press, checked: Checked, to: str, extra: Mapping[str, float | None]
     ) -> tuple[str, str | None]:
-        """Claim the request (a retry or double press starts nothing), then start the run:
-        ``("started", None)``, or ``("duplicate", the run it already started, if known)``."""
-        fields = {
-            "trigger_id": who.trigger_id,
-            "team_id": who.team,
-            "user_id": who.user,
-            "channel_id": to,
-        }
+        """Claim the press and the run (a retry or double press starts nothing), then start
+        the run: ``("started", None)``, or ``("duplicate", the run it already started, if
+        known)``."""
         cmd = Run(workflow=checked.workflow, variant=checked.variant, overrides=checked.overrides)
-        keys = {**extra, **self.bot._dedupe_keys(fields, checked.workflow, cmd)}
-        if not self.bot.store.claim(keys):
-            log.info("ignored a repeated run of %s from %s", checked.workflow, who.user)
-            return "duplicate", self.bot.store.run_for(list(keys))
+        run_keys = self.gate.run_keys(
+            team=press.team, user=press.user, channel=to, trigger=press.trigger_id, run=cmd
+        )
+        keys = self.gate.keys(press, {**extra, **run_keys})
+        if not self.gate.claim(keys):
+            log.info("ignored a repeated run of %s from %s", checked.workflow, press.user)
+            return "duplicate", self.gate.run_for(list(keys))
         req = RunRequest(
             workflow=checked.workflow,
             variant=checked.variant,
             overrides=checked.overrides,
-            user=who.user,
+            user=press.user,
             channel="" if to == DM else to,
-            response_url=who.response_url if to != DM else None,
+            response_url=press.response_url if to != DM else None,
             keys=tuple(keys),
         )
         self.bot.start_soon(self.run(req))
@@ -405,39 +373,23 @@ class RunUi:
         finally:
             await self.home.refresh()
 
-    async def _answer(self, who: Asker, message: Message) -> None:
-        """An answer only the asker sees: their response URL, else a modal (trigger_id)."""
-        if who.response_url:
-            await self._respond(who.response_url, message)
-        elif who.trigger_id:
+    async def _answer(self, press: Press, message: Message) -> None:
+        """An answer only the presser sees: their response URL, else a modal (trigger_id)."""
+        if press.response_url:
+            await self._respond(press.response_url, message)
+        elif press.trigger_id:
             try:
-                await self.bot.api.open_view(who.trigger_id, notice(message.text))
+                await self.bot.api.open_view(press.trigger_id, notice(message.text))
             except SlackCallError as exc:
                 self.bot.reporter.log_slack_error(exc)
         else:
-            log.info("no way to tell %s: %s", who.user, message.text)
+            log.info("no way to tell %s: %s", press.user or "?", message.text)
 
     async def _respond(self, url: str, message: Message) -> None:
         try:
             await self.bot.api.respond(url, message)
         except SlackCallError as exc:
             self.bot.reporter.log_slack_error(exc)
-
-    # -- the record of presses ---------------------------------------------------------------
-
-    def record(
-        self, action: Ids, who: Asker, channel: str | None, value: str, outcome: str
-    ) -> None:
-        """Write a press down: who, when, where, what it named and what came of it."""
-        self.bot.store.record_press(
-            at=self.bot.clock(),
-            team=who.team,
-            user=who.user,
-            channel=channel,
-            action=action.value,
-            value=value,
-            outcome=outcome,
-        )
 
 
 # -- reading the modal -------------------------------------------------------------------------
@@ -450,7 +402,7 @@ def _destination(metadata: str) -> str | None:
     except ValueError:
         return None
     to = _s(_d(data).get("to"))
-    return to if to == DM or _CHANNEL.match(to) else None
+    return to if to == DM or CHANNEL_ID.match(to) else None
 
 
 def _selected(values: Mapping[str, Any], block: str, action: str) -> str:

@@ -36,6 +36,11 @@ stand-in handed out (``trigger()``, as Slack puts one in each interaction payloa
 ``views``. ``views.publish`` keeps each user's Home tab in ``homes`` (a ``home`` view only).
 ``conversations.open`` (``im:write``) answers the bot's DM channel with a user.
 
+Socket Mode: ``/link`` is the WebSocket ``apps.connections.open`` hands out (a ``hello``
+first); ``socket_command`` sends a slash command in a ``slash_commands`` envelope and
+``socket_interactive`` an interaction payload in an ``interactive`` one, each returning the
+app's ack envelope (its ``payload``: what the app answered in the ack).
+
 ``spec_violations(call)`` checks one recorded call against the Slack Web API OpenAPI 2.0
 spec kept in ``tests/specs/slack.web.v2.json``.
 
@@ -760,14 +765,27 @@ class SlackStandIn:
         """Send a slash command over Socket Mode; returns the app's ack envelope."""
         form = urllib.parse.parse_qs(slash_body(text, **fields).decode())
         payload = {k: v[-1] for k, v in form.items()}
+        return await self._envelope("slash_commands", payload, accepts_response_payload=True)
+
+    async def socket_interactive(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send an interaction (``block_actions``, ``view_submission``, ``shortcut``) over
+        Socket Mode, in an ``interactive`` envelope as Slack does; returns the app's ack
+        envelope. Slack reads a response payload only where HTTP would (a modal's
+        ``response_action``), so only a ``view_submission`` envelope accepts one."""
+        accepts = payload.get("type") in ("view_submission", "block_suggestion")
+        return await self._envelope("interactive", payload, accepts_response_payload=accepts)
+
+    async def _envelope(
+        self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool
+    ) -> dict[str, Any]:
         envelope_id = f"env-{time.monotonic_ns()}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._acks[envelope_id] = future
         await self._sockets[-1].send_json(
             {
                 "envelope_id": envelope_id,
-                "type": "slash_commands",
-                "accepts_response_payload": True,
+                "type": kind,
+                "accepts_response_payload": accepts_response_payload,
                 "payload": payload,
             }
         )

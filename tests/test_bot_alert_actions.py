@@ -338,6 +338,16 @@ async def test_presses_pass_the_same_checks_as_commands(press: dict[str, str], s
         assert a.thread()[-1] == "👀 <@U0ALICE> is looking."
 
 
+async def test_a_press_naming_no_real_user_acts_on_nothing() -> None:
+    async with alerted() as a:
+        posts = len(a.h.slack.of("chat.postMessage"))
+        await a.press("alert_ack", user="<!channel>")
+        assert len(a.h.slack.of("chat.postMessage")) == posts
+        assert a.h.slack.of("chat.update") == []
+        assert [t["text"] for t in a.told()] == ["Slack did not say who you are."]
+        assert [p[3] for p in a.presses()] == ["invalid"]
+
+
 @pytest.mark.parametrize(
     ("action_id", "value", "selected"),
     [

@@ -280,6 +280,22 @@ async def test_a_press_is_checked_like_a_command_and_refused_politely(
         h.assert_spec()
 
 
+async def test_presses_are_recorded_for_90_days_then_pruned() -> None:
+    async with harness() as h:
+        await h.command("run newsletter")
+        await h.bot.drain()
+        await interact(h, press(h, "run_rerun", "r-000001"))
+        await h.bot.drain()
+        first = h.db.execute("SELECT at_ts, subject FROM action_presses").fetchall()
+        assert [tuple(r) for r in first] == [(h.clock.now, "run:r-000001")]
+        h.clock.now += 91 * 86_400
+        await interact(h, press(h, "run_rerun", "r-000001"))
+        await h.bot.drain()
+        assert len(h.engine.starts) == 3
+        rows = h.db.execute("SELECT at_ts, outcome FROM action_presses").fetchall()
+        assert [tuple(r) for r in rows] == [(h.clock.now, "started")]
+
+
 async def test_a_rerun_checks_the_stored_overrides_again() -> None:
     async with harness() as h:
         await h.command("run newsletter currency=eur")

@@ -15,6 +15,7 @@ from baton.bot.redact import MASK, RedactingFilter, Redactor
 from baton.bot.throttle import Coalescer
 from baton.probes.store import Store
 from baton.probes.store.bot import BotStore, Posted
+from baton.probes.store.presses import KEEP_PRESSES_S, record_press
 
 
 class Clock:
@@ -112,6 +113,21 @@ def test_old_requests_are_pruned() -> None:
     bot.claim({"trigger:new": None})
     keys = [r[0] for r in bot.db.execute("SELECT key FROM bot_requests").fetchall()]
     assert keys == ["trigger:new"]
+
+
+def test_presses_are_kept_90_days_then_pruned_with_the_claims() -> None:
+    clock = Clock()
+    bot = BotStore(sqlite_utils.Database(memory=True), clock=clock)
+    record_press(bot.db, at=clock.now, action_id="alert_ack", outcome="done", user="U0OLD")
+    clock.now += 60 * 86_400
+    record_press(bot.db, at=clock.now, action_id="alert_ack", outcome="done", user="U0MID")
+    bot.claim({"trigger:a": None})  # the first prune: nothing is 90 days old yet
+    assert len(bot.db.execute("SELECT id FROM action_presses").fetchall()) == 2
+    clock.now += 31 * 86_400  # the first press is 91 days old, the second 31
+    bot.claim({"trigger:b": None})
+    users = [r[0] for r in bot.db.execute("SELECT user FROM action_presses").fetchall()]
+    assert users == ["U0MID"]
+    assert KEEP_PRESSES_S == 90 * 86_400
 
 
 # -- scheduled runs ----------------------------------------------------------------------------

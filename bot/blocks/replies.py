@@ -88,6 +88,16 @@ def refused_channel(channels: Sequence[str], command: str) -> Message:
     return Message(text=text, blocks=(section(text),))
 
 
+def refused_dm(channels: Sequence[str], command: str) -> Message:
+    """A run that would report in the user's DM while ``slack.allowed_channels`` is set."""
+    where = ", ".join(channel_link(c) for c in channels[:10])
+    text = (
+        "Sorry, runs started here report in your DM with Baton, and Baton runs probes only "
+        f"in {where}: use `{esc(command)} run` there."
+    )
+    return Message(text=text, blocks=(section(text),))
+
+
 def other_workspace(command: str) -> Message:
     text = (
         f"Sorry, {esc(command)} here serves another Slack workspace; this one needs its own "
@@ -243,6 +253,7 @@ __all__ = [
     "internal_error",
     "problem",
     "refused_channel",
+    "refused_dm",
     "refused_user",
     "slack_error",
     "status_all",

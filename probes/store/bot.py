@@ -9,7 +9,8 @@ the message that reported it, if any (for the digest's links). ``bot_fallbacks``
 reported outside their channel (the bot is not a member of it: a private channel or a DM):
 the command's response URL, when Slack issued it and how often it was used (Slack takes
 five uses within 30 minutes), and the runner, to DM when it has run out; so a restart can
-still deliver the result. No tokens are stored; a response URL is kept only until its run
+still deliver the result. ``action_presses`` (:mod:`.presses`) are pruned with the claims,
+after 90 days. No tokens are stored; a response URL is kept only until its run
 is delivered (it lets anyone holding it post to that conversation for 30 minutes).
 
     >>> store = BotStore(sqlite_utils.Database(memory=True), clock=lambda: 100.0)
@@ -28,7 +29,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .presses import record_press
+from .presses import KEEP_PRESSES_S, prune_presses
 from .schema import migrate
 
 #: How long processed request ids are kept (Slack retries within minutes).
@@ -157,6 +158,7 @@ class BotStore:
             self.db.conn.execute(
                 "DELETE FROM bot_requests WHERE seen_ts < ?", [now - KEEP_REQUESTS_S]
             )
+        prune_presses(self.db, before=now - KEEP_PRESSES_S)
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -331,31 +333,7 @@ class BotStore:
                 out[str(run_id)] = Posted(str(channel), str(ts), thread_ts)
         return out
 
-    # -- presses and the App Home ----------------------------------------------------------
-
-    def record_press(
-        self,
-        *,
-        at: float,
-        team: str,
-        user: str,
-        channel: str | None,
-        action: str,
-        value: str,
-        outcome: str,
-    ) -> None:
-        """Write a button press or modal submission down: who, when, where, what, and what
-        came of it (values are clipped: they come from Slack and may be forged)."""
-        record_press(
-            self.db,
-            at=at,
-            team=team,
-            user=user,
-            channel=channel,
-            action_id=action,
-            value=value,
-            outcome=outcome,
-        )
+    # -- the App Home ----------------------------------------------------------------------
 
     def home_opened(self, user: str, team: str, now: float) -> None:
         """``user`` opened the App Home (it is published again for them after runs)."""

@@ -3,12 +3,17 @@
 One row per press or submission: when, who (team, user), where (channel, message), which
 control (``action_id``) with its value, what it was about (``subject``, e.g. ``flip:12``) and
 what came of it (``outcome``: done, duplicate, refused, invalid, opened, started ...). Values
-come from Slack and may be forged, so they are clipped before they are written.
+come from Slack and may be forged, so they are clipped before they are written. Rows are
+kept ``KEEP_PRESSES_S`` (90 days): ``BotStore`` prunes older ones when it prunes its claims.
 """
 
 from __future__ import annotations
 
 import sqlite_utils
+
+#: How long a press is kept: long enough to answer "who pressed what" about any alert or run
+#: still talked about; an alert open longer forgets who acknowledged it that long ago.
+KEEP_PRESSES_S = 90 * 86_400.0
 
 #: How much of a press's free-form values is kept (they may be forged and long).
 _CLIP = {"team": 40, "user": 40, "channel": 40, "message_ts": 40, "action_ts": 40, "value": 200}
@@ -68,4 +73,11 @@ def done_presses(db: sqlite_utils.Database, *, action_id: str, subject: str) -> 
     return [str(r[0]) for r in rows]
 
 
-__all__ = ["done_presses", "record_press", "set_press_outcome"]
+def prune_presses(db: sqlite_utils.Database, *, before: float) -> int:
+    """Forget the presses recorded before ``before``; returns how many."""
+    with db.conn:
+        cur = db.conn.execute("DELETE FROM action_presses WHERE at_ts < ?", [before])
+    return cur.rowcount
+
+
+__all__ = ["KEEP_PRESSES_S", "done_presses", "prune_presses", "record_press", "set_press_outcome"]
