@@ -40,3 +40,11 @@ def test_every_file_the_contributing_guide_names_exists() -> None:
     # <tool> placeholders name files a contributor creates; every other path must exist.
     missing = sorted(p for p in named if "<" not in p and not (ROOT / p).exists())
     assert missing == []
+
+
+def test_every_scope_the_manifest_asks_for_is_explained_in_the_readme() -> None:
+    from baton.bot.manifest import BOT_EVENTS, BOT_SCOPES
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in (*BOT_SCOPES, *BOT_EVENTS) if f"`{name}`" not in readme]
+    assert missing == [], f"README.md: say why the manifest asks for {missing}"
