@@ -87,10 +87,10 @@ def serve(config_path: str | None, host: str, port: int, force_http: bool, verbo
 def _serve_workspaces(config: Config, *, host: str, port: int, verbosity: int) -> None:
     """``serve`` with ``slack.oauth``: several workspaces, installed over OAuth."""
 
-    from .oauth import resolve_oauth
     from .redact import Redactor
     from .serve import configure_logging, level_for
     from .workspaces import serve_workspaces
+    from .workspaces.oauth import resolve_oauth
 
     creds = resolve_oauth(config.slack, os.environ)
     configure_logging(

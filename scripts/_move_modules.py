@@ -69,6 +69,10 @@ MOVES: dict[str, str] = {
     "baton.bot.alerts": "baton.bot.alerter",
     "baton.bot.digest": "baton.bot.digests",
     "baton.bot.schedule": "baton.bot.scheduler",
+    # several workspaces over OAuth: one package
+    "baton.bot.oauth": "baton.bot.workspaces.oauth",
+    "baton.bot.installations": "baton.bot.workspaces.installations",
+    "baton.bot.ticking": "baton.bot.workspaces.ticking",
 }
 
 # modules that became packages of the same name (their __init__ re-exports the old API):
@@ -77,6 +81,7 @@ IN_PLACE: dict[str, str] = {
     "baton.probes.store": "baton.probes.store.runs",
     "baton.probes.diagnosis": "baton.probes.diagnosis.findings",
     "baton.probes.cli": "baton.probes.cli.core",
+    "baton.bot.workspaces": "baton.bot.workspaces.route",
 }
 
 TOPS = {"probes": "baton.probes", "bot": "baton.bot"}

@@ -43,12 +43,12 @@ from slack_standin import (
 
 from baton.bot.app import Bot, BotSettings
 from baton.bot.cli import manifest, serve
-from baton.bot.installations import EncryptedInstallationStore, token_key
-from baton.bot.oauth import OAuthClient, OAuthCredentials, OAuthRoutes, resolve_oauth
 from baton.bot.scheduler import BotScheduler
 from baton.bot.serve import _this_workspace
 from baton.bot.server import start_http
 from baton.bot.workspaces import ScopedEngine, Workspaces, for_workspace, serve_workspaces
+from baton.bot.workspaces.installations import EncryptedInstallationStore, token_key
+from baton.bot.workspaces.oauth import OAuthClient, OAuthCredentials, OAuthRoutes, resolve_oauth
 from baton.probes.config import Config, SlackConfig, SlackOAuthConfig, load_config_text
 from baton.probes.config.windows import AlertPolicy
 from baton.probes.errors import ConfigError

@@ -26,11 +26,11 @@ from slack_standin import SlackStandIn, signed_headers, slash_body
 from test_bot_oauth import CLIENT_ID, CLIENT_SECRET, CONFIG, ENV, KEY, SINGLE_TOKEN, World
 
 from baton.bot.app import Bot, BotSettings
-from baton.bot.installations import token_key
-from baton.bot.oauth import OAuthClient, OAuthCredentials, OAuthRoutes
 from baton.bot.server import start_http
-from baton.bot.ticking import SharedTick, TickShare, WorkspaceSchedulers
 from baton.bot.workspaces import ScopedEngine, Workspaces
+from baton.bot.workspaces.installations import token_key
+from baton.bot.workspaces.oauth import OAuthClient, OAuthCredentials, OAuthRoutes
+from baton.bot.workspaces.ticking import SharedTick, TickShare, WorkspaceSchedulers
 from baton.probes.config import (
     Config,
     DigestSchedule,

@@ -15,7 +15,7 @@
 Only this package writes SQL: every other module asks it (``tests/test_layout.py`` checks).
 One exception by design: with ``slack.oauth``, the workspaces' installations are
 slack_sdk's own SQLite installation store, in a file of their own, their tokens encrypted
-(:mod:`baton.bot.installations`).
+(:mod:`baton.bot.workspaces.installations`).
 """
 
 from .runs import (

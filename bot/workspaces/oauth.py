@@ -10,7 +10,7 @@ a fresh ``state`` (kept 10 minutes in the installation file, used once). Slack s
 installer back to ``/slack/oauth_redirect?code=…&state=…``: a state that is missing,
 forged, expired, already used, or not the one in this browser's cookie is refused (bolt's
 checks) before the code is exchanged (``oauth.v2.access``). The installation is then saved
-with every token encrypted (``baton.bot.installations``), and the next request from that
+with every token encrypted (``baton.bot.workspaces.installations``), and the next request from that
 workspace is answered with its own token.
 
 OAuth needs HTTP mode (Slack sends the installer's browser to a URL), and the signing
@@ -46,8 +46,8 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from baton.probes.config import SlackConfig
 from baton.probes.errors import ConfigError
 
+from ..manifest import BOT_SCOPES
 from .installations import EncryptedInstallationStore, token_key
-from .manifest import BOT_SCOPES
 
 log = logging.getLogger("bot.oauth")
 

@@ -37,15 +37,15 @@ from baton.probes.errors import ConfigError, UsageError
 from baton.probes.model import RunResult
 from baton.probes.store import RunRow
 
-from ._engine import EngineLike, ProgressCallback, StoreLike
-from .channels import resolve_channels
-from .serve import DEFAULT_API_URL, janitor, stop_on_signals
-from .slack_api import SlackCallError
+from .._engine import EngineLike, ProgressCallback, StoreLike
+from ..channels import resolve_channels
+from ..serve import DEFAULT_API_URL, janitor, stop_on_signals
+from ..slack_api import SlackCallError
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from .app import Bot
+    from ..app import Bot
     from .oauth import OAuthCredentials, OAuthRoutes
     from .ticking import TickShare
 
@@ -105,7 +105,7 @@ class ScopedResults:
 class ScopedEngine:
     """An engine whose store shows one workspace's runs (see ``ScopedResults``).
 
-    With a ``share`` of the process's one tick (``baton.bot.ticking``), ``tick`` steps no
+    With a ``share`` of the process's one tick (``baton.bot.workspaces.ticking``), ``tick`` steps no
     run: it returns this workspace's runs that the shared tick finished since last asked."""
 
     def __init__(
@@ -298,7 +298,7 @@ class Workspaces:
         return bot
 
     def add_routes(self, app: web.Application) -> None:
-        """``GET`` install and redirect paths (see ``baton.bot.oauth``), when OAuth is on."""
+        """``GET`` install and redirect paths (see :mod:`.oauth`), when OAuth is on."""
         if self.oauth is not None:
             self.oauth.add_routes(app)
 
@@ -325,14 +325,14 @@ async def serve_workspaces(
     ready: Callable[[str], None] | None = None,
 ) -> None:
     """``baton serve`` with ``slack.oauth``: HTTP mode, a bot (and a scheduler) per
-    installed workspace, one tick for the process (``baton.bot.ticking``), installation at
+    installed workspace, one tick for the process (:mod:`.ticking`), installation at
     ``/slack/install``; until ``stop``."""
     from baton.probes.engine import Engine
     from baton.probes.store import open_store
 
-    from .app import Bot
+    from ..app import Bot
+    from ..server import EVENTS_PATH, start_http
     from .oauth import OAuthClient, OAuthRoutes
-    from .server import EVENTS_PATH, start_http
     from .ticking import SharedTick, WorkspaceSchedulers
 
     stop = stop or stop_on_signals()

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING
 
 from baton.probes.model import RunResult
 
-from ._engine import EngineLike
-from .reporter import new_error_id
-from .scheduler import DEFAULT_TICK_S, BotScheduler
-from .workspaces import ScopedEngine
+from .._engine import EngineLike
+from ..reporter import new_error_id
+from ..scheduler import DEFAULT_TICK_S, BotScheduler
+from .route import ScopedEngine
 
 if TYPE_CHECKING:
-    from .app import Bot
+    from ..app import Bot
 
 log = logging.getLogger("bot.ticking")
 

@@ -1,0 +1,35 @@
+"""Several workspaces (agencies): the app installed over OAuth, one bot per workspace.
+
+==================  ======================================================================
+``route``           ``Workspaces``: after the signature check, each request goes by its
+                    ``team_id`` to that workspace's bot, over its workflows alone
+                    (``ScopedEngine``); ``serve_workspaces`` runs it all
+``oauth``           ``/slack/install`` and ``/slack/oauth_redirect`` (bolt's
+                    ``AsyncOAuthFlow``), the credentials from config or environment
+``installations``   slack_sdk's SQLite installation store, every token encrypted (Fernet,
+                    ``BATON_TOKEN_KEY``)
+``ticking``         one tick for the process, whatever the number of workspaces
+==================  ======================================================================
+
+With one bot token (``SLACK_BOT_TOKEN``) none of this runs.
+"""
+
+from .route import (
+    BotFactory,
+    ScopedEngine,
+    ScopedResults,
+    Workspaces,
+    for_workspace,
+    serve_workspaces,
+    workspaces_of,
+)
+
+__all__ = [
+    "BotFactory",
+    "ScopedEngine",
+    "ScopedResults",
+    "Workspaces",
+    "for_workspace",
+    "serve_workspaces",
+    "workspaces_of",
+]
