@@ -452,6 +452,8 @@ async def test_snooze_until_it_passes_ends_with_the_pass_and_the_alert_shows_the
         assert [b["type"] for b in closed["blocks"]] == ["section", "context"]  # no buttons
         assert closed["blocks"][1]["elements"][1] == md("👀 <@U0ALICE> looked")
         assert a.thread()[-1].startswith("✅ Recovered after 2 h 5 min: run r-")
+        in_channel = [p["text"] for p in a.h.posts() if "thread_ts" not in p]
+        assert [t.split(":")[0] for t in in_channel] == ["❌ lead-to-invoice (card)"]  # no news
         # a press on the closed alert acts on nothing
         await a.press("alert_rerun")
         assert a.told()[-1]["text"].startswith("This alert is closed: lead-to-invoice")
