@@ -240,6 +240,7 @@ class Alerter:
         pacer: ChannelPacer | None = None,
         backoff_s: tuple[float, float] = (BACKOFF_BASE_S, BACKOFF_CAP_S),
         rng: random.Random | None = None,
+        on_result: Callable[[], None] = lambda: None,
     ) -> None:
         self.api = api
         #: One attempt per call: a failure goes back to the outbox, which retries.
@@ -258,6 +259,8 @@ class Alerter:
         self.pacer = pacer or ChannelPacer()
         self.backoff_s = backoff_s
         self.rng = rng or random.Random()
+        #: Called after a scheduled result is recorded (the App Home refreshes; never raises).
+        self.on_result = on_result
         self.closing = False
         self._warned: set[tuple[str, str]] = set()
         #: The workflows whose alerts this alerter sends (one workspace's, with
@@ -283,6 +286,7 @@ class Alerter:
             channel=row.channel or self.channel_for(result.workflow),
         )
         note_result(self.db, result, self.clock())
+        self.on_result()
         log.info(
             "scheduled run %s of %s: %s → %s (%s)",
             result.run_id,

@@ -316,6 +316,8 @@ class BotScheduler:
             run = self.engine.store.run(result.run_id)
             if run is not None:
                 self._note_if_scheduled(run)
+        if finished:
+            self.bot.refresh_home()  # debounced: one publish however many ended
         if self.bot.alerts.closing:
             return finished
         if self._alerting is None or self._alerting.done():
