@@ -138,8 +138,8 @@ class Home:
         except Exception:
             log.exception("%s: reading who opened the App Home failed", new_error_id())
             return
-        self._pending = True
         self.bot.spawn(self._refresh_later())
+        self._pending = True  # before the task first runs: no await in between
 
     async def _refresh_later(self) -> None:
         try:
