@@ -155,6 +155,7 @@ class AlertActions:
         workflows: Mapping[str, WorkflowConfig],
         start_soon: Callable[[Any], None],
         clock: Callable[[], float] = time.time,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.gate = gate
         self.db = gate.db
@@ -164,6 +165,8 @@ class AlertActions:
         self.workflows = workflows
         self.start_soon = start_soon
         self.clock = clock
+        #: Called after an acknowledge or a snooze took effect (the App Home refreshes).
+        self.on_change = on_change
 
     def register(self, app: AsyncApp) -> None:
         for action in AlertAction:
@@ -234,6 +237,7 @@ class AlertActions:
             return
         await self._reply(alert, looking_reply(press.user))
         await self._refresh(alert)
+        self.on_change()
 
     async def _snooze(self, press: Press, alert: AlertRow, key: str) -> None:
         done = snooze(
@@ -243,6 +247,7 @@ class AlertActions:
         log.info("%s snoozed %s's alerts %s", press.user, alert.workflow, done.words)
         await self._reply(alert, snoozed_reply(press.user, SNOOZES[key][0]))
         await self._refresh(alert)
+        self.on_change()
 
     async def _rerun(self, press: Press, alert: AlertRow) -> None:
         run = self.results.run(alert.run_id)

@@ -10,8 +10,10 @@ NEW_ALERT          a new message in the schedule's channel (❌ leak at a seam, 
                    check), its diagnosis as the first reply; its ``ts`` becomes the
                    workflow's open thread (kept in ``alert_state``)
 ADD_TO_THREAD      one reply in the open thread ("Still failing: …"), nothing in the channel
-RECOVERED          a message in the channel, a reply closing the open thread, and the alert's
-                   own message updated in place to ✅ with how long it failed
+RECOVERED          the alert's own message updated in place to ✅ with how long it failed,
+                   and a reply closing its thread; nothing in the channel, unless there is
+                   no alert message to update (deleted: ``message_not_found``; or never
+                   known): then a "healthy again" message in the channel
 QUIET              nothing now; ``deliver_due`` sends it when the quiet hours end
 NOTHING            nothing
 =================  ==========================================================================
@@ -41,8 +43,9 @@ Delivery (``alert_flips`` is an outbox, see ``baton.probes.store.alerts``):
 - A new alert carries its controls (Acknowledge, Snooze, Re-run: ``baton.bot.alert_actions``)
   and mentions whom ``alerts.mention`` names; repeats mention nobody. While the workflow is
   snoozed, its new alerts and repeats are *suppressed* (written down, never sent); a
-  recovery is sent. The in-place update of a recovered alert is best effort (one call with
-  the usual retries; a failure is logged, the recovery counts as delivered).
+  recovery is sent. A recovery's in-place update is its main part, delivered like a post
+  (retried, recorded before the reply goes out); being idempotent, it is done again rather
+  than looked for.
 
     alerter = Alerter(api=api, store=bot_store, results=engine.store, workflows=...)
     decision = await alerter.observe(row, result)     # one finished scheduled run
@@ -89,7 +92,14 @@ from baton.probes.store.alerts import suppress_leased
 from baton.probes.store.bot import BotStore, Posted, ScheduledRunRow
 
 from ._engine import StoreLike
-from .alert_actions import active_snooze, alert_at, alert_message, failing_for, note_result
+from .alert_actions import (
+    AlertRow,
+    active_snooze,
+    alert_at,
+    alert_message,
+    failing_for,
+    note_result,
+)
 from .blocks import run as messages
 from .blocks.alert import AlertMarks, alert_opened, alert_recovered, alert_repeat, recovered_reply
 from .blocks.format import permalink
@@ -120,6 +130,8 @@ _MAYBE_POSTED = frozenset(
 )
 #: Refusals a person can fix (invite the bot, unarchive, a new token): retried slowly.
 _SLOW = NEEDS_A_PERSON
+#: chat.update's answers when the message to update is not there (deleted, or not Baton's).
+_NO_MESSAGE = frozenset({"message_not_found", "cant_update_message"})
 _TOKEN_TROUBLE = frozenset(
     {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 )
@@ -228,6 +240,7 @@ class Alerter:
         pacer: ChannelPacer | None = None,
         backoff_s: tuple[float, float] = (BACKOFF_BASE_S, BACKOFF_CAP_S),
         rng: random.Random | None = None,
+        on_result: Callable[[], None] = lambda: None,
     ) -> None:
         self.api = api
         #: One attempt per call: a failure goes back to the outbox, which retries.
@@ -246,6 +259,8 @@ class Alerter:
         self.pacer = pacer or ChannelPacer()
         self.backoff_s = backoff_s
         self.rng = rng or random.Random()
+        #: Called after a scheduled result is recorded (the App Home refreshes; never raises).
+        self.on_result = on_result
         self.closing = False
         self._warned: set[tuple[str, str]] = set()
         #: The workflows whose alerts this alerter sends (one workspace's, with
@@ -271,6 +286,7 @@ class Alerter:
             channel=row.channel or self.channel_for(result.workflow),
         )
         note_result(self.db, result, self.clock())
+        self.on_result()
         log.info(
             "scheduled run %s of %s: %s → %s (%s)",
             result.run_id,
@@ -387,8 +403,6 @@ class Alerter:
             log.warning("alert %d: sent, but its lease ran out first", notice.flip_id)
             return False
         self.store.save_post(notice.run_id, posted)
-        if notice.kind == Action.RECOVERED and thread is not None:
-            await self._close_alert(thread, result)
         return True
 
     def _suppress(self, notice: Notice, lease: Lease, why: str) -> None:
@@ -396,23 +410,100 @@ class Alerter:
         suppress_leased(self.db, notice.flip_id, token=lease.token, why=why, now=self.clock())
         log.info("alert %d about %s not sent: %s", notice.flip_id, notice.workflow, why)
 
-    async def _close_alert(self, thread: dict[str, Any], result: RunResult) -> None:
-        """The alert's own message, updated in place: ✅ and how long it failed."""
+    async def _reply_part(self, attempt: _Attempt, reply: tuple[str, Message, str]) -> str:
+        """The flip's thread reply (after its main part is recorded); its ts, or "" if Slack
+        refused it for good (logged; the flip still counts as delivered)."""
+        try:
+            reply_ts = await self._post_part(attempt, "reply", *reply)
+        except SlackCallError as exc:
+            if failure_kind(exc) != "permanent":
+                raise  # the main part is recorded: only the reply is tried again
+            log.warning("%s: thread reply not sent: %s", self.error_id(), exc)
+            reply_ts = ""
+        self._record(attempt, "reply", reply[0], reply_ts)
+        return reply_ts
+
+    async def _send_recovery(
+        self,
+        notice: Notice,
+        result: RunResult,
+        channel: str | None,
+        thread: dict[str, Any] | None,
+        attempt: _Attempt,
+    ) -> Posted:
+        """A recovery: the alert's own message updated in place to ✅ (how long it failed)
+        and a closing line in its thread; nothing in the channel. Only when there is no
+        alert message to update (it was deleted, or Baton does not know it) does a
+        "healthy again" message go to the channel.
+
+        The update is the flip's *main* part (recorded with the alert's channel and ts, so
+        a retry after a failed reply does not update again); a chat.update is idempotent,
+        so an uncertain one is simply done again, never looked for."""
+        lease = attempt.lease
+        parent = self._parent(thread, result)
+        if lease.posted is not None:
+            where, ts = lease.posted
+        else:
+            where, ts = "", ""
+            if parent is not None and await self._update_in_place(attempt, *parent):
+                where, ts = parent[0].channel, parent[0].ts
+            else:
+                gone = parent is not None  # it was there to update, and Slack has it no more
+                link = None
+                if thread is not None and not gone:
+                    link = permalink(self.workspace_url(), thread["channel"], thread["ts"])
+                message = alert_recovered(result, old_status=notice.old_status, alert_link=link)
+                where = channel or (thread or {})["channel"]
+                ts = await self._post_part(attempt, "main", where, message, None)
+            self._record(attempt, "main", where, ts)
+        in_place = parent is not None and (where, ts) == (parent[0].channel, parent[0].ts)
+        if thread is not None and not lease.replied and (in_place or parent is None):
+            failing_s = failing_for(self.db, result.run_id)
+            reply = (thread["channel"], recovered_reply(result, failing_s=failing_s), thread["ts"])
+            reply_ts = await self._reply_part(attempt, reply)
+            if reply_ts:
+                return Posted(thread["channel"], reply_ts, thread["ts"])
+        return Posted(where, ts)
+
+    def _parent(
+        self, thread: dict[str, Any] | None, result: RunResult
+    ) -> tuple[AlertRow, Message] | None:
+        """The alert's own message (as Baton posted it) and what it says once recovered."""
+        if thread is None:
+            return None
         alert = alert_at(self.db, str(thread.get("channel")), str(thread.get("ts")))
         if alert is None:
-            return
+            return None
         message = alert_message(
             alert, gate_db=self.db, results=self.results, workflows=self.workflows,
             now=self.clock(), recovered=result,
         )  # fmt: skip
-        if message is None:
-            return
+        return (alert, message) if message is not None else None
+
+    async def _update_in_place(self, attempt: _Attempt, alert: AlertRow, message: Message) -> bool:
+        """chat.update of the alert's message; False if there is none to update (Slack
+        answers ``message_not_found``, or refuses the update for good). A transient or
+        slow failure is raised: the flip is tried again like any other part."""
+        lease = attempt.lease
+        attempt.channel, attempt.sending = alert.channel, False
+        await self.pacer.wait(alert.channel)
+        # Not ``sending``: an update done twice is harmless, so nothing is looked for.
+        if not renew_lease(self.db, lease.flip_id, lease.token, self.clock(), lease_s=self.lease_s):
+            raise LeaseLost
         try:
-            await self.api.update(alert.channel, alert.ts, message)
+            await self._update(alert.channel, alert.ts, message)
         except SlackCallError as exc:
+            if exc.error not in _NO_MESSAGE and failure_kind(exc) != "permanent":
+                raise
             log.warning(
-                "%s: alert %d not marked recovered: %s", self.error_id(), alert.flip_id, exc
+                "%s: alert %d could not be marked recovered in place (%s); the recovery goes "
+                "to the channel instead",
+                self.error_id(),
+                alert.flip_id,
+                exc.error,
             )
+            return False
+        return True
 
     async def _send(
         self,
@@ -442,17 +533,7 @@ class Alerter:
                 assert channel is not None
                 main = (channel, message, None)
         else:
-            link = None
-            if thread is not None:
-                link = permalink(self.workspace_url(), thread["channel"], thread["ts"])
-                failing_s = failing_for(self.db, result.run_id)
-                reply = (
-                    thread["channel"],
-                    recovered_reply(result, failing_s=failing_s),
-                    thread["ts"],
-                )
-            message = alert_recovered(result, old_status=notice.old_status, alert_link=link)
-            main = (channel or (thread or {})["channel"], message, None)
+            return await self._send_recovery(notice, result, channel, thread, attempt)
         lease = attempt.lease
         if lease.posted is not None:
             where, ts = lease.posted
@@ -463,14 +544,7 @@ class Alerter:
         if notice.kind == Action.NEW_ALERT:
             reply = (where, messages.diagnosis(result, wf), ts)
         if reply is not None and not lease.replied:
-            try:
-                reply_ts = await self._post_part(attempt, "reply", *reply)
-            except SlackCallError as exc:
-                if failure_kind(exc) != "permanent":
-                    raise  # the main message is recorded: only the reply is tried again
-                log.warning("%s: thread reply not sent: %s", self.error_id(), exc)
-                reply_ts = ""
-            self._record(attempt, "reply", reply[0], reply_ts)
+            await self._reply_part(attempt, reply)
         if notice.kind == Action.ADD_TO_THREAD and main[2] is not None:
             return Posted(where, ts, main[2])
         return Posted(where, ts)
@@ -599,6 +673,16 @@ class Alerter:
             return await self.sender.post(
                 channel, message.text_only(), thread_ts=thread_ts, metadata=kept
             )
+
+    async def _update(self, channel: str, ts: str, message: Message) -> None:
+        """Update; if Slack refuses our blocks, once more as plain text."""
+        try:
+            await self.sender.update(channel, ts, message)
+        except SlackCallError as exc:
+            if exc.side != "ours" or exc.error in _NO_MESSAGE:
+                raise
+            log.error("%s: blocks refused (%s); updated as text", self.error_id(), exc)
+            await self.sender.update(channel, ts, message.text_only())
 
     # -- after a failed attempt -----------------------------------------------------------
 

@@ -178,6 +178,7 @@ class Bot:
             update_interval_s=self.settings.update_interval_s,
             resume_poll_s=self.settings.resume_poll_s,
             sleep=sleep,
+            on_run_end=lambda: self.refresh_home(),
         )
         self.alerts = Alerter(
             api=self.api,
@@ -188,6 +189,7 @@ class Bot:
             workspace_url=lambda: self.workspace_url,
             clock=clock,
             pacer=self.api.pacer,  # one pace per channel for alerts, runs and digests
+            on_result=lambda: self.refresh_home(),
         )
         self.digests = Digests(
             api=self.api,
@@ -235,6 +237,7 @@ class Bot:
             workflows=config.workflows,
             start_soon=self.start_soon,
             clock=clock,
+            on_change=lambda: self.refresh_home(),
         )
         self.alert_actions.register(self.app)
         #: Runs started from Slack's UI: Re-run, the run modal, the App Home.
@@ -464,6 +467,14 @@ class Bot:
         eid = new_error_id()
         log.error("%s: unhandled error in the Slack app: %r", eid, error)
         return BoltResponse(status=200, body=json.dumps(replies.internal_error(eid).payload()))
+
+    def refresh_home(self) -> None:
+        """The App Home may have changed (a run ended, an alert was acknowledged or
+        snoozed): publish it again soon, debounced (``baton.bot.home``). Never raises."""
+        try:
+            self.run_ui.home.refresh_soon()
+        except Exception:
+            log.exception("%s: asking for an App Home refresh failed", new_error_id())
 
     # -- background work -------------------------------------------------------------------
 

@@ -148,6 +148,7 @@ class Reporter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         error_id: Callable[[], str] = new_error_id,
+        on_run_end: Callable[[], None] = lambda: None,
     ) -> None:
         self.engine = engine
         self.api = api
@@ -160,6 +161,8 @@ class Reporter:
         self.clock = clock
         self.sleep = sleep
         self.error_id = error_id
+        #: Called when a run it reports has ended (the App Home refreshes; never raises).
+        self.on_run_end = on_run_end
 
     # -- a new run -------------------------------------------------------------------------
 
@@ -191,7 +194,10 @@ class Reporter:
             overrides=req.overrides,
         )
         out = await self._open(req, info)
-        return await self._watch(info, out)
+        try:
+            return await self._watch(info, out)
+        finally:
+            self.on_run_end()
 
     async def _open(self, req: RunRequest, info: RunInfo) -> _Out:
         """Post the parent message (or fall back to the response_url); remember where."""
@@ -334,6 +340,7 @@ class Reporter:
         req = RunRequest(workflow=thread.workflow, user=thread.user, channel=thread.channel)
         out = _Out(self, channel=thread.channel, ts=thread.ts, req=req, thread_ts=thread.thread_ts)
         await self._conclude(info, out, result, self.workflows.get(thread.workflow), set())
+        self.on_run_end()
         return result
 
     async def follow_outside(self, fallback: Fallback) -> RunResult | None:
@@ -350,6 +357,7 @@ class Reporter:
         )
         await self._deliver_outside(fallback, info, result, self.workflows.get(fallback.workflow))
         log.info("run %s of %s: %s", info.run_id, info.workflow, result.verdict)
+        self.on_run_end()
         return result
 
     async def _result_of(self, run_id: str) -> RunResult | None:

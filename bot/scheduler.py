@@ -69,6 +69,7 @@ from baton.probes.health.schedule import (
 )
 from baton.probes.model import RunResult
 from baton.probes.store import RunRow
+from baton.probes.store.snoozes import active_snooze
 
 from ._engine import EngineLike
 from .blocks import replies
@@ -114,7 +115,8 @@ def alert_channel(config: Config, workflow: str) -> str | None:
 def list_schedules(
     config: Config, db: sqlite_utils.Database, now: float, command: str = "/baton"
 ) -> Message:
-    """``/baton schedule``: every scheduled workflow, its next run, paused or not."""
+    """``/baton schedule``: every scheduled workflow, its next run, paused or not, and its
+    alert snooze in force."""
     rows = schedule_rows(specs_from_config(config), db, now)
     return schedule_replies.schedule_list(rows, now, command)
 
@@ -147,7 +149,8 @@ def pause_or_resume(
 def schedule_rows(
     specs: list[ScheduleSpec], db: sqlite_utils.Database, now: float
 ) -> list[ScheduleRow]:
-    """What ``/baton schedule`` shows of each spec, read from the store."""
+    """What ``/baton schedule`` (and the App Home) shows of each spec, read from the store:
+    paused or not, the next and last slot, the alert state and the snooze in force."""
     rows = []
     for spec in specs:
         paused, _ = pause_state(db, spec)
@@ -158,6 +161,7 @@ def schedule_rows(
                 next_ts=None if paused else spec.next_slot(now),
                 last_ts=last_slot(db, spec.workflow),
                 alert_status=load_state(db, spec.workflow).status,
+                snooze=active_snooze(db, spec.workflow, now),
             )
         )
     return rows
@@ -312,6 +316,8 @@ class BotScheduler:
             run = self.engine.store.run(result.run_id)
             if run is not None:
                 self._note_if_scheduled(run)
+        if finished:
+            self.bot.refresh_home()  # debounced: one publish however many ended
         if self.bot.alerts.closing:
             return finished
         if self._alerting is None or self._alerting.done():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator
@@ -462,6 +463,8 @@ async def test_snooze_until_it_passes_ends_with_the_pass_and_the_alert_shows_the
         assert [b["type"] for b in closed["blocks"]] == ["section", "context"]  # no buttons
         assert closed["blocks"][1]["elements"][1] == md("👀 <@U0ALICE> looked")
         assert a.thread()[-1].startswith("✅ Recovered after 2 h 5 min: run r-")
+        in_channel = [p["text"] for p in a.h.posts() if "thread_ts" not in p]
+        assert [t.split(":")[0] for t in in_channel] == ["❌ lead-to-invoice (card)"]  # no news
         # a press on the closed alert acts on nothing
         await a.press("alert_rerun")
         assert a.told()[-1]["text"].startswith("This alert is closed: lead-to-invoice")
@@ -469,6 +472,42 @@ async def test_snooze_until_it_passes_ends_with_the_pass_and_the_alert_shows_the
         await a.result("drop")
         new = a.h.slack.of("chat.postMessage")[-2].params
         assert "thread_ts" not in new and new["text"].startswith("❌ lead-to-invoice (card)")
+
+
+async def test_the_app_home_shows_a_snooze_and_is_refreshed_after_each_press() -> None:
+    from test_bot_run_ui import event, home_texts
+
+    async with alerted() as a:
+        home = a.h.bot.run_ui.home
+        home.refresh_every_s = home.settle_s = 0.0  # each press its own publish, here
+        opened = {"type": "app_home_opened", "user": "U0CAROL", "tab": "home", "event_ts": "1.0"}
+        await event(a.h, opened)
+        await a.h.bot.drain()
+        assert home_texts(a.h.slack.homes["U0CAROL"])[0].startswith(
+            "❌ *lead-to-invoice* · leaking\n"
+        )
+        await a.press("alert_ack")
+        assert len(a.h.slack.of("views.publish")) == 2  # acknowledged: published again
+        await a.press("alert_snooze", selected=f"{a.flip_id}:1h")
+        assert len(a.h.slack.of("views.publish")) == 3
+        until = time.strftime("%H:%M UTC", time.gmtime(a.h.clock.now + 3600))
+        lead = home_texts(a.h.slack.homes["U0CAROL"])[0]
+        assert re.match(
+            "🔕 \\*lead-to-invoice\\* · snoozed · leaking\n"
+            f"🔕 alerts snoozed by <@U0ALICE> until (\\w\\w\\w \\d\\d \\w\\w\\w )?{until} "
+            "\\(in (60 min|1 h)\\)\nLast run: ❌ ",
+            lead,
+        ), lead
+        await a.press("alert_snooze", selected=f"{a.flip_id}:ok", user="U0BOB")
+        lead = home_texts(a.h.slack.homes["U0CAROL"])[0]
+        assert "🔕 alerts snoozed by <@U0BOB> until it passes again\n" in lead
+        await a.result("ok")  # the pass ends the snooze (and the alert)
+        await a.h.bot.drain()
+        assert home_texts(a.h.slack.homes["U0CAROL"])[0].startswith("✅ *lead-to-invoice* · ok")
+        # a refused press changes nothing: no publish
+        publishes = len(a.h.slack.of("views.publish"))
+        await a.press("alert_ack", value="999")
+        assert len(a.h.slack.of("views.publish")) == publishes
 
 
 # -- Re-run -----------------------------------------------------------------------------------

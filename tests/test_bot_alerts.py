@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import logging
 import random
 import time
@@ -281,10 +282,10 @@ async def test_could_not_check_opens_its_own_alert_then_a_leak_replaces_it() -> 
         assert await r.observe("drop") == Action.NEW_ALERT  # a leak is news: a new message
         assert await r.observe("ok") == Action.RECOVERED
         channel = [text for in_thread, text in r.texts() if not in_thread]
+        # the recovery is said in place and in the thread: nothing new in the channel
         assert [t.split(" · ")[0] for t in channel] == [
             "⚠️ lead-to-invoice: could not check Invoice",
             "❌ lead-to-invoice: dropped at Form → CRM",
-            "✅ lead-to-invoice is healthy again: arrived intact at every stage",
         ]
         leak_ts = r.slack.of("chat.postMessage")[3].answer["ts"]
         closing = r.slack.thread(ALERTS, leak_ts)[-1]["text"]
@@ -466,6 +467,110 @@ async def test_a_flip_left_by_an_older_baton_goes_out_after_the_upgrade(tmp_path
         assert await new.deliver_due() == 1
         (flip,) = flips(new.db)
         assert flip.state == "delivered" and r.in_slack() == {flip.id: 1}
+
+
+# -- a recovery: the alert updated in place, a line in its thread, nothing in the channel ----
+
+
+async def alert_then_recovery(r: Rig, *fail: tuple[str, dict[str, Any]]) -> tuple[str, int]:
+    """One alert out, then a pass observed (with ``fail`` programmed on the stand-in just
+    before it): the alert's ts and the recovery's flip id."""
+    assert await r.observe("drop") == Action.NEW_ALERT
+    alert_ts = str(flips(r.alerter.db)[0].posted_ts)
+    for method, kw in fail:
+        r.slack.fail(method, **kw)
+    r.clock.now += 900
+    assert await r.observe("ok") == Action.RECOVERED
+    return alert_ts, flips(r.alerter.db)[-1].id
+
+
+def said_in(r: Rig, ts: str) -> list[str]:
+    return [m["text"].split(":")[0].split(" after ")[0] for m in r.slack.thread(ALERTS, ts)]
+
+
+async def test_a_recovery_is_said_in_place_and_in_the_thread_not_in_the_channel() -> None:
+    async with rig(ONE) as r:
+        alert_ts, flip_id = await alert_then_recovery(r)
+        assert [t for in_thread, t in r.texts() if not in_thread] == [
+            OPENED + " · 1 scheduled probe in a row · run r-000001"
+        ]
+        (update,) = r.slack.of("chat.update")
+        assert (update.params["channel"], update.params["ts"]) == (ALERTS, alert_ts)
+        assert r.slack.messages[(ALERTS, alert_ts)]["text"].startswith(
+            "✅ lead-to-invoice: healthy again; it was failing for "
+        )
+        assert said_in(r, alert_ts) == ["❌ First break", "✅ Recovered"]
+        recovery = flips(r.alerter.db)[-1]
+        assert (recovery.id, recovery.state) == (flip_id, "delivered")
+        assert (recovery.posted_channel, recovery.posted_ts) == (ALERTS, alert_ts)
+        assert load_state(r.alerter.db, "lead-to-invoice").thread is None
+
+
+@pytest.mark.parametrize(
+    ("failure", "too_soon", "due"),
+    [  # a jittered backoff (1-2 s), Retry-After, hourly
+        pytest.param({"error": "internal_error", "status": 500}, 0.9, 2, id="5xx"),
+        pytest.param({"error": "ratelimited", "status": 429, "retry_after": 30}, 29, 30, id="429"),
+        pytest.param({"error": "not_in_channel"}, 3599, 3600, id="needs-a-person"),
+    ],
+)
+async def test_a_failed_in_place_update_is_retried_before_the_thread_line(
+    failure: dict[str, Any], too_soon: float, due: float
+) -> None:
+    async with rig(ONE) as r:
+        alert_ts, _ = await alert_then_recovery(r, ("chat.update", failure))
+        recovery = flips(r.alerter.db)[-1]
+        assert (recovery.state, recovery.posted_ts, recovery.replied_ts) == ("pending", None, None)
+        assert said_in(r, alert_ts) == ["❌ First break"]  # the update goes first
+        assert r.slack.messages[(ALERTS, alert_ts)]["text"].startswith(OPENED)
+        r.clock.now += too_soon
+        assert await r.alerter.deliver_due() == 0
+        r.clock.now += due - too_soon
+        assert await r.alerter.deliver_due() == 1
+        assert len(r.slack.of("chat.update")) == 2
+        assert r.slack.messages[(ALERTS, alert_ts)]["text"].startswith("✅ lead-to-invoice: ")
+        assert said_in(r, alert_ts) == ["❌ First break", "✅ Recovered"]
+        assert [t for in_thread, t in r.texts() if not in_thread] == [
+            OPENED + " · 1 scheduled probe in a row · run r-000001"
+        ]
+        assert r.slack.of("conversations.history") == []  # an update is redone, not looked for
+        assert flips(r.alerter.db)[-1].state == "delivered"
+
+
+async def test_a_lost_closing_line_is_retried_without_updating_again() -> None:
+    async with rig(ONE) as r:
+        posted_line = {"error": "internal_error", "status": 500, "posted": True}
+        alert_ts, _ = await alert_then_recovery(r, ("chat.postMessage", posted_line))
+        recovery = flips(r.alerter.db)[-1]
+        assert recovery.state == "pending" and recovery.posted_ts == alert_ts
+        r.clock.now += 60
+        assert await r.alerter.deliver_due() == 1
+        assert len(r.slack.of("chat.update")) == 1  # recorded: not done again
+        assert len(r.slack.of("conversations.replies")) == 1  # looked for, found
+        assert said_in(r, alert_ts) == ["❌ First break", "✅ Recovered"]
+
+
+async def test_a_deleted_alert_gets_its_recovery_in_the_channel_instead() -> None:
+    async with rig(ONE) as r:
+        assert await r.observe("drop") == Action.NEW_ALERT
+        alert_ts = str(flips(r.alerter.db)[0].posted_ts)
+        for key in [k for k in r.slack.messages if k[1] == alert_ts or
+                    r.slack.messages[k].get("thread_ts") == alert_ts]:  # fmt: skip
+            del r.slack.messages[key]  # someone deleted the alert (and its thread)
+        r.clock.now += 900
+        assert await r.observe("ok") == Action.RECOVERED
+        (update,) = r.slack.of("chat.update")
+        assert update.answer["error"] == "message_not_found"
+        *_, last = r.slack.of("chat.postMessage")
+        assert "thread_ts" not in last.params  # no line in a thread that is gone
+        assert last.params["text"] == (
+            "✅ lead-to-invoice is healthy again: arrived intact at every stage · run r-000002"
+        )
+        assert "archives" not in json.dumps(last.params["blocks"])  # no link to what is gone
+        recovery = flips(r.alerter.db)[-1]
+        assert recovery.state == "delivered" and recovery.posted_ts == last.answer["ts"]
+        r.clock.now += 60
+        assert await r.alerter.deliver_due() == 0  # delivered once
 
 
 async def test_a_repeat_waits_for_its_alert_and_goes_to_its_thread() -> None:

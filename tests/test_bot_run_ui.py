@@ -12,12 +12,14 @@ import urllib.parse
 from typing import Any
 
 import pytest
-from bot_support import SECRET
+from bot_support import SECRET, FakeEngine
 from slack_sdk.errors import SlackApiError
 from slack_standin import block_violations, signed_headers
 from test_bot_http import CHANNEL, Harness, Reply, harness
 
 from baton.bot.app import BotSettings
+from baton.bot.scheduler import BotScheduler
+from baton.probes.model import RunResult
 
 pytestmark = pytest.mark.anyio
 
@@ -585,6 +587,54 @@ async def test_the_app_home_shows_every_workflow_and_its_run_button_runs_it() ->
         assert len(h.slack.of("views.publish")) == 2
         assert home_texts(h.slack.homes["U0ALICE"])[1].startswith("✅ *newsletter* · ok")
         assert presses(h) == [("U0ALICE", "dm", "home_run", "started")]
+        h.assert_spec()
+
+
+class Ticking(FakeEngine):
+    """Its tick finishes every run started since the last one, as the scheduler's engine
+    does for scheduled runs."""
+
+    async def tick(self) -> list[RunResult]:
+        done = {r.run_id for r in self.store.recent_runs(limit=1000)}
+        due = [s["run_id"] for s in self.starts if s["run_id"] not in done]
+        return [await self.finish(run_id) for run_id in due]
+
+
+async def test_the_home_is_refreshed_when_scheduled_runs_end_at_most_once_a_while() -> None:
+    async with harness(engine_type=Ticking, outcome="drop") as h:
+        home = h.bot.run_ui.home
+        home.refresh_every_s, home.settle_s = 0.5, 0.1
+        scheduling = BotScheduler(bot=h.bot, engine=h.engine)
+        origin = {"schedule": {"slot_ts": h.clock.now}, "channel": CHANNEL}
+        await h.engine.start("newsletter", origin=origin)
+        await scheduling.tick()  # nobody has opened the Home: nothing to publish
+        await h.bot.drain()
+        assert h.slack.of("views.publish") == []
+
+        opened = {"type": "app_home_opened", "user": "U0ALICE", "tab": "home", "event_ts": "1.0"}
+        await event(h, opened)
+        await h.bot.drain()
+        for _ in range(3):  # three scheduled runs end in one tick: one publish
+            await h.engine.start("lead-to-invoice", origin=origin)
+        await scheduling.tick()
+        await h.bot.drain()
+        _, refreshed = h.slack.of("views.publish")  # opened, then one refresh
+        assert home_texts(h.slack.homes["U0ALICE"])[0].startswith(
+            "❌ *lead-to-invoice* · leaking\nLast run: ❌ just now (`r-000004`)"
+        )
+        # more runs end, in two ticks, before half a second has passed: one publish, after it
+        h.engine.outcome = "ok"
+        await h.engine.start("newsletter", origin=origin)
+        await scheduling.tick()
+        await h.engine.start("lead-to-invoice", origin=origin)
+        await scheduling.tick()
+        await h.bot.drain()
+        *_, last = h.slack.of("views.publish")
+        assert len(h.slack.of("views.publish")) == 3
+        assert last.at - refreshed.at >= 0.45
+        news = home_texts(h.slack.homes["U0ALICE"])[1]
+        assert news.startswith("✅ *newsletter* · ok\nLast run: ✅ just now (`r-000005`)")
+        assert home_texts(h.slack.homes["U0ALICE"])[0].startswith("✅ *lead-to-invoice* · ok")
         h.assert_spec()
 
 

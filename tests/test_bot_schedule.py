@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -31,6 +32,7 @@ from slack_standin import SlackStandIn, spec_violations
 from tenacity import wait_fixed
 from test_bot_sandbox import fast
 
+from baton.bot.alert_actions import snooze
 from baton.bot.app import Bot, BotSettings
 from baton.bot.scheduler import TICK_JOB, BotScheduler, digest_job_id
 from baton.probes.config import Config, DigestSchedule
@@ -280,13 +282,8 @@ async def test_alerts_only_on_state_changes_repeats_in_the_thread(tmp_path: Path
         assert repeat.startswith("Still failing: ❌ fields swapped at Form → CRM · run r-")
         assert repeat.endswith(" · 3 in a row")
 
-        await w.slot()  # healthy again: a recovery in the channel, the thread closed
-        alert_again, recovery = w.channel_posts()
-        assert alert_again == alert
-        assert recovery["text"].startswith(
-            "✅ lead-to-invoice (card) is healthy again: arrived intact at every stage · run r-"
-        )
-        assert "https://standin.slack.com/archives/C0ALERTS/p" in str(recovery["blocks"])
+        await w.slot()  # healthy again: said in the thread and on the alert, not the channel
+        assert w.channel_posts() == [alert]
         closing = w.replies(alert_ts)[-1]
         assert closing.startswith("✅ Recovered after ") and " s: run r-" in closing
         assert len(w.replies(alert_ts)) == 3
@@ -366,6 +363,31 @@ async def test_schedule_lists_next_runs_and_paused_state() -> None:
             ],
         }
         assert h.slack.calls == []  # answered in the ack
+
+
+async def test_schedule_lists_each_workflows_snooze_in_force() -> None:
+    from test_bot_http import harness
+
+    async with harness(config=two_schedules(), now=at(T)) as h:
+        snooze(h.db, "lead-to-invoice", key="1h", user="U0ALICE", flip_id=1, now=T - 600)
+        snooze(h.db, "newsletter", key="24h", user="U0CAROL", flip_id=2, now=T - 60)
+        snooze(h.db, "newsletter", key="ok", user="U0BOB", flip_id=3, now=T)  # replaces it
+        reply = await h.command("schedule")
+        assert reply.status == 200
+        assert reply.json["blocks"][1] == {
+            "type": "section",
+            "text": md(
+                f"▶️ {LEAD_LINE}\nnext run 12:15 UTC (in 8 min)\n"
+                "🔕 alerts snoozed by <@U0ALICE> until 12:57 UTC (in 50 min)\n"
+                f"{NEWS_PAUSED}\n🔕 alerts snoozed by <@U0BOB> until it passes again"
+            ),
+        }
+        h.db.execute("UPDATE alert_snoozes SET until_ts = ? WHERE user = ?", [T, "U0ALICE"])
+        snooze(h.db, "newsletter", key="1h", user="<!channel>", flip_id=4, now=T)  # forged
+        reply = await h.command("schedule")
+        shown = json.dumps(reply.json)
+        assert "U0ALICE" not in shown  # over: not shown
+        assert "snoozed by &lt;!channel&gt; until 13:07 UTC" in shown and "<!channel>" not in shown
 
 
 async def test_pause_and_resume_by_an_allowed_user_are_said_in_the_channel() -> None:

@@ -2,8 +2,9 @@
 
 The Re-run button on a run's closing reply, the modal that starts a run (``/baton run``
 with no arguments, and the ``baton_run`` global shortcut), a notice modal (a refusal where
-there is no response URL to answer with), and the App Home tab: every workflow, its state,
-last run, next scheduled run and leak rate over 7 days, with a Run button.
+there is no response URL to answer with), and the App Home tab: every workflow, its state
+(ok, leaking, could not check; snoozed, by whom and until when; schedule paused), last run,
+next scheduled run and leak rate over 7 days, with a Run button.
 
 Every id Slack sends back is in ``Ids``: action ids start ``run_`` or ``home_``.
 
@@ -38,9 +39,10 @@ from slack_sdk.models.blocks import (
 
 from baton.probes.config import WorkflowConfig
 from baton.probes.model import RunResult, Verdict
+from baton.probes.store.snoozes import Snooze
 
 from .format import SECTION_LIMIT, ago, clip, code, esc
-from .schedule import until
+from .schedule import snooze_words, until
 
 #: Slack's limits: options in a static select, blocks in a view, a button's value, an
 #: option's text and value, a view's title.
@@ -194,6 +196,8 @@ class HomeRow:
     #: the period was checked.
     leak_words: str | None = None
     runs_7d: int = 0
+    #: The workflow's alert snooze in force (who, until when), if any.
+    snooze: Snooze | None = None
 
 
 def state_of(row: HomeRow) -> tuple[str, str]:
@@ -205,8 +209,12 @@ def state_of(row: HomeRow) -> tuple[str, str]:
 
 def home_row_text(row: HomeRow, now: dt.datetime) -> str:
     icon, words = state_of(row)
+    if row.snooze is not None:
+        icon, words = "🔕", f"snoozed · {words}"
     paused = " · ⏸️ schedule paused" if row.paused else ""
     lines = [f"{icon} *{esc(row.workflow)}* · {words}{paused}"]
+    if row.snooze is not None:
+        lines.append(snooze_words(row.snooze, now.timestamp()))
     if row.last is not None:
         last_icon, _ = state_of(row)
         lines.append(
@@ -239,7 +247,8 @@ def home_view(rows: Sequence[HomeRow], now: dt.datetime, *, command: str) -> dic
             elements=[
                 MarkdownTextObject(
                     text=(
-                        "State is the last probe run's verdict; the leak rate counts the runs "
+                        "State is the last probe run's verdict (🔕 snoozed: its alerts are held "
+                        "back); the leak rate counts the runs "
                         "Baton could check over 7 days. *Run* probes a workflow now; its trail "
                         f"and result come to your DM with Baton. `{esc(command)} help` lists "
                         "the commands."

@@ -2,6 +2,9 @@
 schedules, their state and ``now`` are passed in.
 
     schedule_list([ScheduleRow(spec, paused=False, next_ts=..., last_ts=None)], now, "/baton")
+
+A workflow's alert snooze in force (``baton.probes.store.snoozes``) is said on its line:
+who snoozed it, and until when.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from slack_sdk.models.blocks import Block
 
 from baton.probes.config.slots import ScheduleSpec
+from baton.probes.store.snoozes import Snooze
 
 from .format import TEXT_LIMIT, channel_link, chunks, clip, esc, mention
 from .run import MAX_BLOCKS, Message, context, section
@@ -29,6 +33,7 @@ class ScheduleRow:
     next_ts: float | None
     last_ts: float | None
     alert_status: str = "ok"  # the workflow's alert state: ok, leak or error
+    snooze: Snooze | None = None  # the workflow's alert snooze in force, if any
 
 
 def clock_time(ts: float, now: float) -> str:
@@ -49,6 +54,16 @@ def until(ts: float, now: float) -> str:
     return f"in {round(delta / 86400)} d"
 
 
+def snooze_words(snooze: Snooze, now: float) -> str:
+    """``🔕 alerts snoozed by <@U…> until 15:00 UTC (in 1 h)``, or ``… until it passes
+    again``: who snoozed the workflow's alerts, and until when."""
+    if snooze.until_ts is None:
+        when = "until it passes again"
+    else:
+        when = f"until {clock_time(snooze.until_ts, now)} ({until(snooze.until_ts, now)})"
+    return f"🔕 alerts snoozed by {mention(snooze.user)} {when}"
+
+
 def _line(row: ScheduleRow, now: float, command: str) -> str:
     spec = row.spec
     where = f" · to {channel_link(spec.channel)}" if spec.channel else " · no channel for alerts"
@@ -56,14 +71,15 @@ def _line(row: ScheduleRow, now: float, command: str) -> str:
     rotate = f" · variants {', '.join(variants)}" if variants else ""
     head = f"*{esc(spec.workflow)}* · {esc(spec.describe())}{where}{rotate}"
     last = f" · last run {clock_time(row.last_ts, now)}" if row.last_ts is not None else ""
+    snoozed = f"\n{snooze_words(row.snooze, now)}" if row.snooze is not None else ""
     if row.paused:
         resume = f"`{esc(command)} resume {esc(spec.workflow)}` to start it again"
-        return f"⏸️ {head}\n*paused*{last} · {resume}"
+        return f"⏸️ {head}\n*paused*{last} · {resume}{snoozed}"
     if row.next_ts is None:
-        return f"▶️ {head}\nno further runs{last}"
+        return f"▶️ {head}\nno further runs{last}{snoozed}"
     state = f" · {_STATUS[row.alert_status]}" if row.alert_status in _STATUS else ""
     nxt = f"next run {clock_time(row.next_ts, now)} ({until(row.next_ts, now)})"
-    return f"▶️ {head}\n{nxt}{last}{state}"
+    return f"▶️ {head}\n{nxt}{last}{state}{snoozed}"
 
 
 def schedule_list(rows: Sequence[ScheduleRow], now: float, command: str) -> Message:
@@ -106,4 +122,12 @@ def resumed(spec: ScheduleSpec, user: str, next_ts: float | None, now: float) ->
     return Message(text=text.replace("*", ""), blocks=(section(text),))
 
 
-__all__ = ["ScheduleRow", "clock_time", "paused", "resumed", "schedule_list", "until"]
+__all__ = [
+    "ScheduleRow",
+    "clock_time",
+    "paused",
+    "resumed",
+    "schedule_list",
+    "snooze_words",
+    "until",
+]
