@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from slack_bolt.app.async_app import AsyncApp
 from baton.probes.health.schedule import specs_from_config
 from baton.probes.store.snoozes import active_snooze
 
+from .actions import USER_ID
 from .blocks.run_ui import HomeRow, home_view
 from .reporter import new_error_id
 from .scheduler import schedule_rows
@@ -46,8 +46,6 @@ HOME_REFRESH_S = 5.0
 #: How long a refresh waits for more changes before it is built (a tick ends many runs, and
 #: alerting records each of them moments later: one publish for all).
 HOME_SETTLE_S = 0.5
-#: A Slack user id as events and payloads carry it.
-USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}\Z")
 
 
 def _s(value: Any) -> str:
@@ -81,7 +79,7 @@ class Home:
         if _s(event.get("tab")) != "home":
             return
         user, team = _s(event.get("user")), _s(body.get("team_id"))
-        ours = self.bot._identity.team_id if self.bot._identity is not None else None
+        ours = self.bot.team_id
         if not USER_ID.match(user) or (ours and team != ours):
             log.warning("ignored app_home_opened for %r of team %r", user[:40], team[:40])
             return
@@ -164,6 +162,5 @@ __all__ = [
     "HOME_REFRESH_S",
     "HOME_SETTLE_S",
     "LEAK_PERIOD_S",
-    "USER_ID",
     "Home",
 ]

@@ -368,10 +368,7 @@ class RunUi:
                 self.bot.reporter.log_slack_error(exc)
                 return
             req = RunRequest(**{**req.__dict__, "channel": channel})
-        try:
-            await self.bot.reporter.run(req)
-        finally:
-            await self.home.refresh()
+        await self.bot.reporter.run(req)  # its end refreshes the App Home (on_run_end)
 
     async def _answer(self, press: Press, message: Message) -> None:
         """An answer only the presser sees: their response URL, else a modal (trigger_id)."""
