@@ -4,14 +4,15 @@
     bot = Bot(config=config, engine=engine, client=AsyncWebClient(token=...), db=db,
               signing_secret=secret)
 
-Modules: ``app`` (the bolt app and its listener), ``commands`` (parsing the text),
-``messages`` / ``replies`` (Block Kit builders), ``reporter`` (one run into one thread),
-``schedule`` (the scheduler of ``baton serve``: scheduled probes, digests, the engine's
-tick) with ``schedule_replies``, ``alerts`` (alerting on scheduled runs) with
-``alert_messages``, ``digest`` (digests in Slack, chart upload) with ``digest_messages``,
-``slack_api`` (the one wrapper for Slack calls), ``store`` (threads, processed requests,
-scheduled runs), ``server`` / ``serve`` (HTTP and Socket Mode), ``manifest``, ``preview``,
-``cli``.
+Modules: ``app`` (the bolt app and its listeners), ``commands`` (parsing the text),
+``blocks`` (the Block Kit builders), ``reporter`` (one run into one thread, or outside the
+channel), ``scheduler`` (the scheduler of ``baton serve``: scheduled probes, digests, the
+engine's tick), ``alerter`` (alerting on scheduled runs), ``digests`` (digests in Slack,
+chart upload), ``actions`` / ``alert_actions`` / ``run_ui`` / ``home`` (buttons, the run
+modal, the App Home), ``slack_api`` (the one wrapper for Slack calls), ``throttle``
+(per-channel pacing), ``channels`` (names to IDs), ``server`` / ``serve`` (HTTP and Socket
+Mode), ``workspaces`` (several workspaces over OAuth), ``manifest``, ``cli``. The bot's
+tables are :mod:`baton.probes.store.bot`.
 """
 
 from .alerter import Alerter

@@ -1,6 +1,7 @@
 """The Slack app manifest: paste it at https://api.slack.com/apps → Create New App.
 
-Only what the bot uses: the slash command, and the scopes to answer it.
+Only what the bot uses: the slash command, the shortcut, the Home tab, interactivity, and
+the scopes to answer them.
 
 - ``commands``: the slash command itself.
 - ``chat:write``: the parent message, its thread, and ``chat.update`` of the parent; alerts
@@ -10,7 +11,8 @@ Only what the bot uses: the slash command, and the scopes to answer it.
   DMs still need an invite; until then Baton answers through the command's response URL.)
 - ``im:write``: the result of a run asked for in a private channel or DM Baton is not in,
   when the run outlives the command's response URL (30 minutes, five uses), goes to the
-  runner's DM with Baton (``conversations.open``).
+  runner's DM with Baton (``conversations.open``); runs started from the App Home or the
+  ``baton_run`` shortcut report in that DM too.
 - ``files:write``: the digest's chart (a PNG), uploaded to the digest's thread
   (``files_upload_v2``). Long evidence is folded into messages, never uploaded.
 - ``channels:join``: sharing a file needs membership even where ``chat:write.public`` lets
@@ -21,8 +23,6 @@ Only what the bot uses: the slash command, and the scopes to answer it.
   attempt on) for the message carrying the alert's key in its metadata, so the channel never
   shows it twice. Only Baton's own recent messages are looked at; without these scopes (or
   with the bot not in the channel) Baton sends again and a duplicate is possible.
-- ``im:write``: runs started from the App Home or the ``baton_run`` shortcut report in the
-  person's DM with Baton (``conversations.open`` finds that DM).
 
 Interactivity (the buttons on alerts: Acknowledge, Snooze, Re-run; the Re-run button on a
 run's result; the run modal; the App Home's Run buttons) posts to the same request URL as the

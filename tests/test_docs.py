@@ -48,3 +48,24 @@ def test_every_scope_the_manifest_asks_for_is_explained_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [name for name in (*BOT_SCOPES, *BOT_EVENTS) if f"`{name}`" not in readme]
     assert missing == [], f"README.md: say why the manifest asks for {missing}"
+
+
+def test_no_section_of_the_readme_is_there_twice() -> None:
+    import collections
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    headings = [line for line in readme.splitlines() if line.startswith("#")]
+    twice = [h for h, n in collections.Counter(headings).items() if n > 1]
+    assert twice == [], f"README.md has these headings twice (a merge left a copy?): {twice}"
+
+
+def test_every_runtime_dependency_is_in_the_readme_with_why() -> None:
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = [re.split(r"[<>=\[ ;]", dep, maxsplit=1)[0] for dep in project["dependencies"]]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Dependencies, and why", 1)[1].split("\n## ", 1)[0].lower()
+    missing = [n for n in names if n.lower() not in table]
+    assert missing == [], f"README.md's dependency table: say why Baton needs {missing}"

@@ -1,6 +1,6 @@
 """Block Kit builders for the answers to ``list``, ``status``, ``history``, ``help`` and the
-polite refusals (``schedule``, ``pause`` and ``resume``: ``schedule_replies``; ``digest``:
-``digest_messages``). Pure functions: everything they show is passed in, ``now`` included.
+polite refusals (``schedule``, ``pause`` and ``resume``: ``blocks.schedule``; ``digest``:
+``blocks.digest``). Pure functions: everything they show is passed in, ``now`` included.
 
     >>> help_message("/baton").text.splitlines()[0]
     'Baton traces a marked test record through your automations. Commands:'

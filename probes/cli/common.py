@@ -1,6 +1,6 @@
 """What every ``baton`` command shares: exit codes, finding the config, one clean error line
 instead of a traceback, the engine's set-up and the live progress line. Both command modules
-(``cli`` and ``cli_ops``) import it; neither imports the other's internals.
+(``core`` and ``ops``) import it; neither imports the other's internals.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The config: the typed model (``model``), and the loader that checks a file against it
 (``loader``, with ``check``, ``values``, ``options``, ``records``, ``workflows``,
-``schedules``, ``cron``, ``document``, ``connector_specs``); every message it can say is in
-``messages``. ``load_config(path)`` is the one entry point.
+``schedules``, ``slack``, ``cron``, ``document``, ``connector_specs``); every message it can
+say is in ``messages``. ``slots`` (``ScheduleSpec``) and ``windows`` (``AlertPolicy``) are
+the config's own pure value types. ``load_config(path)`` is the one entry point.
 """
 
 from __future__ import annotations

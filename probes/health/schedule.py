@@ -1,4 +1,5 @@
-"""Scheduled probes without Slack: the schedule model, slot claiming, pause and catch-up.
+"""Scheduled probes without Slack: slot claiming, pause and catch-up (the schedule model,
+``ScheduleSpec``, is :mod:`baton.probes.config.slots`).
 
 A schedule fires at *slots*: the fire times of its APScheduler 3 trigger (a crontab
 expression, or an interval anchored at the Unix epoch so every process computes the same
