@@ -18,17 +18,20 @@ of them decrypts (the key was changed) reads as "not installed", with a warning 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 from collections.abc import Mapping
 from typing import TypeVar
 
+import sqlite_utils
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 
 from baton.probes.errors import ConfigError
+from baton.probes.store.installs import enterprise_of
 
 log = logging.getLogger("bot.installations")
 
@@ -159,6 +162,14 @@ class EncryptedInstallationStore(AsyncInstallationStore):
                 )
                 return None
         return record
+
+    async def async_enterprise_of(self, team_id: str) -> str | None:
+        """The Enterprise Grid organisation workspace ``team_id`` was installed under (so
+        ``async_find_bot`` can be asked with it), ``None`` outside Enterprise Grid."""
+        with contextlib.closing(self.inner.connect()) as conn:
+            return enterprise_of(
+                sqlite_utils.Database(conn), client_id=self.inner.client_id, team_id=team_id
+            )
 
     # -- removing -------------------------------------------------------------------------
 
