@@ -31,7 +31,8 @@ slash command (``/slack/events``), or arrives over Socket Mode. One global short
 ``app_home_opened`` (the Home tab is published when someone opens it). No user scopes.
 With ``slack.oauth`` (several workspaces, ``baton manifest --oauth``),
 ``oauth_config.redirect_urls`` names ``/slack/oauth_redirect`` beside the request URL, where
-Slack sends each installer back.
+Slack sends each installer back, and two more bot events, ``app_uninstalled`` and
+``tokens_revoked`` (no scope needed), tell Baton to delete a workspace's installation.
 
     >>> "chat:write" in manifest_yaml("/baton")
     True
@@ -61,6 +62,9 @@ BOT_SCOPES = (
 #: The global shortcut that opens the run modal (``baton.bot.run_ui``).
 SHORTCUT_CALLBACK_ID = "baton_run"
 BOT_EVENTS = ("app_home_opened",)
+#: With ``slack.oauth``: a workspace that removes the app (or revokes its tokens) has its
+#: installation deleted, its bot and scheduler stopped (``baton.bot.workspaces.route``).
+OAUTH_EVENTS = ("app_uninstalled", "tokens_revoked")
 USAGE_HINT = (
     "run WORKFLOW [variant] [field=value …] | list | status | history WORKFLOW | schedule | "
     "pause WORKFLOW | resume WORKFLOW | digest [WORKFLOW] [7d] | help"
@@ -87,7 +91,9 @@ def build_manifest(
     }
     if url:
         slash["url"] = url
-    events: dict[str, Any] = {"bot_events": list(BOT_EVENTS)}
+    events: dict[str, Any] = {
+        "bot_events": list(BOT_EVENTS) + (list(OAUTH_EVENTS) if redirect_url else [])
+    }
     interactivity: dict[str, Any] = {"is_enabled": True}
     if url:
         events = {"request_url": url, **events}
@@ -151,6 +157,7 @@ def redirect_url_for(url: str) -> str:
 __all__ = [
     "BOT_EVENTS",
     "BOT_SCOPES",
+    "OAUTH_EVENTS",
     "SHORTCUT_CALLBACK_ID",
     "build_manifest",
     "manifest_yaml",

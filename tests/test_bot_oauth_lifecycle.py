@@ -23,6 +23,7 @@ import aiohttp
 import httpx
 import pytest
 from bot_support import SECRET
+from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, signed_headers, spec_violations
 from test_bot_oauth import (
@@ -38,8 +39,9 @@ from test_bot_oauth import (
 )
 from test_bot_oauth_volume import ALERTS, TEAMS, WORKFLOW, volume
 
+from baton.bot.manifest import build_manifest, redirect_url_for
 from baton.bot.workspaces import serve_workspaces
-from baton.bot.workspaces.oauth import resolve_oauth
+from baton.bot.workspaces.oauth import STATE_TTL_S, BoundedStateStore, resolve_oauth
 from baton.probes.config import DigestSchedule
 from baton.probes.health.alerts import flips
 from baton.probes.health.schedule import ScheduledRun
@@ -263,3 +265,127 @@ async def test_start_skips_a_workspace_it_cannot_set_up_and_serves_the_others(
         assert f"workspace {TEAM_A} is not served yet: its next request sets it up" in caplog.text
         monkeypatch.setattr(w.routes.installations, "async_find_bot", real)
         assert "lead-to-invoice" in (await w.command("list", TEAM_A))["text"]
+
+
+# -- B: the install page, opened by anyone ---------------------------------------------------------
+
+
+def _states(db_file: Path) -> list[float]:
+    with sqlite3.connect(db_file) as conn:
+        return [r[0] for r in conn.execute("SELECT expire_at FROM oauth_states")]
+
+
+async def test_install_page_visits_leave_a_bounded_number_of_states(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        store = w.routes.flow.settings.state_store
+        assert isinstance(store, BoundedStateStore)
+        store.limit = 50
+        answers = [(await w.http.get("/slack/install")).status_code for _ in range(200)]
+        assert answers.count(200) == 50 and answers.count(429) == 150
+        assert len(_states(w.db_file)) == 50
+        refused = await w.http.get("/slack/install")
+        assert refused.status_code == 429 and "try again in a few minutes" in refused.text
+        assert "set-cookie" not in refused.headers
+
+        # Once they expire, the next visit deletes them all and is served.
+        store.clock = lambda: time.time() + STATE_TTL_S + 1
+        assert (await w.http.get("/slack/install")).status_code == 200
+        (left,) = _states(w.db_file)
+        assert left > time.time()  # the new one alone
+
+
+async def test_expired_states_are_deleted_and_a_fresh_one_still_installs(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        for _ in range(5):
+            await w.begin()
+        store = w.routes.flow.settings.state_store
+        assert isinstance(store, BoundedStateStore)
+        store.clock = lambda: time.time() + STATE_TTL_S + 1
+        await w.install(TEAM_A)  # issuing its state purged the 5; using it deleted it
+        assert _states(w.db_file) == []
+        assert await w.installed(TEAM_A) is not None
+
+
+# -- E: uninstalled; Enterprise Grid ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["app_uninstalled", "tokens_revoked"])
+async def test_an_uninstall_stops_the_workspace_and_deletes_its_installation(
+    tmp_path: Path, kind: str
+) -> None:
+    async with world(tmp_path) as w:
+        stopped: list[str] = []
+        w.workspaces.on_forget = stopped.append
+        await w.install(TEAM_A)
+        await w.install(TEAM_B)
+        await w.command("list", TEAM_A)
+        assert TEAM_A in w.workspaces.bots
+
+        reply = await event(w, kind, TEAM_A)
+        assert reply.status_code == 200
+        assert TEAM_A not in w.workspaces.bots and stopped == [TEAM_A]
+        assert await w.installed(TEAM_A) is None
+        assert (
+            await w.routes.installations.async_find_installation(enterprise_id=None, team_id=TEAM_A)
+            is None
+        )
+        assert await w.installed(TEAM_B) is not None  # the other workspace is untouched
+        answer = await w.command("list", TEAM_A)
+        assert "not installed in this workspace" in answer["text"]
+        # Said twice (both events come): still a 200, nothing else happens.
+        assert (await event(w, "app_uninstalled", TEAM_A)).status_code == 200
+
+
+async def test_an_enterprise_grid_installation_is_found_by_its_organisation(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        token = w.slack.install("code-grid", team_id=TEAM_A)
+        w.slack.oauth_codes.pop("code-grid")
+        w.slack.teams[token] = {
+            "url": "https://grid.slack.com/",
+            "team": "Agency A",
+            "user": "baton",
+            "team_id": TEAM_A,
+            "user_id": "U0BOTGRID",
+            "bot_id": "B0BOTGRID",
+            "enterprise_id": "E0GRID",
+        }
+        await w.routes.installations.async_save(
+            Installation(
+                app_id="A0BATON",
+                enterprise_id="E0GRID",
+                team_id=TEAM_A,
+                user_id="U0INSTALLER",
+                bot_token=token,
+                bot_id="B0BOTGRID",
+                bot_user_id="U0BOTGRID",
+            )
+        )
+        listed = await w.command("list", TEAM_A, enterprise_id="E0GRID")
+        assert "lead-to-invoice" in listed["text"]
+        assert w.tokens_used("auth.test") == [token]
+
+        # At start-up no request says the organisation: the installation still names it.
+        await w.workspaces.aclose(timeout_s=1)
+        w.workspaces.bots.clear()
+        assert await w.workspaces.start() == [TEAM_A]
+
+        # Uninstalled from the organisation's workspace: that installation is deleted.
+        assert (
+            await event(w, "app_uninstalled", TEAM_A, enterprise_id="E0GRID")
+        ).status_code == 200
+        assert (
+            await w.routes.installations.async_find_bot(enterprise_id="E0GRID", team_id=TEAM_A)
+            is None
+        )
+        w.assert_spec()
+
+
+def test_the_manifest_subscribes_to_uninstalls_with_oauth() -> None:
+    url = "https://baton.example.com/slack/events"
+    oauth = build_manifest(url=url, redirect_url=redirect_url_for(url))
+    events = oauth["settings"]["event_subscriptions"]["bot_events"]
+    assert {"app_home_opened", "app_uninstalled", "tokens_revoked"} <= set(events)
+    plain = build_manifest(url=url)  # one bot token: nothing to delete on uninstall
+    assert plain["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]

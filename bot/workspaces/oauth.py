@@ -6,7 +6,9 @@
     routes.add_routes(web_app)                           # GET /slack/install, /slack/oauth_redirect
 
 ``GET /slack/install`` answers a page with the "Add to Slack" link, and sets a cookie with
-a fresh ``state`` (kept 10 minutes in the installation file, used once). Slack sends the
+a fresh ``state`` (kept 10 minutes in the installation file, used once; expired ones are
+deleted when the next is issued, and at most ``MAX_STATES`` wait at once: beyond, the page
+answers 429 "try again in a few minutes"). Slack sends the
 installer back to ``/slack/oauth_redirect?code=…&state=…``: a state that is missing,
 forged, expired, already used, or not the one in this browser's cookie is refused (bolt's
 checks) before the code is exchanged (``oauth.v2.access``). The installation is then saved
@@ -20,12 +22,15 @@ secret to check every request; Socket Mode is refused with ``slack.oauth``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlite_utils
 from aiohttp import web
 from cryptography.fernet import MultiFernet
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -45,6 +50,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from baton.probes.config import SlackConfig
 from baton.probes.errors import ConfigError
+from baton.probes.store.installs import prune_oauth_states
 
 from ..manifest import BOT_SCOPES
 from .installations import EncryptedInstallationStore, token_key
@@ -55,6 +61,38 @@ INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 #: How long an installer has between opening the install page and coming back.
 STATE_TTL_S = 600
+#: Unused states kept at most: anyone may open the install page, and each visit stores one.
+MAX_STATES = 1000
+
+
+class TooManyStates(Exception):
+    """``MAX_STATES`` installations are under way: no new state is issued."""
+
+
+class BoundedStateStore(SQLite3OAuthStateStore):
+    """slack_sdk's SQLite state store, bounded: issuing a state first deletes the expired
+    ones (slack_sdk deletes a state only when it is used), and refuses (``TooManyStates``)
+    while ``limit`` unexpired ones are waiting."""
+
+    def __init__(
+        self,
+        *,
+        database: str,
+        expiration_seconds: int,
+        limit: int = MAX_STATES,
+        clock: Callable[[], float] = time.time,
+        logger: logging.Logger = log,
+    ) -> None:
+        super().__init__(database=database, expiration_seconds=expiration_seconds, logger=logger)
+        self.limit = limit
+        self.clock = clock
+
+    def issue(self, *args: Any, **kwargs: Any) -> str:
+        with contextlib.closing(self.connect()) as conn:
+            waiting = prune_oauth_states(sqlite_utils.Database(conn), now=self.clock())
+        if waiting >= self.limit:
+            raise TooManyStates(f"{waiting} installations are under way")
+        return super().issue(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -177,6 +215,7 @@ class OAuthRoutes:
         client: AsyncWebClient | None = None,
         on_installed: Callable[[str], Any] | None = None,
         state_ttl_s: int = STATE_TTL_S,
+        max_states: int = MAX_STATES,
     ) -> OAuthRoutes:
         installations = EncryptedInstallationStore(
             database=creds.installations, client_id=creds.client_id, key=creds.key
@@ -203,8 +242,11 @@ class OAuthRoutes:
             authorization_url=authorization_url(api_url),
             installation_store=installations,
             installation_store_bot_only=True,
-            state_store=SQLite3OAuthStateStore(
-                database=creds.installations, expiration_seconds=state_ttl_s, logger=log
+            state_store=BoundedStateStore(
+                database=creds.installations,
+                expiration_seconds=state_ttl_s,
+                limit=max_states,
+                logger=log,
             ),
             state_expiration_seconds=state_ttl_s,
             callback_options=AsyncCallbackOptions(success=success, failure=failure),
@@ -234,7 +276,15 @@ class OAuthRoutes:
         return await args.default.success(args)
 
     async def install(self, request: web.Request) -> web.StreamResponse:
-        answer = await self.flow.handle_installation(_bolt_request(request))
+        try:
+            answer = await self.flow.handle_installation(_bolt_request(request))
+        except TooManyStates as exc:
+            log.warning("refused to open the install page: %s (unused ones expire)", exc)
+            return web.Response(
+                status=429,
+                text="Too many installations of Baton are under way; try again in a few minutes.",
+                headers={"Retry-After": "60"},
+            )
         return await to_aiohttp_response(answer)
 
     async def redirect(self, request: web.Request) -> web.StreamResponse:
@@ -248,10 +298,13 @@ class OAuthRoutes:
 
 __all__ = [
     "INSTALL_PATH",
+    "MAX_STATES",
     "REDIRECT_PATH",
+    "BoundedStateStore",
     "OAuthClient",
     "OAuthCredentials",
     "OAuthRoutes",
+    "TooManyStates",
     "authorization_url",
     "resolve_oauth",
 ]
