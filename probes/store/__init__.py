@@ -10,6 +10,7 @@
 ``presses``     every button press and modal submission (who, when, what came of it)
 ``bot``         the Slack bot's threads, claimed requests, scheduled runs, runs reported
                 outside their channel, and who has the App Home open
+``installs``    the few queries Baton adds to slack_sdk's OAuth installation file
 ==============  ==========================================================================
 
 Only this package writes SQL: every other module asks it (``tests/test_layout.py`` checks).
