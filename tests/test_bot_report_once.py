@@ -110,3 +110,23 @@ async def test_a_claim_whose_holder_died_is_taken_over_by_resume_and_reported_on
         row = db.execute("SELECT state, concluded_by FROM bot_threads").fetchone()
         assert row == ("done", second.bot.reporter.holder)
         second.assert_spec()
+
+
+async def test_a_fallback_claim_whose_holder_died_is_taken_over_and_delivered_once() -> None:
+    db = sqlite_utils.Database(memory=True)
+    async with harness(db=db) as h:
+        h.engine.gate = asyncio.Event()
+        await run_in_private(h)
+        await until(lambda: len(h.slack.hook_messages("cmd")) == 1)
+        # A process that followed the run claimed its delivery long ago, then died.
+        dead = BotStore(db, clock=lambda: h.clock.now - CONCLUDE_LEASE_S - 1)
+        assert dead.claim_fallback("r-000001", "dead-process")
+        h.bot.resume()  # follows it too, beside the run's own reporter
+        h.engine.gate.set()
+        await h.bot.drain()
+        (shown,) = in_channel(h)
+        assert shown["text"].startswith("✅ lead-to-invoice")
+        assert len(h.slack.of("response_url")) == 2 and h.slack.of("conversations.open") == []
+        row = h.bot.store.fallback("r-000001")
+        assert row is not None and (row.state, row.url_uses) == ("done", 2)
+        h.assert_spec()
