@@ -15,6 +15,12 @@ of a response URL within 30 minutes: a run that outlives it is delivered to the 
 with Baton (``conversations.open``, ``im:write``). The URL, its issue time and uses, and the
 runner are stored (``bot_fallbacks``), so a restart still delivers the result.
 
+Several reporters may follow one run: a workspace's bot rebuilt on a reinstall while the
+old one drains, a second ``baton serve`` resuming while the first reports. Each claims the
+conclusion in the store before posting it (``BotStore.claim_thread``, ``claim_fallback``),
+so the diagnosis and the final update, or the result outside the channel, go out once; a
+loser waits until the winner finishes, or takes over once its claim's lease runs out.
+
 Size: one run's report from its start to its result and after a restart, in its thread or
 outside the channel; both ways share the run's start, its progress queue and its conclusion.
 """
@@ -23,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +60,11 @@ RESPONSE_URL_USES = 5
 RESPONSE_URL_TTL_S = 30 * 60.0
 #: A use this close to the end of the 30 minutes could arrive after it: DM instead.
 RESPONSE_URL_MARGIN_S = 60.0
+
+
+def new_holder() -> str:
+    """Who claims a run's conclusion in the store: this process and this reporter."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def new_error_id() -> str:
@@ -149,6 +162,7 @@ class Reporter:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         error_id: Callable[[], str] = new_error_id,
         on_run_end: Callable[[], None] = lambda: None,
+        holder: str | None = None,
     ) -> None:
         self.engine = engine
         self.api = api
@@ -163,6 +177,8 @@ class Reporter:
         self.error_id = error_id
         #: Called when a run it reports has ended (the App Home refreshes; never raises).
         self.on_run_end = on_run_end
+        #: Its name on the runs whose conclusion it claims (``bot_threads.concluded_by``).
+        self.holder = holder or new_holder()
 
     # -- a new run -------------------------------------------------------------------------
 
@@ -292,8 +308,9 @@ class Reporter:
             await task
             await out.updates.close(messages.crashed(info, eid))
             if out.fallback is not None:
-                await self._respond_outside(out.fallback, replies.internal_error(eid))
-                self.store.finish_fallback(info.run_id, verdict=None, via="none")
+                if await self._claim(info.run_id, outside=True):
+                    await self._respond_outside(out.fallback, replies.internal_error(eid))
+                    self.store.finish_fallback(info.run_id, verdict=None, via="none")
             else:
                 await self.tell(out.req, replies.internal_error(eid))
             return None
@@ -313,6 +330,9 @@ class Reporter:
     ) -> None:
         # The Re-run button: same workflow, variant and overrides (read back from the run).
         actions = (rerun_block(info.run_id),)
+        if not await self._claim(info.run_id, outside=not out.in_thread):
+            out.updates.cancel()  # a progress update must not land on the other's verdict
+            return
         if out.in_thread:
             await out.reply(
                 messages.diagnosis(result, wf, shown=shown, lost=lost or [], actions=actions)
@@ -355,10 +375,28 @@ class Reporter:
             user=fallback.user,
             variant=result.variant,
         )
-        await self._deliver_outside(fallback, info, result, self.workflows.get(fallback.workflow))
-        log.info("run %s of %s: %s", info.run_id, info.workflow, result.verdict)
+        if await self._claim(fallback.run_id, outside=True):
+            wf = self.workflows.get(fallback.workflow)
+            await self._deliver_outside(fallback, info, result, wf)
+            log.info("run %s of %s: %s", info.run_id, info.workflow, result.verdict)
         self.on_run_end()
         return result
+
+    async def _claim(self, run_id: str, *, outside: bool) -> bool:
+        """Claim the conclusion of the run's report: True if this reporter is to post it.
+        While another holds it, wait: False once it has finished, True if its lease ran
+        out first (it died) and this one took over."""
+        claim = self.store.claim_fallback if outside else self.store.claim_thread
+        row_of = self.store.fallback if outside else self.store.thread
+        waited = 0.0
+        while not claim(run_id, self.holder):
+            row = row_of(run_id)
+            if row is None or row.state == "done" or waited >= self.resume_give_up_s:
+                log.info("run %s is concluded by another reporter", run_id)
+                return False
+            await self.sleep(self.resume_poll_s)
+            waited += self.resume_poll_s
+        return True
 
     async def _result_of(self, run_id: str) -> RunResult | None:
         """The run's result once the engine has stored it; None after ``resume_give_up_s``."""

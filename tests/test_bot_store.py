@@ -14,7 +14,7 @@ from bot_support import STRIPE_KEY, sample_config
 from baton.bot.redact import MASK, RedactingFilter, Redactor
 from baton.bot.throttle import Coalescer
 from baton.probes.store import Store
-from baton.probes.store.bot import BotStore, Posted
+from baton.probes.store.bot import CONCLUDE_LEASE_S, BotStore, Posted
 from baton.probes.store.presses import KEEP_PRESSES_S, record_press
 
 
@@ -131,6 +131,39 @@ def test_presses_are_kept_90_days_then_pruned_with_the_claims() -> None:
 
 
 # -- scheduled runs ----------------------------------------------------------------------------
+
+
+def test_a_reports_conclusion_is_claimed_once_across_processes(tmp_path: object) -> None:
+    path = str(tmp_path) + "/baton.db"  # type: ignore[operator]
+    clock = Clock()
+    a = BotStore(sqlite_utils.Database(path), clock=clock)
+    b = BotStore(sqlite_utils.Database(path), clock=clock)
+    a.save_thread(run_id="r-1", channel="C1", ts="1.2", user="U1", workflow="w")
+    a.save_fallback(
+        run_id="r-2", channel="G1", user="U1", workflow="w", response_url="u", url_issued_ts=1.0
+    )
+    assert [a.claim_thread("r-1", "a"), b.claim_thread("r-1", "b")] == [True, False]
+    assert [b.claim_fallback("r-2", "b"), a.claim_fallback("r-2", "a")] == [True, False]
+    # Claimed, not finished: still to follow after a restart (the holder may die).
+    assert [t.state for t in b.unfinished()] == ["concluding"]
+    assert [f.state for f in b.unfinished_fallbacks()] == ["concluding"]
+    row = a.db.execute("SELECT concluded_by, concluded_ts FROM bot_threads").fetchone()
+    assert row == ("a", 1000.0)
+
+
+def test_a_conclusion_claim_left_by_a_dead_holder_is_taken_over_after_its_lease() -> None:
+    clock = Clock()
+    store = BotStore(sqlite_utils.Database(memory=True), clock=clock)
+    store.save_thread(run_id="r-1", channel="C1", ts="1.2", user="U1", workflow="w")
+    assert store.claim_thread("r-1", "dead")
+    clock.now += CONCLUDE_LEASE_S - 1
+    assert not store.claim_thread("r-1", "alive")
+    clock.now += 2
+    assert store.claim_thread("r-1", "alive")
+    assert not store.claim_thread("r-1", "third")  # the new claim has a lease of its own
+    store.finish_thread("r-1", "ok")
+    clock.now += 10 * CONCLUDE_LEASE_S
+    assert not store.claim_thread("r-1", "late") and store.unfinished() == []
 
 
 def test_scheduled_runs_are_observed_once_across_processes(tmp_path: object) -> None:

@@ -142,7 +142,10 @@ def test_stores_keep_working_through_store_objects(tmp_path: Path) -> None:
 def test_a_store_one_version_back_gains_the_bot_fallbacks_table(tmp_path: Path) -> None:
     path = tmp_path / "previous.db"
     db = sqlite_utils.Database(str(path))
-    migrate(db, MIGRATIONS[:-1])
+    step = next(
+        i for i, m in enumerate(MIGRATIONS) if 'TABLE IF NOT EXISTS "bot_fallbacks"' in str(m.apply)
+    )
+    migrate(db, MIGRATIONS[:step])
     with db.conn:
         db.conn.execute(
             "INSERT INTO bot_threads (run_id, channel, ts, user, workflow, state) "
@@ -156,3 +159,29 @@ def test_a_store_one_version_back_gains_the_bot_fallbacks_table(tmp_path: Path) 
         run_id="r-2", channel="G1", user="U1", workflow="w", response_url="u", url_issued_ts=1.0
     )
     assert (row.state, row.url_uses, row.response_url) == ("running", 0, "u")
+
+
+def test_the_conclusion_claim_step_keeps_running_reports_claimable(tmp_path: Path) -> None:
+    path = tmp_path / "before-claims.db"
+    db = sqlite_utils.Database(str(path))
+    step = next(i for i, m in enumerate(MIGRATIONS) if "conclude" in m.what)
+    migrate(db, MIGRATIONS[:step])
+    with db.conn:
+        db.conn.execute(
+            "INSERT INTO bot_threads (run_id, channel, ts, user, workflow, state) "
+            "VALUES ('r-1', 'C1', '1.2', 'U1', 'w', 'running')"
+        )
+        db.conn.execute(
+            "INSERT INTO bot_fallbacks (run_id, channel, state) VALUES ('r-2', 'G1', 'running')"
+        )
+    assert "concluded_by" not in db["bot_threads"].columns_dict
+    bot = BotStore(sqlite_utils.Database(str(path)), clock=lambda: 1000.0)  # upgrades it
+    assert version(bot.db) == len(MIGRATIONS)
+    for table in ("bot_threads", "bot_fallbacks"):
+        assert {"concluded_by", "concluded_ts"} <= set(bot.db[table].columns_dict)
+    # The reports left running before the upgrade are concluded once, as new ones are.
+    assert bot.claim_thread("r-1", "a") and not bot.claim_thread("r-1", "b")
+    assert bot.claim_fallback("r-2", "a") and not bot.claim_fallback("r-2", "b")
+    assert [t.state for t in bot.unfinished()] == ["concluding"]
+    bot.finish_thread("r-1", "ok")
+    assert bot.unfinished() == [] and not bot.claim_thread("r-1", "c")

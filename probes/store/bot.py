@@ -9,8 +9,11 @@ the message that reported it, if any (for the digest's links). ``bot_fallbacks``
 reported outside their channel (the bot is not a member of it: a private channel or a DM):
 the command's response URL, when Slack issued it and how often it was used (Slack takes
 five uses within 30 minutes), and the runner, to DM when it has run out; so a restart can
-still deliver the result. ``action_presses`` (:mod:`.presses`) are pruned with the claims,
-after 90 days. No tokens are stored; a response URL is kept only until its run
+still deliver the result. However many reporters follow a run (a rebuilt workspace bot, a
+second ``baton serve``), one concludes it: ``claim_thread`` / ``claim_fallback`` move it from
+``running`` to ``concluding`` once; a claim older than ``CONCLUDE_LEASE_S`` is taken over
+(its holder died). ``action_presses`` (:mod:`.presses`) are pruned with the claims, after
+90 days. No tokens are stored; a response URL is kept only until its run
 is delivered (it lets anyone holding it post to that conversation for 30 minutes).
 
     >>> store = BotStore(sqlite_utils.Database(memory=True), clock=lambda: 100.0)
@@ -36,6 +39,11 @@ from .schema import migrate
 KEEP_REQUESTS_S = 86_400.0
 _PRUNE_EVERY_S = 3_600.0
 _NEVER = -1e18
+#: A reporter concluding a run's report holds it this long: posting a diagnosis and an
+#: update takes seconds, even behind Slack's rate limits; past it, its holder died.
+CONCLUDE_LEASE_S = 120.0
+#: A report still to conclude: not claimed yet, or claimed by a reporter that may have died.
+_UNFINISHED = "state IN ('running', 'concluding')"
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,7 @@ class Fallback:
     response_url: str | None
     url_issued_ts: float | None
     url_uses: int
-    state: str  # running | done
+    state: str  # running | concluding (claimed by one reporter) | done
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ class Thread:
     ts: str
     user: str
     workflow: str
-    state: str  # running | done
+    state: str  # running | concluding (claimed by one reporter) | done
     thread_ts: str | None = None  # the thread it is reported in, when ``ts`` is a reply there
 
 
@@ -202,9 +210,26 @@ class BotStore:
         return _thread(rows[0]) if rows else None
 
     def unfinished(self) -> list[Thread]:
-        """Threads whose run was still being watched when the bot stopped."""
-        rows = self.db.table("bot_threads").rows_where("state = 'running'", order_by="created_ts")
+        """Threads whose run was still being watched when the bot stopped (or whose
+        conclusion another reporter claimed and has not finished)."""
+        rows = self.db.table("bot_threads").rows_where(_UNFINISHED, order_by="created_ts")
         return [_thread(r) for r in rows]
+
+    def claim_thread(self, run_id: str, holder: str, *, lease_s: float = CONCLUDE_LEASE_S) -> bool:
+        """Take the conclusion of the run's thread (its diagnosis and final update) for
+        ``holder``: True for exactly one caller, until the claim is ``lease_s`` old."""
+        return self._claim("bot_threads", run_id, holder, lease_s)
+
+    def _claim(self, table: str, run_id: str, holder: str, lease_s: float) -> bool:
+        now = self.clock()
+        with self.db.conn:
+            cur = self.db.conn.execute(
+                f"UPDATE {table} SET state = 'concluding', concluded_by = ?, concluded_ts = ?, "
+                "updated_ts = ? WHERE run_id = ? AND (state = 'running' OR "
+                "(state = 'concluding' AND (concluded_ts IS NULL OR concluded_ts < ?)))",
+                [holder, now, now, run_id, now - lease_s],
+            )
+        return cur.rowcount == 1
 
     # -- runs reported outside their channel -------------------------------------------
 
@@ -273,8 +298,15 @@ class BotStore:
 
     def unfinished_fallbacks(self) -> list[Fallback]:
         """Runs reported outside their channel whose result was not delivered yet."""
-        rows = self.db.table("bot_fallbacks").rows_where("state = 'running'", order_by="created_ts")
+        rows = self.db.table("bot_fallbacks").rows_where(_UNFINISHED, order_by="created_ts")
         return [_fallback(r) for r in rows]
+
+    def claim_fallback(
+        self, run_id: str, holder: str, *, lease_s: float = CONCLUDE_LEASE_S
+    ) -> bool:
+        """Take the delivery of the run's result (outside its channel) for ``holder``:
+        True for exactly one caller, until the claim is ``lease_s`` old."""
+        return self._claim("bot_fallbacks", run_id, holder, lease_s)
 
     # -- scheduled runs ------------------------------------------------------------------
 
@@ -379,4 +411,4 @@ def _thread(row: dict[str, object]) -> Thread:
     )
 
 
-__all__ = ["BotStore", "Fallback", "Posted", "ScheduledRunRow", "Thread"]
+__all__ = ["CONCLUDE_LEASE_S", "BotStore", "Fallback", "Posted", "ScheduledRunRow", "Thread"]

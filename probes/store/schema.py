@@ -47,6 +47,11 @@ def _add_columns(
     return apply
 
 
+def _add_conclusion_claims(conn: sqlite3.Connection) -> None:
+    for table in ("bot_threads", "bot_fallbacks"):
+        _add_columns(table, [("concluded_by", "TEXT"), ("concluded_ts", "REAL")])(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "runs, their stages and their cleanup tasks",
@@ -338,6 +343,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         CREATE INDEX IF NOT EXISTS "idx_bot_fallbacks_state" ON "bot_fallbacks" ("state")
         """,
+    ),
+    Migration(
+        "who concludes a run's report and since when (a claim with a lease), so one "
+        "reporter posts the result however many follow the run",
+        _add_conclusion_claims,
     ),
 )
 
