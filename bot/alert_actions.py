@@ -13,7 +13,9 @@ Re-run             the alert's run again (same workflow, variant and fields) thr
 =================  ==========================================================================
 
 A press names its alert by the flip id in the control's value; Baton believes it only if that
-flip is an alert it posted as the very message pressed (channel and ``ts``). Every press first
+flip is an alert it posted as the very message pressed (channel and ``ts``), about one of this
+bot's workflows (the store may be shared by several workspaces, and a Slack Connect channel
+has the same ID in each). Every press first
 passes the ``ActionGate`` (workspace, allowlist, once, recorded).
 
 Snoozes and failing streaks (how long a workflow failed, for its recovery) are kept by
@@ -221,6 +223,17 @@ class AlertActions:
                 press.action_id,
                 press.user,
                 press.value[:40],
+            )
+            return None, "", _note(UNKNOWN)
+        if alert.workflow not in self.workflows:
+            # The store may be shared by several workspaces, and a Slack Connect channel has
+            # one ID in both: an alert about a workflow this bot does not serve is not ours.
+            log.warning(
+                "refused %s from %s: alert %s is about %r, not a workflow of this workspace",
+                press.action_id,
+                press.user,
+                alert.flip_id,
+                alert.workflow[:80],
             )
             return None, "", _note(UNKNOWN)
         thread = load_state(self.db, alert.workflow).thread or {}
