@@ -142,7 +142,8 @@ def test_stores_keep_working_through_store_objects(tmp_path: Path) -> None:
 def test_a_store_one_version_back_gains_the_bot_fallbacks_table(tmp_path: Path) -> None:
     path = tmp_path / "previous.db"
     db = sqlite_utils.Database(str(path))
-    migrate(db, MIGRATIONS[:-1])
+    before = next(i for i, m in enumerate(MIGRATIONS) if "bot_fallbacks" in str(m.apply))
+    migrate(db, MIGRATIONS[:before])
     with db.conn:
         db.conn.execute(
             "INSERT INTO bot_threads (run_id, channel, ts, user, workflow, state) "
@@ -156,3 +157,32 @@ def test_a_store_one_version_back_gains_the_bot_fallbacks_table(tmp_path: Path) 
         run_id="r-2", channel="G1", user="U1", workflow="w", response_url="u", url_issued_ts=1.0
     )
     assert (row.state, row.url_uses, row.response_url) == ("running", 0, "u")
+
+
+def test_app_home_views_are_keyed_by_workspace_and_an_old_stores_rows_survive(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "previous.db"
+    db = sqlite_utils.Database(str(path))
+    before = next(i for i, m in enumerate(MIGRATIONS) if "bot_home_views_by_team" in str(m.apply))
+    migrate(db, MIGRATIONS[:before])
+    with db.conn:  # as the step before wrote them: keyed by user; a team, or none at all
+        db.conn.executemany(
+            "INSERT INTO bot_home_views (user, team, opened_ts) VALUES (?, ?, ?)",
+            [("U0ALICE", "T0A", 100.0), ("U0BOB", "T0B", 200.0), ("U0OLD", None, 50.0)],
+        )
+    bot = BotStore(sqlite_utils.Database(str(path)))  # opening upgrades it in place
+    assert version(bot.db) == len(MIGRATIONS)
+    assert bot.home_viewers("T0A", 0.0, 10) == ["U0ALICE"]
+    assert bot.home_viewers("T0B", 0.0, 10) == ["U0BOB"]
+    assert bot.home_viewers("", 0.0, 10) == ["U0OLD"]
+    # the same person in two workspaces: two rows, each workspace's own
+    bot.home_opened("U0ALICE", "T0B", 300.0)
+    bot.home_opened("U0ALICE", "T0A", 400.0)
+    bot.home_opened("U0ALICE", "T0A", 500.0)  # again: the time moves, no second row
+    assert bot.home_viewers("T0B", 0.0, 10) == ["U0ALICE", "U0BOB"]
+    assert bot.home_viewers("T0A", 0.0, 10) == ["U0ALICE"]
+    assert bot.home_viewers("T0A", 450.0, 10) == ["U0ALICE"]
+    assert bot.home_viewers("T0B", 250.0, 10) == ["U0ALICE"]
+    assert bot.home_viewers("T0B", 0.0, 1) == ["U0ALICE"]
+    assert bot.db.execute("SELECT count(*) FROM bot_home_views").fetchone()[0] == 4
