@@ -395,7 +395,7 @@ class Bot:
                 log.info("no response_url to answer with: %s", message.text)
                 return
             try:
-                await self.api.respond(response_url, message)
+                await self.api.respond(response_url, message, replace_original=False)
             except SlackCallError as exc:
                 self.reporter.log_slack_error(exc)
 

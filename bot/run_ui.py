@@ -383,8 +383,10 @@ class RunUi:
             log.info("no way to tell %s: %s", press.user or "?", message.text)
 
     async def _respond(self, url: str, message: Message) -> None:
+        """An ephemeral answer through a press's response URL; never in place of the message
+        pressed (a button's response URL replaces it unless told not to)."""
         try:
-            await self.bot.api.respond(url, message)
+            await self.bot.api.respond(url, message, replace_original=False)
         except SlackCallError as exc:
             self.bot.reporter.log_slack_error(exc)
 

@@ -281,8 +281,9 @@ class SlackApi:
         replace_original: bool | None = None,
     ) -> None:
         """Answer through a command's ``response_url`` (ephemeral unless ``in_channel``).
-        ``replace_original``: sent when given (a button's URL replaces its message unless
-        told ``False``)."""
+        ``replace_original``: sent when given. A button's (or a message shortcut's) URL
+        replaces the message pressed unless told ``False``, so every answer Baton sends
+        says ``False``: an answer to one person never takes the place of everyone's message."""
         body: dict[str, Any] = {
             **_payload("response_url", message),
             "response_type": "in_channel" if in_channel else "ephemeral",
