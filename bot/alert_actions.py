@@ -181,14 +181,14 @@ class AlertActions:
         except Exception:
             eid = new_error_id()
             log.exception("%s: handling a button press failed", eid)
-            self.start_soon(self._tell(_response_url(body), _note(_oops(eid))))
+            self.start_soon(self._tell(self._response_url(body), _note(_oops(eid))))
 
     def _handle(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        press = Press.read(body, action)
+        press = Press.read(body, action, api_url=self.api.api_url)
         if press is None:
             self.gate.record(None, subject=None, outcome="malformed")
             log.warning("refused a malformed button press (fields missing or not text)")
-            self.start_soon(self._tell(_response_url(body), _note(MALFORMED)))
+            self.start_soon(self._tell(self._response_url(body), _note(MALFORMED)))
             return
         alert, key, problem = self._subject(press)
         subject = f"flip:{alert.flip_id}" if alert else None
@@ -295,6 +295,10 @@ class AlertActions:
         except SlackCallError as exc:
             self.reporter.log_slack_error(exc)
 
+    def _response_url(self, body: Any) -> str | None:
+        url = body.get("response_url") if isinstance(body, Mapping) else None
+        return self.api.response_url(url)
+
     async def _tell(self, response_url: str | None, message: Message) -> None:
         """An ephemeral answer to whoever pressed (the alert itself stays as it is)."""
         if response_url is None:
@@ -304,11 +308,6 @@ class AlertActions:
             await self.api.respond(response_url, message, replace_original=False)
         except SlackCallError as exc:
             self.reporter.log_slack_error(exc)
-
-
-def _response_url(body: Any) -> str | None:
-    url = body.get("response_url") if isinstance(body, Mapping) else None
-    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
 
 
 def _oops(eid: str) -> str:
