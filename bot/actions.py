@@ -49,6 +49,7 @@ from baton.probes.store.presses import done_presses, record_press, set_press_out
 from .blocks import replies
 from .blocks.run import Message
 from .commands import Run
+from .slack_api import trusted_response_url
 
 log = logging.getLogger("bot.actions")
 
@@ -109,15 +110,19 @@ class Press:
     retry: bool = False  # Slack's retry of a request it sent before
 
     @classmethod
-    def of(cls, body: Any, action: Any = None, *, retry: bool = False) -> Press:
-        """Every field Baton reads, each "" when missing or malformed (never raises)."""
+    def of(
+        cls, body: Any, action: Any = None, *, retry: bool = False, api_url: str | None = None
+    ) -> Press:
+        """Every field Baton reads, each "" when missing or malformed (never raises).
+        ``response_url`` only when Slack could have issued it (``trusted_response_url``;
+        ``api_url``: ``slack.api_url``, whose host may issue them too)."""
         body = body if isinstance(body, Mapping) else {}
         action = action if isinstance(action, Mapping) else {}
         kind = _text(body.get("type"))
         value = action.get("value")
         if value is None:
             value = _get(action, "selected_option", "value")
-        url = _text(body.get("response_url"), 2000)
+        url = trusted_response_url(body.get("response_url"), api_url=api_url)
         if kind == "view_submission":
             action_id = _text(_get(body, "view", "callback_id"))
         elif kind == "shortcut":
@@ -134,7 +139,7 @@ class Press:
             message_ts=_text(_get(body, "container", "message_ts"))
             or _text(_get(body, "message", "ts")),
             action_ts=_text(action.get("action_ts")) or _text(body.get("action_ts")),
-            response_url=url if url.startswith(("https://", "http://")) else None,
+            response_url=url,
             kind=kind or "block_actions",
             trigger_id=_text(body.get("trigger_id")),
             view_id=_text(_get(body, "view", "id")),
@@ -142,12 +147,12 @@ class Press:
         )
 
     @classmethod
-    def read(cls, body: Any, action: Any) -> Press | None:
+    def read(cls, body: Any, action: Any, *, api_url: str | None = None) -> Press | None:
         """A press of a control on a message, or None when a field Baton needs is missing or
         malformed (which control, who, and the message it is on)."""
         if not isinstance(body, Mapping) or not isinstance(action, Mapping):
             return None
-        press = cls.of(body, action)
+        press = cls.of(body, action, api_url=api_url)
         needed = (press.action_id, press.user, press.channel, press.message_ts)
         return press if all(needed) else None
 

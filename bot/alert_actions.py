@@ -13,7 +13,9 @@ Re-run             the alert's run again (same workflow, variant and fields) thr
 =================  ==========================================================================
 
 A press names its alert by the flip id in the control's value; Baton believes it only if that
-flip is an alert it posted as the very message pressed (channel and ``ts``). Every press first
+flip is an alert it posted as the very message pressed (channel and ``ts``), about one of this
+bot's workflows (the store may be shared by several workspaces, and a Slack Connect channel
+has the same ID in each). Every press first
 passes the ``ActionGate`` (workspace, allowlist, once, recorded).
 
 Snoozes and failing streaks (how long a workflow failed, for its recovery) are kept by
@@ -179,14 +181,14 @@ class AlertActions:
         except Exception:
             eid = new_error_id()
             log.exception("%s: handling a button press failed", eid)
-            self.start_soon(self._tell(_response_url(body), _note(_oops(eid))))
+            self.start_soon(self._tell(self._response_url(body), _note(_oops(eid))))
 
     def _handle(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        press = Press.read(body, action)
+        press = Press.read(body, action, api_url=self.api.api_url)
         if press is None:
             self.gate.record(None, subject=None, outcome="malformed")
             log.warning("refused a malformed button press (fields missing or not text)")
-            self.start_soon(self._tell(_response_url(body), _note(MALFORMED)))
+            self.start_soon(self._tell(self._response_url(body), _note(MALFORMED)))
             return
         alert, key, problem = self._subject(press)
         subject = f"flip:{alert.flip_id}" if alert else None
@@ -221,6 +223,17 @@ class AlertActions:
                 press.action_id,
                 press.user,
                 press.value[:40],
+            )
+            return None, "", _note(UNKNOWN)
+        if alert.workflow not in self.workflows:
+            # The store may be shared by several workspaces, and a Slack Connect channel has
+            # one ID in both: an alert about a workflow this bot does not serve is not ours.
+            log.warning(
+                "refused %s from %s: alert %s is about %r, not a workflow of this workspace",
+                press.action_id,
+                press.user,
+                alert.flip_id,
+                alert.workflow[:80],
             )
             return None, "", _note(UNKNOWN)
         thread = load_state(self.db, alert.workflow).thread or {}
@@ -282,6 +295,10 @@ class AlertActions:
         except SlackCallError as exc:
             self.reporter.log_slack_error(exc)
 
+    def _response_url(self, body: Any) -> str | None:
+        url = body.get("response_url") if isinstance(body, Mapping) else None
+        return self.api.response_url(url)
+
     async def _tell(self, response_url: str | None, message: Message) -> None:
         """An ephemeral answer to whoever pressed (the alert itself stays as it is)."""
         if response_url is None:
@@ -291,11 +308,6 @@ class AlertActions:
             await self.api.respond(response_url, message, replace_original=False)
         except SlackCallError as exc:
             self.reporter.log_slack_error(exc)
-
-
-def _response_url(body: Any) -> str | None:
-    url = body.get("response_url") if isinstance(body, Mapping) else None
-    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
 
 
 def _oops(eid: str) -> str:

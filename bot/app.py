@@ -354,7 +354,7 @@ class Bot:
                     overrides=dict(cmd.overrides),
                     user=user,
                     channel=channel,
-                    response_url=_response_url(command.get("response_url")),
+                    response_url=self.api.response_url(command.get("response_url")),
                     keys=tuple(keys),
                     received_ts=self.clock(),
                 )
@@ -383,7 +383,7 @@ class Bot:
                 user=str(command.get("user_id") or ""),
                 period_s=cmd.period_s,
                 workflow=workflow,
-                tell=self._teller(command.get("response_url") or None),
+                tell=self._teller(self.api.response_url(command.get("response_url"))),
             )
         )
 
@@ -395,7 +395,7 @@ class Bot:
                 log.info("no response_url to answer with: %s", message.text)
                 return
             try:
-                await self.api.respond(response_url, message)
+                await self.api.respond(response_url, message, replace_original=False)
             except SlackCallError as exc:
                 self.reporter.log_slack_error(exc)
 
@@ -528,14 +528,6 @@ class Bot:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
-
-
-def _response_url(value: Any) -> str | None:
-    """The command's response URL if it looks like one (https, or http for a local
-    stand-in); anything else in a forged field is ignored, never fetched."""
-    if not isinstance(value, str) or len(value) > 2000 or any(c.isspace() for c in value):
-        return None
-    return value if value.startswith(("https://", "http://")) else None
 
 
 __all__ = ["Bot", "BotSettings", "deferring_work"]

@@ -5,7 +5,8 @@ snooze, who snoozed it and until when; its schedule paused), last run, next sche
 ``app_home_opened`` (the Home tab) publishes it for that user (``views.publish``) at once and
 notes who opened it (``bot_home_views``). Whenever it may have changed (any run ended:
 scheduled, ``/baton run``, a Re-run, the Home's own Run; an alert acknowledged or snoozed),
-``refresh`` publishes it again for whoever opened it in the last 30 days (at most 50 people),
+``refresh`` publishes it again for whoever in this workspace opened it in the last 30 days
+(at most 50 people; the store may be shared by several workspaces' bots),
 debounced: a refresh waits ``settle_s`` (0.5 s) for more changes, and comes at least
 ``refresh_every_s`` (5 s) after the one before; every change meanwhile is in that one
 publish, so each user gets at most one refresh publish per interval however many runs end
@@ -131,13 +132,21 @@ class Home:
         if self._pending:
             return  # the refresh asked for already will show this change too
         try:
-            if not self.bot.store.home_viewers(self.bot.clock() - HOME_FRESH_S, 1):
+            if not self._viewers(1):
                 return  # nobody to publish for: no timer either
         except Exception:
             log.exception("%s: reading who opened the App Home failed", new_error_id())
             return
         self.bot.spawn(self._refresh_later())
         self._pending = True  # before the task first runs: no await in between
+
+    def _viewers(self, limit: int) -> list[str]:
+        """Who opened this workspace's App Home lately (a bot that does not know its
+        workspace yet publishes to nobody: the store may hold other workspaces' people)."""
+        team = self.bot.team_id
+        if not team:
+            return []
+        return self.bot.store.home_viewers(team, self.bot.clock() - HOME_FRESH_S, limit)
 
     async def _refresh_later(self) -> None:
         try:
@@ -150,8 +159,7 @@ class Home:
             self._pending = False  # from here on, a change needs a refresh of its own
         self._last_refresh = time.monotonic()
         try:
-            since = self.bot.clock() - HOME_FRESH_S
-            await self.publish(self.bot.store.home_viewers(since, HOME_MAX_USERS))
+            await self.publish(self._viewers(HOME_MAX_USERS))
         except Exception:
             log.exception("%s: refreshing the App Home failed", new_error_id())
 

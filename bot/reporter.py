@@ -423,7 +423,7 @@ class Reporter:
         if url is None:
             return False
         try:
-            await self.api.respond(url, message, in_channel=in_channel)
+            await self.api.respond(url, message, in_channel=in_channel, replace_original=False)
             return True
         except SlackCallError as exc:
             self.log_slack_error(exc)
@@ -510,7 +510,7 @@ class Reporter:
     async def _respond(self, req: RunRequest, message: Message, **kwargs: bool) -> None:
         assert req.response_url is not None
         try:
-            await self.api.respond(req.response_url, message, **kwargs)
+            await self.api.respond(req.response_url, message, replace_original=False, **kwargs)
         except SlackCallError as exc:
             self.log_slack_error(exc)
 

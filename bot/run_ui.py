@@ -135,7 +135,9 @@ class RunUi:
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
         await ack()
-        press = Press.of(body, action, retry=is_retry(request.headers))
+        press = Press.of(
+            body, action, retry=is_retry(request.headers), api_url=self.bot.api.api_url
+        )
         subject = f"run:{press.value}" if _RUN_ID.match(press.value) else None
         await self._guarded(press, press.channel, subject, lambda: self._rerun(press))
 
@@ -160,7 +162,9 @@ class RunUi:
         self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
         await ack()
-        press = Press.of(body, action, retry=is_retry(request.headers))
+        press = Press.of(
+            body, action, retry=is_retry(request.headers), api_url=self.bot.api.api_url
+        )
         await self._guarded(press, DM, None, lambda: self._home_run(press))
 
     async def _home_run(self, press: Press) -> str:
@@ -173,7 +177,7 @@ class RunUi:
         """``/baton run`` with no arguments (the workspace and allowlist were checked)."""
         trigger = _s(command.get("trigger_id"))
         channel = _s(command.get("channel_id"))
-        url = _s(command.get("response_url"))
+        url = self.bot.api.response_url(command.get("response_url"))
         asked = Press(
             action_id=Ids.MODAL.value,
             value="",
@@ -182,7 +186,7 @@ class RunUi:
             channel=channel,
             message_ts="",
             action_ts="",
-            response_url=url if url.startswith(("https://", "http://")) else None,
+            response_url=url,
             kind="command",
             trigger_id=trigger,
         )
@@ -203,7 +207,7 @@ class RunUi:
         self, ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
         await ack()
-        press = Press.of(body, retry=is_retry(request.headers))
+        press = Press.of(body, retry=is_retry(request.headers), api_url=self.bot.api.api_url)
         refused = self.gate.refusal(press, to=DM)
         if refused is not None:
             self.gate.record(press, subject=None, outcome=refused[0], channel=DM)
@@ -239,7 +243,8 @@ class RunUi:
         variant = _selected(values, Ids.VARIANT_BLOCK, Ids.VARIANT) or None
         text = _s(_d(_d(values.get(Ids.OVERRIDES_BLOCK)).get(Ids.OVERRIDES)).get("value"))
         press = dataclasses.replace(
-            Press.of(body, retry=is_retry(request.headers)), value=workflow[:200]
+            Press.of(body, retry=is_retry(request.headers), api_url=self.bot.api.api_url),
+            value=workflow[:200],
         )
         try:
             if to is None:
@@ -383,8 +388,10 @@ class RunUi:
             log.info("no way to tell %s: %s", press.user or "?", message.text)
 
     async def _respond(self, url: str, message: Message) -> None:
+        """An ephemeral answer through a press's response URL; never in place of the message
+        pressed (a button's response URL replaces it unless told not to)."""
         try:
-            await self.bot.api.respond(url, message)
+            await self.bot.api.respond(url, message, replace_original=False)
         except SlackCallError as exc:
             self.bot.reporter.log_slack_error(exc)
 

@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -168,11 +169,24 @@ def make_web_app(
             return await to_aiohttp_response(target)
         with deferring_work() as held:
             bolt_response = await target.app.async_dispatch(bolt_request)
+        if not held:
+            return await to_aiohttp_response(bolt_response)
+        # Send the ack first; only then let the run's first steps have the loop. The work
+        # is claimed already (a retry of this request is ignored as a duplicate), so it runs
+        # whether or not the ack reaches Slack: Slack may have closed the connection (after
+        # its 3 s), and writing the ack then fails.
         response = await to_aiohttp_response(bolt_response)
-        if held:
-            # Send the ack first; only then let the run's first steps have the loop.
+        try:
             await response.prepare(request)
             await response.write_eof()
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            log.warning(
+                "could not send the ack to %s (%s: the connection was closed); "
+                "the request's work runs anyway",
+                request.remote,
+                type(exc).__name__,
+            )
+        finally:
             for work in held:
                 target.spawn(work)
         return response

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -82,8 +83,63 @@ THEIRS = NEEDS_A_PERSON | frozenset(
         "user_not_found",
         "user_disabled",
         "cannot_dm_bot",
+        "untrusted_response_url",
     }
 )
+#: Where Slack's response URLs live (Slack, and GovSlack); ``slack.api_url``'s host too.
+RESPONSE_URL_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+_MAX_URL = 2000
+
+
+_Origin = tuple[str, str, int | None, bool]
+
+
+def trusted_response_url(value: object, *, api_url: str | None = None) -> str | None:
+    """``value`` if it is a response URL Slack could have issued, else None (logged).
+
+    Trusted: ``https://hooks.slack.com/…``, ``https://hooks.slack-gov.com/…``, or the scheme,
+    host and port of ``api_url`` (``slack.api_url``: a proxy, or a local stand-in). Every
+    payload field may be forged, and Baton POSTs to this URL: anything else (a cloud's
+    metadata address, an internal host) is never fetched.
+
+        >>> trusted_response_url("https://hooks.slack.com/commands/T1/2/abc")
+        'https://hooks.slack.com/commands/T1/2/abc'
+        >>> trusted_response_url("http://169.254.169.254/latest/meta-data/") is None
+        True
+    """
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > _MAX_URL or any(c.isspace() for c in value):
+        log.warning("ignored a response_url that is not a URL Slack issues")
+        return None
+    if _origin(value) in _trusted_origins(api_url):
+        return value
+    log.warning("ignored a response_url on an untrusted host: %r", _origin(value)[:3])
+    return None
+
+
+def _origin(url: str) -> _Origin:
+    """(scheme, host, port, has user info); ``("", "", None, False)`` when unreadable."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", "", None, False)
+    scheme = parts.scheme.lower()
+    if port is None:
+        port = {"https": 443, "http": 80}.get(scheme)
+    return (scheme, (parts.hostname or "").lower(), port, "@" in parts.netloc)
+
+
+def _trusted_origins(api_url: str | None) -> set[_Origin]:
+    trusted: set[_Origin] = {("https", host, 443, False) for host in RESPONSE_URL_HOSTS}
+    if api_url:
+        origin = _origin(api_url)
+        if origin[0] in ("https", "http") and origin[1] and not origin[3]:
+            trusted.add(origin)
+    return trusted
+
+
 #: Errors after which the command's ``response_url`` is the only way to answer.
 CHANNEL_UNREACHABLE = frozenset({"not_in_channel", "channel_not_found"})
 
@@ -138,6 +194,16 @@ class SlackApi:
         #: Paces posts, updates and file shares per channel; None: not paced here (the
         #: caller paces, as alerting does).
         self.pacer = pacer
+
+    @property
+    def api_url(self) -> str:
+        """The Web API's base URL (``slack.api_url``); its host may issue response URLs."""
+        return str(self.client.base_url)
+
+    def response_url(self, value: object) -> str | None:
+        """``value`` if it is a response URL Slack could have issued (see
+        ``trusted_response_url``), else None: a forged one is ignored, never fetched."""
+        return trusted_response_url(value, api_url=self.api_url)
 
     async def call(
         self, method: str, params: Mapping[str, Any], *, paced: str | None = None
@@ -281,14 +347,17 @@ class SlackApi:
         replace_original: bool | None = None,
     ) -> None:
         """Answer through a command's ``response_url`` (ephemeral unless ``in_channel``).
-        ``replace_original``: sent when given (a button's URL replaces its message unless
-        told ``False``)."""
+        ``replace_original``: sent when given. A button's (or a message shortcut's) URL
+        replaces the message pressed unless told ``False``, so every answer Baton sends
+        says ``False``: an answer to one person never takes the place of everyone's message."""
         body: dict[str, Any] = {
             **_payload("response_url", message),
             "response_type": "in_channel" if in_channel else "ephemeral",
         }
         if replace_original is not None:
             body["replace_original"] = replace_original
+        if self.response_url(response_url) is None:
+            raise SlackCallError("response_url", "untrusted_response_url")
         body = self.redactor.scrub(body)
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
@@ -338,4 +407,11 @@ def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
     return None
 
 
-__all__ = ["CHANNEL_UNREACHABLE", "THEIRS", "SlackApi", "SlackCallError"]
+__all__ = [
+    "CHANNEL_UNREACHABLE",
+    "RESPONSE_URL_HOSTS",
+    "THEIRS",
+    "SlackApi",
+    "SlackCallError",
+    "trusted_response_url",
+]

@@ -385,6 +385,28 @@ async def test_a_real_flip_id_on_another_message_is_not_believed() -> None:
         assert len(a.told()) == 2
 
 
+async def test_an_alert_of_another_workspaces_workflow_is_unknown_here() -> None:
+    # One store, two workspaces, a Slack Connect channel with one ID in both: the alert at
+    # this channel and ts was posted by the other workspace's bot, about its own workflow.
+    async with alerted() as a:
+        a.h.db.execute(
+            "UPDATE alert_flips SET workflow = 'their-workflow' WHERE id = ?", [a.flip_id]
+        )
+        a.h.db.conn.commit()
+        posts = len(a.h.slack.of("chat.postMessage"))
+        await a.press("alert_ack")
+        await a.press("alert_snooze", selected=f"{a.flip_id}:24h")
+        await a.press("alert_rerun")
+        assert len(a.h.slack.of("chat.postMessage")) == posts and a.h.engine.starts[1:] == []
+        assert a.h.slack.of("chat.update") == []
+        assert a.h.db.execute("SELECT count(*) FROM alert_snoozes").fetchone()[0] == 0
+        told = a.told()
+        assert len(told) == 3
+        unknown = "⚠️ That button is not on an alert Baton knows"
+        assert all(t["text"].startswith(unknown) for t in told)
+        assert [p[2:] for p in a.presses()] == [(None, "unknown")] * 3
+
+
 @pytest.mark.parametrize(
     "payload",
     [

@@ -430,7 +430,7 @@ async def test_not_in_channel_falls_back_to_the_response_url() -> None:
         assert started.params["response_type"] == "ephemeral"  # to the runner alone
         assert started.params["text"].startswith("Probing lead-to-invoice")
         assert final.params["response_type"] == "in_channel"
-        assert "replace_original" not in final.params  # Slack never replaces these
+        assert final.params["replace_original"] is False  # never in place of a message
         assert final.params["text"].startswith("❌ lead-to-invoice: dropped at Form → CRM")
         assert "Run it in a channel Baton is in" in json.dumps(final.params["blocks"])
         shown = [m for m in h.slack.hook_messages("cmd") if m["response_type"] == "in_channel"]

@@ -277,7 +277,11 @@ async def test_a_press_is_checked_like_a_command_and_refused_politely(
         assert len(h.engine.starts) == 1
         (text,) = said(h)
         assert text.startswith(answer)
-        assert h.slack.of("response_url")[-1].params.get("response_type") != "in_channel"
+        told = h.slack.of("response_url")[-1].params
+        assert told.get("response_type") != "in_channel"
+        # a button's response URL replaces the message pressed unless told not to: the
+        # diagnosis stays for everyone, the refusal is the presser's alone
+        assert told["replace_original"] is False
         assert [p[3] for p in presses(h)] == [outcome]
         h.assert_spec()
 
@@ -308,6 +312,7 @@ async def test_a_rerun_checks_the_stored_overrides_again() -> None:
         assert len(h.engine.starts) == 1
         (text,) = said(h)
         assert text.startswith("⚠️ currency must be a three-letter ISO 4217 code")
+        assert h.slack.of("response_url")[-1].params["replace_original"] is False
 
 
 async def test_a_rerun_of_a_workflow_no_longer_configured_says_so() -> None:

@@ -185,3 +185,32 @@ def test_the_conclusion_claim_step_keeps_running_reports_claimable(tmp_path: Pat
     assert [t.state for t in bot.unfinished()] == ["concluding"]
     bot.finish_thread("r-1", "ok")
     assert bot.unfinished() == [] and not bot.claim_thread("r-1", "c")
+
+
+def test_app_home_views_are_keyed_by_workspace_and_an_old_stores_rows_survive(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "previous.db"
+    db = sqlite_utils.Database(str(path))
+    before = next(i for i, m in enumerate(MIGRATIONS) if "bot_home_views_by_team" in str(m.apply))
+    migrate(db, MIGRATIONS[:before])
+    with db.conn:  # as the step before wrote them: keyed by user; a team, or none at all
+        db.conn.executemany(
+            "INSERT INTO bot_home_views (user, team, opened_ts) VALUES (?, ?, ?)",
+            [("U0ALICE", "T0A", 100.0), ("U0BOB", "T0B", 200.0), ("U0OLD", None, 50.0)],
+        )
+    bot = BotStore(sqlite_utils.Database(str(path)))  # opening upgrades it in place
+    assert version(bot.db) == len(MIGRATIONS)
+    assert bot.home_viewers("T0A", 0.0, 10) == ["U0ALICE"]
+    assert bot.home_viewers("T0B", 0.0, 10) == ["U0BOB"]
+    assert bot.home_viewers("", 0.0, 10) == ["U0OLD"]
+    # the same person in two workspaces: two rows, each workspace's own
+    bot.home_opened("U0ALICE", "T0B", 300.0)
+    bot.home_opened("U0ALICE", "T0A", 400.0)
+    bot.home_opened("U0ALICE", "T0A", 500.0)  # again: the time moves, no second row
+    assert bot.home_viewers("T0B", 0.0, 10) == ["U0ALICE", "U0BOB"]
+    assert bot.home_viewers("T0A", 0.0, 10) == ["U0ALICE"]
+    assert bot.home_viewers("T0A", 450.0, 10) == ["U0ALICE"]
+    assert bot.home_viewers("T0B", 250.0, 10) == ["U0ALICE"]
+    assert bot.home_viewers("T0B", 0.0, 1) == ["U0ALICE"]
+    assert bot.db.execute("SELECT count(*) FROM bot_home_views").fetchone()[0] == 4

@@ -368,19 +368,22 @@ class BotStore:
     # -- the App Home ----------------------------------------------------------------------
 
     def home_opened(self, user: str, team: str, now: float) -> None:
-        """``user`` opened the App Home (it is published again for them after runs)."""
+        """``user`` of workspace ``team`` opened the App Home (it is published again for them,
+        by that workspace's bot, after runs)."""
         with self.db.conn:
             self.db.conn.execute(
-                "INSERT INTO bot_home_views (user, team, opened_ts) VALUES (?, ?, ?) "
-                "ON CONFLICT(user) DO UPDATE SET opened_ts = excluded.opened_ts",
-                [user, team, now],
+                "INSERT INTO bot_home_views (team, user, opened_ts) VALUES (?, ?, ?) "
+                "ON CONFLICT(team, user) DO UPDATE SET opened_ts = excluded.opened_ts",
+                [team, user, now],
             )
 
-    def home_viewers(self, since: float, limit: int) -> list[str]:
-        """Who opened the App Home since ``since``, newest first, at most ``limit``."""
+    def home_viewers(self, team: str, since: float, limit: int) -> list[str]:
+        """Who in workspace ``team`` opened the App Home since ``since``, newest first, at
+        most ``limit`` (never another workspace's people: the store may be shared)."""
         rows = self.db.conn.execute(
-            "SELECT user FROM bot_home_views WHERE opened_ts >= ? ORDER BY opened_ts DESC LIMIT ?",
-            [since, limit],
+            "SELECT user FROM bot_home_views WHERE team = ? AND opened_ts >= ? "
+            "ORDER BY opened_ts DESC LIMIT ?",
+            [team, since, limit],
         ).fetchall()
         return [str(r[0]) for r in rows]
 

@@ -349,6 +349,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         "reporter posts the result however many follow the run",
         _add_conclusion_claims,
     ),
+    Migration(
+        "App Home views keyed by workspace and user (one store may serve several "
+        "workspaces: a Home is published again only in the workspace it was opened in)",
+        """
+        CREATE TABLE "bot_home_views_by_team" (
+           "team" TEXT NOT NULL DEFAULT '',
+           "user" TEXT NOT NULL,
+           "opened_ts" REAL NOT NULL,
+           PRIMARY KEY ("team", "user")
+        );
+        INSERT INTO "bot_home_views_by_team" ("team", "user", "opened_ts")
+           SELECT COALESCE("team", ''), "user", "opened_ts" FROM "bot_home_views";
+        DROP TABLE "bot_home_views";
+        ALTER TABLE "bot_home_views_by_team" RENAME TO "bot_home_views";
+        CREATE INDEX "idx_bot_home_views_team_opened" ON "bot_home_views" ("team", "opened_ts")
+        """,
+    ),
 )
 
 
