@@ -214,3 +214,38 @@ def test_app_home_views_are_keyed_by_workspace_and_an_old_stores_rows_survive(
     assert bot.home_viewers("T0B", 250.0, 10) == ["U0ALICE"]
     assert bot.home_viewers("T0B", 0.0, 1) == ["U0ALICE"]
     assert bot.db.execute("SELECT count(*) FROM bot_home_views").fetchone()[0] == 4
+
+
+def test_a_workflow_has_one_open_failing_streak_and_old_duplicates_are_closed(
+    tmp_path: Path,
+) -> None:
+    from baton.probes.store.snoozes import note_streak
+
+    path = tmp_path / "streaks.db"
+    db = sqlite_utils.Database(str(path))
+    step = next(i for i, m in enumerate(MIGRATIONS) if "idx_alert_streaks_one_open" in str(m.apply))
+    migrate(db, MIGRATIONS[:step])
+    with db.conn:  # what two processes racing on the step before could leave: two open streaks
+        db.conn.executemany(
+            "INSERT INTO alert_streaks (workflow, since_ts, first_run_id) VALUES (?, ?, ?)",
+            [("lead", 100.0, "r-1"), ("lead", 101.0, "r-2"), ("other", 50.0, "r-3")],
+        )
+    assert migrate(db) == len(MIGRATIONS)
+    open_ = db.execute(
+        "SELECT workflow, first_run_id FROM alert_streaks WHERE ended_ts IS NULL ORDER BY id"
+    ).fetchall()
+    assert open_ == [("lead", "r-1"), ("other", "r-3")]  # the first kept, the extra closed
+    # Two connections (two processes) noting failures: still one open streak, the first.
+    other = sqlite_utils.Database(str(path))
+    note_streak(db, "lead", ok=False, run_id="r-4", at=200.0, now=200.0)
+    note_streak(other, "lead", ok=False, run_id="r-5", at=201.0, now=201.0)
+    # The index itself refuses a second one.
+    with pytest.raises(sqlite3.IntegrityError), db.conn:
+        db.conn.execute(
+            "INSERT INTO alert_streaks (workflow, since_ts, first_run_id) "
+            "VALUES ('lead', 300.0, 'r-6')"
+        )
+    note_streak(other, "lead", ok=True, run_id="r-7", at=400.0, now=400.0)
+    assert db.execute("SELECT count(*) FROM alert_streaks WHERE ended_ts IS NULL").fetchone() == (
+        1,
+    )  # only "other" is still failing

@@ -366,6 +366,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX "idx_bot_home_views_team_opened" ON "bot_home_views" ("team", "opened_ts")
         """,
     ),
+    Migration(
+        "one open failing streak per workflow (two processes noting failures at once opened "
+        "two): extra open streaks are closed where they began, then a unique index holds it",
+        """
+        UPDATE "alert_streaks" SET "ended_ts" = "since_ts"
+           WHERE "ended_ts" IS NULL AND "id" NOT IN (
+              SELECT MIN("id") FROM "alert_streaks" WHERE "ended_ts" IS NULL GROUP BY "workflow"
+           );
+        CREATE UNIQUE INDEX "idx_alert_streaks_one_open"
+           ON "alert_streaks" ("workflow") WHERE "ended_ts" IS NULL
+        """,
+    ),
 )
 
 

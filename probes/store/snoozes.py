@@ -83,7 +83,8 @@ def note_streak(
     db: sqlite_utils.Database, workflow: str, *, ok: bool, run_id: str, at: float, now: float
 ) -> None:
     """Track the workflow's failing streak; a pass ends it and any until-it-passes snooze.
-    Idempotent per run (noting a run twice changes nothing)."""
+    Idempotent per run (noting a run twice changes nothing), and safe across processes: a
+    workflow has at most one open streak (a unique index; a second one is not inserted)."""
     with db.conn:
         if ok:
             db.conn.execute(
@@ -97,14 +98,11 @@ def note_streak(
                 [now, workflow],
             )
             return
-        open_ = db.conn.execute(
-            "SELECT 1 FROM alert_streaks WHERE workflow = ? AND ended_ts IS NULL", [workflow]
-        ).fetchone()
-        if open_ is None:
-            db.conn.execute(
-                "INSERT INTO alert_streaks (workflow, since_ts, first_run_id) VALUES (?, ?, ?)",
-                [workflow, at, run_id],
-            )
+        db.conn.execute(
+            "INSERT OR IGNORE INTO alert_streaks (workflow, since_ts, first_run_id) "
+            "VALUES (?, ?, ?)",
+            [workflow, at, run_id],
+        )
 
 
 def failing_for(db: sqlite_utils.Database, recovery_run_id: str) -> float | None:
