@@ -374,7 +374,7 @@ MIGRATIONS: tuple[Migration, ...] = (
            WHERE "ended_ts" IS NULL AND "id" NOT IN (
               SELECT MIN("id") FROM "alert_streaks" WHERE "ended_ts" IS NULL GROUP BY "workflow"
            );
-        CREATE UNIQUE INDEX "idx_alert_streaks_one_open"
+        CREATE UNIQUE INDEX IF NOT EXISTS "idx_alert_streaks_one_open"
            ON "alert_streaks" ("workflow") WHERE "ended_ts" IS NULL
         """,
     ),
