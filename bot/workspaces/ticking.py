@@ -33,7 +33,7 @@ from baton.probes.model import RunResult
 from .._engine import EngineLike
 from ..reporter import new_error_id
 from ..scheduler import DEFAULT_TICK_S, BotScheduler
-from .route import ScopedEngine
+from .scope import ScopedEngine
 
 if TYPE_CHECKING:
     from ..app import Bot
