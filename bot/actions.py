@@ -71,13 +71,21 @@ def _text(value: Any, limit: int = _MAX_FIELD) -> str:
     return value
 
 
-def _get(body: Mapping[str, Any], *keys: str) -> Any:
+def dig(body: Any, *keys: str) -> Any:
+    """``body[k1][k2]…``, or None where a level is missing or not a mapping (payloads may be
+    forged: never raises)."""
     value: Any = body
     for key in keys:
         if not isinstance(value, Mapping):
             return None
         value = value.get(key)
     return value
+
+
+def text_at(body: Any, *keys: str) -> str:
+    """The string at ``body[k1][k2]…``, or "" for anything else (any length, newlines kept)."""
+    value = dig(body, *keys)
+    return value if isinstance(value, str) else ""
 
 
 def is_retry(headers: Mapping[str, Any] | None) -> bool:
@@ -121,10 +129,10 @@ class Press:
         kind = _text(body.get("type"))
         value = action.get("value")
         if value is None:
-            value = _get(action, "selected_option", "value")
+            value = dig(action, "selected_option", "value")
         url = trusted_response_url(body.get("response_url"), api_url=api_url)
         if kind == "view_submission":
-            action_id = _text(_get(body, "view", "callback_id"))
+            action_id = _text(dig(body, "view", "callback_id"))
         elif kind == "shortcut":
             action_id = _text(body.get("callback_id"))
         else:
@@ -132,17 +140,17 @@ class Press:
         return cls(
             action_id=action_id,
             value=_text(value),
-            user=_text(_get(body, "user", "id")),
-            team=_text(_get(body, "team", "id")) or _text(_get(body, "user", "team_id")),
-            channel=_text(_get(body, "container", "channel_id"))
-            or _text(_get(body, "channel", "id")),
-            message_ts=_text(_get(body, "container", "message_ts"))
-            or _text(_get(body, "message", "ts")),
+            user=_text(dig(body, "user", "id")),
+            team=_text(dig(body, "team", "id")) or _text(dig(body, "user", "team_id")),
+            channel=_text(dig(body, "container", "channel_id"))
+            or _text(dig(body, "channel", "id")),
+            message_ts=_text(dig(body, "container", "message_ts"))
+            or _text(dig(body, "message", "ts")),
             action_ts=_text(action.get("action_ts")) or _text(body.get("action_ts")),
             response_url=url,
             kind=kind or "block_actions",
             trigger_id=_text(body.get("trigger_id")),
-            view_id=_text(_get(body, "view", "id")),
+            view_id=_text(dig(body, "view", "id")),
             retry=retry,
         )
 

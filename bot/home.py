@@ -26,7 +26,7 @@ from slack_bolt.app.async_app import AsyncApp
 from baton.probes.health.schedule import specs_from_config
 from baton.probes.store.snoozes import active_snooze
 
-from .actions import USER_ID
+from .actions import USER_ID, text_at
 from .blocks.run_ui import HomeRow, home_view
 from .reporter import new_error_id
 from .scheduler import schedule_rows
@@ -47,10 +47,6 @@ HOME_REFRESH_S = 5.0
 #: How long a refresh waits for more changes before it is built (a tick ends many runs, and
 #: alerting records each of them moments later: one publish for all).
 HOME_SETTLE_S = 0.5
-
-
-def _s(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 class Home:
@@ -77,9 +73,9 @@ class Home:
         return self.bot.settings.command
 
     async def _on_opened(self, event: dict[str, Any], body: dict[str, Any]) -> None:
-        if _s(event.get("tab")) != "home":
+        if text_at(event, "tab") != "home":
             return
-        user, team = _s(event.get("user")), _s(body.get("team_id"))
+        user, team = text_at(event, "user"), text_at(body, "team_id")
         ours = self.bot.team_id
         if not USER_ID.match(user) or (ours and team != ours):
             log.warning("ignored app_home_opened for %r of team %r", user[:40], team[:40])

@@ -54,7 +54,7 @@ from baton.probes.config.messages import did_you_mean, shown
 from baton.probes.errors import UsageError
 from baton.probes.record import make_record
 
-from .actions import CHANNEL_ID, DM, ActionGate, Press, is_retry
+from .actions import CHANNEL_ID, DM, ActionGate, Press, dig, is_retry, text_at
 from .blocks import replies
 from .blocks.run import Message
 from .blocks.run_ui import Ids, notice, run_modal
@@ -77,15 +77,6 @@ def wants_modal(text: str) -> bool:
     """``/baton run`` with nothing after it: the modal, rather than a usage problem."""
     words = split_args(text)
     return len(words) == 1 and subcommand(words[0]) == "run"
-
-
-def _s(value: Any) -> str:
-    """A payload field as a string; anything else (forged types) as empty."""
-    return value if isinstance(value, str) else ""
-
-
-def _d(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -149,10 +140,11 @@ class RunUi:
         row = self.bot.engine.store.run(run_id)
         if row is None:
             raise Refused(self._problem(f"run {run_id} is not in Baton's store"), "invalid")
+        overrides = dig(row, "overrides")
         checked = self.check(
-            _s(row.get("workflow")),
-            row.get("variant") if isinstance(row.get("variant"), str) else None,
-            {str(k): str(v) for k, v in _d(row.get("overrides")).items()},
+            text_at(row, "workflow"),
+            text_at(row, "variant") or None,
+            {str(k): str(v) for k, v in overrides.items()} if isinstance(overrides, dict) else {},
         )
         return self._start(press, checked, press.channel)
 
@@ -175,14 +167,14 @@ class RunUi:
 
     async def open_modal(self, ack: AsyncAck, command: Mapping[str, Any]) -> None:
         """``/baton run`` with no arguments (the workspace and allowlist were checked)."""
-        trigger = _s(command.get("trigger_id"))
-        channel = _s(command.get("channel_id"))
+        trigger = text_at(command, "trigger_id")
+        channel = text_at(command, "channel_id")
         url = self.bot.api.response_url(command.get("response_url"))
         asked = Press(
             action_id=Ids.MODAL.value,
             value="",
-            user=_s(command.get("user_id")),
-            team=_s(command.get("team_id")),
+            user=text_at(command, "user_id"),
+            team=text_at(command, "team_id"),
             channel=channel,
             message_ts="",
             action_ts="",
@@ -237,11 +229,11 @@ class RunUi:
     async def _on_submit(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], request: AsyncBoltRequest
     ) -> None:
-        to = _destination(_s(view.get("private_metadata")))
-        values = _d(_d(view.get("state")).get("values"))
+        to = _destination(text_at(view, "private_metadata"))
+        values = dig(view, "state", "values")
         workflow = _selected(values, Ids.WORKFLOW_BLOCK, Ids.WORKFLOW)
         variant = _selected(values, Ids.VARIANT_BLOCK, Ids.VARIANT) or None
-        text = _s(_d(_d(values.get(Ids.OVERRIDES_BLOCK)).get(Ids.OVERRIDES)).get("value"))
+        text = text_at(values, Ids.OVERRIDES_BLOCK, Ids.OVERRIDES, "value")
         press = dataclasses.replace(
             Press.of(body, retry=is_retry(request.headers), api_url=self.bot.api.api_url),
             value=workflow[:200],
@@ -405,13 +397,12 @@ def _destination(metadata: str) -> str | None:
         data = json.loads(metadata) if len(metadata) <= 3000 else None
     except ValueError:
         return None
-    to = _s(_d(data).get("to"))
+    to = text_at(data, "to")
     return to if to == DM or CHANNEL_ID.match(to) else None
 
 
-def _selected(values: Mapping[str, Any], block: str, action: str) -> str:
-    element = _d(_d(values.get(block)).get(action))
-    return _s(_d(element.get("selected_option")).get("value"))
+def _selected(values: Any, block: str, action: str) -> str:
+    return text_at(values, block, action, "selected_option", "value")
 
 
 def parse_overrides(text: str) -> dict[str, str]:
