@@ -142,31 +142,44 @@ class World:
         assert [p for c in self.slack.calls for p in spec_violations(c)] == []
 
 
-@asynccontextmanager
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    db_file = tmp_path / "installations.db"
-    config = agencies_config(str(db_file))
-    db = sqlite_utils.Database(memory=True)
-    engine = FakeEngine(config, store=Store(db))
-    creds = OAuthCredentials(
+def oauth_creds(db_file: Path) -> OAuthCredentials:
+    """The app's OAuth credentials in these tests, its installations in ``db_file``."""
+    return OAuthCredentials(
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         signing_secret=SECRET,
         key=token_key({"BATON_TOKEN_KEY": KEY}),
         installations=str(db_file),
     )
+
+
+def bot_factory(engine: Any, db: sqlite_utils.Database) -> Callable[[Config, AsyncWebClient], Bot]:
+    """Builds each workspace's bot as ``serve_workspaces`` does, over ``engine``'s runs."""
+
+    def make_bot(team_config: Config, client: AsyncWebClient) -> Bot:
+        return Bot(
+            config=team_config,
+            engine=ScopedEngine(engine, team_config.workflows),
+            client=client,
+            db=db,
+            signing_secret=SECRET,
+            settings=BotSettings(update_interval_s=0.05, resume_poll_s=0.01),
+        )
+
+    return make_bot
+
+
+@asynccontextmanager
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    db_file = tmp_path / "installations.db"
+    config = agencies_config(str(db_file))
+    db = sqlite_utils.Database(memory=True)
+    engine = FakeEngine(config, store=Store(db))
+    creds = oauth_creds(db_file)
     async with SlackStandIn(token=SINGLE_TOKEN) as slack:
         slack.oauth_clients[CLIENT_ID] = CLIENT_SECRET
 
-        def make_bot(team_config: Config, client: AsyncWebClient) -> Bot:
-            return Bot(
-                config=team_config,
-                engine=ScopedEngine(engine, team_config.workflows),
-                client=client,
-                db=db,
-                signing_secret=SECRET,
-                settings=BotSettings(update_interval_s=0.05, resume_poll_s=0.01),
-            )
+        make_bot = bot_factory(engine, db)
 
         routes = OAuthRoutes.build(
             creds,

@@ -21,15 +21,21 @@ import httpx
 import pytest
 import sqlite_utils
 from bot_support import SECRET, FakeEngine, sample_config
-from slack_sdk.web.async_client import AsyncWebClient
 from slack_standin import SlackStandIn, signed_headers, slash_body
-from test_bot_oauth import CLIENT_ID, CLIENT_SECRET, CONFIG, ENV, KEY, SINGLE_TOKEN, World
+from test_bot_oauth import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    CONFIG,
+    ENV,
+    SINGLE_TOKEN,
+    World,
+    bot_factory,
+    oauth_creds,
+)
 
-from baton.bot.app import Bot, BotSettings
 from baton.bot.server import start_http
 from baton.bot.workspaces import ScopedEngine, Workspaces
-from baton.bot.workspaces.installations import token_key
-from baton.bot.workspaces.oauth import OAuthClient, OAuthCredentials, OAuthRoutes
+from baton.bot.workspaces.oauth import OAuthClient, OAuthRoutes
 from baton.bot.workspaces.ticking import SharedTick, TickShare, WorkspaceSchedulers
 from baton.probes.config import (
     Config,
@@ -120,25 +126,11 @@ async def volume(tmp_path: Path) -> AsyncIterator[Volume]:
     engine = SteppingEngine(config, store=Store(db))
     shared = SharedTick(engine, every_s=TICK_S)
     schedulers = WorkspaceSchedulers(shared)
-    creds = OAuthCredentials(
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        signing_secret=SECRET,
-        key=token_key({"BATON_TOKEN_KEY": KEY}),
-        installations=str(db_file),
-    )
+    creds = oauth_creds(db_file)
     async with SlackStandIn(token=SINGLE_TOKEN) as slack:
         slack.oauth_clients[CLIENT_ID] = CLIENT_SECRET
 
-        def make_bot(team_config: Config, client: AsyncWebClient) -> Bot:
-            return Bot(
-                config=team_config,
-                engine=ScopedEngine(engine, team_config.workflows),
-                client=client,
-                db=db,
-                signing_secret=SECRET,
-                settings=BotSettings(update_interval_s=0.05, resume_poll_s=0.01),
-            )
+        make_bot = bot_factory(engine, db)
 
         def installed(team: str) -> None:
             workspaces.forget(team)
